@@ -1,0 +1,1 @@
+"""Benchmarks: measured by scripts/bench_*.py, reported in docs/benchmarks.md."""

@@ -1,0 +1,1 @@
+"""Experiments: runnable end-to-end jobs (demo, comparison, paper reproductions)."""

@@ -1,0 +1,187 @@
+"""The pathway interface: intracellular kinetics as a reaction network plus membrane coupling.
+
+A pathway is written once, as reaction fluxes ``v_r(x, ell; theta, u)`` and a stoichiometry
+matrix ``nu`` (R x S): the drift is ``f = v @ nu`` (eq. 3). The same flux function, written with
+plain arithmetic only, serves torch (simulator, surrogate residuals, MPC) and SymPy (structural
+identifiability): :meth:`Pathway.rate_expressions` is the dictionary-in, list-out core.
+
+Coupling to the ligand field (eq. 1), per cell i and membrane pixel x in Gamma_i:
+
+    sink(x)   = uptake_i * L(x)      (binding, Phi linear in L: mass action)
+    source(x) = emission_i           (ligand shed or presented by the cell)
+
+plus the pathway's field parameters (diffusion D, decay lambda) and the ligand-pulse controls,
+which deliver ligand at a rate u_k (nM/min) over the layout's source region k.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..params import ControlSpec, ParamSet
+
+__all__ = ["Pathway", "hill"]
+
+
+def hill(x: Any, k: Any, n: int) -> Any:
+    """Activating Hill function x^n / (k^n + x^n); integer n keeps it defined for x slightly < 0."""
+    xn = x**n
+    return xn / (k**n + xn)
+
+
+class Pathway(ABC):
+    """Abstract pathway. Subclasses set the class attributes and implement the rate core."""
+
+    name: str
+    species: tuple[str, ...]
+    reactions: tuple[str, ...]
+    #: list of (reaction, {species: coefficient}) pairs defining nu
+    stoich_table: Sequence[tuple[str, Mapping[str, int]]]
+    params: ParamSet
+    #: pathway-specific non-ligand controls (inhibitors, stimuli)
+    inhibitors: tuple[ControlSpec, ...]
+    #: bounds of each ligand-pulse channel (one channel per source region), None if no field
+    ligand_pulse: ControlSpec | None
+    has_field: bool
+    #: species forming the observed phenotype (reporters)
+    phenotype: tuple[str, ...]
+    #: system size Omega (molecules per concentration unit) for the chemical Langevin equation
+    volume: float = 100.0
+    #: species that are fractions are kept <= upper_bound by the stochastic variant
+    upper_bound: float | None = None
+
+    def __init__(self) -> None:
+        s_idx = {s: i for i, s in enumerate(self.species)}
+        nu = torch.zeros(len(self.stoich_table), len(self.species), dtype=torch.float64)
+        for r, (_, coeffs) in enumerate(self.stoich_table):
+            for s, c in coeffs.items():
+                nu[r, s_idx[s]] = c
+        self.reactions = tuple(r for r, _ in self.stoich_table)
+        self._nu64 = nu
+        self._nu_cache: dict = {}
+        self.species_index = s_idx
+        # For each species, which reactions consume it (for the step-size / positivity bound).
+        self._consumers = {
+            s: [r for r in range(len(self.reactions)) if nu[r, i] < 0] for s, i in s_idx.items()
+        }
+
+    # ------------------------------------------------------------------ rate core
+    @abstractmethod
+    def rate_expressions(
+        self, x: Mapping[str, Any], ell: Any, th: Mapping[str, Any], u: Mapping[str, Any]
+    ) -> list[Any]:
+        """Reaction fluxes from species ``x``, membrane ligand ``ell``, parameters, inhibitors.
+
+        Works on torch tensors (broadcasting (B, N) species with (B, 1) parameters) and on
+        SymPy symbols alike: plain arithmetic only.
+        """
+
+    def uptake_expression(self, x: Mapping[str, Any], th: Mapping[str, Any], u: Mapping[str, Any]) -> Any:
+        """Field sink per unit ligand on Gamma_i (1/min). Pathways with a field override."""
+        return 0.0
+
+    def emission_expression(self, x: Mapping[str, Any], th: Mapping[str, Any], u: Mapping[str, Any]) -> Any:
+        """Ligand released onto Gamma_i (nM/min). Zero unless the cells make the ligand."""
+        return 0.0
+
+    def field_coefficients(self, th: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
+        """(D um^2/min, lambda 1/min) of the ligand PDE."""
+        raise NotImplementedError(f"{self.name} has no ligand field")
+
+    def basal_source(self, th: Mapping[str, Tensor]) -> Tensor | None:
+        """Constant source rate (nM/min) on source region 0, or None."""
+        return None
+
+    @abstractmethod
+    def initial_state(self, th: Mapping[str, Tensor], n_cells: int) -> Tensor:
+        """(B, N, S) resting state of unstimulated cells (float64 or theta's dtype)."""
+
+    # ------------------------------------------------------------------ torch helpers
+    def nu(self, dtype: torch.dtype, device) -> Tensor:
+        key = (dtype, str(device))
+        if key not in self._nu_cache:
+            self._nu_cache[key] = self._nu64.to(dtype=dtype, device=device)
+        return self._nu_cache[key]
+
+    def split(self, x: Tensor) -> dict[str, Tensor]:
+        """(B, N, S) -> {species: (B, N)}."""
+        return {s: x[..., i] for i, s in enumerate(self.species)}
+
+    def inhibitor_dict(self, u_inh: Tensor | None, batch: int, like: Tensor) -> dict[str, Tensor]:
+        """(B, n_inh) -> {control name: (B, 1)}; zeros when no input is given."""
+        if u_inh is None:
+            u_inh = like.new_zeros(batch, len(self.inhibitors))
+        return {c.name: u_inh[:, j : j + 1] for j, c in enumerate(self.inhibitors)}
+
+    def fluxes(
+        self, x: Tensor, ell: Tensor | None, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
+    ) -> Tensor:
+        """(B, N, R) reaction fluxes."""
+        rates = self.rate_expressions(self.split(x), ell, th, u)
+        return torch.stack(self._broadcast(rates, x), dim=-1)
+
+    @staticmethod
+    def _broadcast(rates: list[Any], x: Tensor) -> list[Tensor]:
+        shape = x.shape[:-1]
+        return [r.expand(shape) if torch.is_tensor(r) else x.new_full(shape, float(r)) for r in rates]
+
+    def drift(
+        self, x: Tensor, ell: Tensor | None, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
+    ) -> Tensor:
+        """(B, N, S) right-hand side dx/dt = v @ nu."""
+        return self.fluxes(x, ell, th, u) @ self.nu(x.dtype, x.device)
+
+    def uptake(self, x: Tensor, th: Mapping[str, Tensor], u: Mapping[str, Tensor]) -> Tensor:
+        """(B, N) field sink coefficient per cell."""
+        v = self.uptake_expression(self.split(x), th, u)
+        return v.expand(x.shape[:-1]) if torch.is_tensor(v) else x.new_full(x.shape[:-1], float(v))
+
+    def emission(self, x: Tensor, th: Mapping[str, Tensor], u: Mapping[str, Tensor]) -> Tensor:
+        """(B, N) ligand release per membrane pixel."""
+        v = self.emission_expression(self.split(x), th, u)
+        return v.expand(x.shape[:-1]) if torch.is_tensor(v) else x.new_full(x.shape[:-1], float(v))
+
+    def loss_rates(
+        self, x: Tensor, ell: Tensor | None, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
+    ) -> Tensor:
+        """(B, N, S) first-order loss coefficient of each species: consumption flux / amount.
+
+        Forward Euler keeps a species non-negative while ``dt * loss_rate <= 1``; the SSP-RK2
+        stepper inherits that bound, which the simulator uses to choose its substep.
+        """
+        v = self.fluxes(x, ell, th, u)
+        nu = self.nu(x.dtype, x.device)
+        consumed = v.clamp_min(0) @ (-nu).clamp_min(0)
+        return consumed / x.clamp_min(1e-6)
+
+    # ------------------------------------------------------------------ description
+    def control_specs(self, source_names: Sequence[str]) -> tuple[ControlSpec, ...]:
+        """All control channels: one ligand pulse per source region, then the inhibitors."""
+        out = []
+        if self.has_field and self.ligand_pulse is not None:
+            lp = self.ligand_pulse
+            out += [
+                ControlSpec(
+                    f"ligand_{s}", lp.unit, lp.low, lp.high, f"{lp.description} over source region '{s}'"
+                )
+                for s in source_names
+            ]
+        return tuple(out) + tuple(self.inhibitors)
+
+    def phenotype_index(self) -> list[int]:
+        return [self.species_index[s] for s in self.phenotype]
+
+    def describe(self) -> dict:
+        return dict(
+            name=self.name,
+            species=self.species,
+            reactions=self.reactions,
+            params=self.params.table(),
+            phenotype=self.phenotype,
+            inhibitors=[c.__dict__ for c in self.inhibitors],
+        )

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# One short prepared GPU run (< 5 min): CUDA tests, then the GPU benchmarks, summary table last.
+# Usage on a machine with a CUDA GPU and this repo installed:  bash scripts/gpu_check.sh
+set -uo pipefail
+OUT=${OUT:-outputs/gpu_check}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$OUT/gpu.txt"
+python -c "import torch; assert torch.cuda.is_available(), 'no CUDA'; print(torch.__version__, torch.cuda.get_device_name())"
+echo "== CUDA tests"
+timeout 120 python -m pytest -q -m cuda tests 2>&1 | tail -n 15 | tee "$OUT/cuda_tests.txt"
+echo "== simulator throughput"
+timeout 240 python scripts/bench_sim.py --device cuda --batches 1 256 4096 16384 --steps 5 --compile \
+  --bandwidth 4800 2>&1 | tee "$OUT/bench_sim.txt"
+echo "== summary"
+sed -n '/^### /,$p' "$OUT/bench_sim.txt"
