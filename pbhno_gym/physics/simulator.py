@@ -20,10 +20,11 @@ Both are second order, so the scheme is second order in time; space is second or
 discrete ligand mass obeys the same ETD-RK2 recurrence as the scalar ODE
 ``dM/dt = -lambda M + source - uptake`` (``step(..., budget=True)`` returns the terms).
 
-Substeps set accuracy, and field positivity needs ``h * sink <= 1`` at the membranes. With
+Substeps set accuracy, and field positivity needs ``h * uptake <= 1`` at the membranes. With
 ``substeps="auto"``, K is chosen per control step so that ``h * r <= cfl`` for the fastest
 first-order loss rate r in the batch (one host sync per control step); an integer K is
-validated once, at rest under the strongest admissible controls, against ``max_stiffness``.
+validated once, at rest under the strongest admissible controls (uptake <= 1/h hard, species
+loss rate <= max_stiffness/h for accuracy).
 """
 
 from __future__ import annotations
@@ -112,7 +113,7 @@ class Simulator:
         dt: float,
         substeps: int | str = "auto",
         cfl: float = 0.5,
-        max_stiffness: float = 1.0,
+        max_stiffness: float = 4.0,
         dtype: torch.dtype = torch.float32,
         device=None,
     ) -> None:
@@ -192,17 +193,32 @@ class Simulator:
         return SimState(x, L, torch.zeros(b, dtype=self.dtype, device=self.device))
 
     def _validate_fixed_substeps(self) -> None:
-        _, lt = self._theta(None)
+        """Two conditions at rest under the extreme admissible controls: the field's membrane
+        sink must satisfy ``h * uptake <= 1`` (field positivity), and the fastest species loss
+        rate ``h * r <= max_stiffness`` (accuracy; the Patankar cells stay positive anyway)."""
+        th, lt = self._theta(None)
         state = self.initial_state(lt, 1)
-        rate = float(self.max_rate(state, self.control_high[None].clone(), lt).max())
         h = self.dt / self.substeps
+        ell = None if state.L is None else self.membrane_average(state.L.flatten(1))
+        rate, sink = 0.0, 0.0
+        for u in (self.control_low[None], self.control_high[None]):  # inhibitors can lower a rate
+            _, inh = self.split_controls(u.clone())
+            rate = max(rate, float(self.pathway.loss_rates(state.x, ell, th, inh).max()))
+            sink = max(sink, float(self.pathway.uptake(state.x, th, inh).max()))
+        if self.grid is not None:
+            if h * sink > 1.0:
+                raise ValueError(
+                    f"Simulator.substeps={self.substeps} gives a substep of {h:g} min, but the membrane "
+                    f"uptake rate is {sink:.3g}/min: substep * uptake = {h * sink:.3g} > 1 would let the "
+                    f"ligand field go negative; use substeps >= {math.ceil(self.dt * sink)} or 'auto'"
+                )
         if h * rate > self.max_stiffness:
             need = math.ceil(self.dt * rate / self.max_stiffness)
             raise ValueError(
                 f"Simulator.substeps={self.substeps} gives a substep of {h:g} min, but the fastest "
-                f"loss rate at rest under maximal controls is {rate:.3g}/min: substep * rate = "
-                f"{h * rate:.3g} exceeds max_stiffness={self.max_stiffness:g} (the field stays "
-                f"non-negative only while substep * membrane sink <= 1); use substeps >= {need} or 'auto'"
+                f"loss rate at rest under extreme controls is {rate:.3g}/min: substep * rate = "
+                f"{h * rate:.3g} exceeds max_stiffness={self.max_stiffness:g}, beyond which the scheme "
+                f"stays positive but loses accuracy; use substeps >= {need} or 'auto'"
             )
 
     # ------------------------------------------------------------------ dynamics

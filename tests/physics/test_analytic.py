@@ -26,7 +26,7 @@ def steady_gradient(n: int) -> tuple[np.ndarray, np.ndarray, dict]:
     lay = wnt_tissue(g, rows=1, cols=1, cell_size=40.0, gap=8.0, source_width=SOURCE_UM)  # inert cells
     pw = get_pathway("wnt")
     # Steady states of the scheme are exact, so large steps reach them without bias.
-    sim = Simulator(pw, lay, dt=200.0, substeps=2, max_stiffness=1e9, dtype=torch.float64)
+    sim = Simulator(pw, lay, dt=200.0, substeps=4, max_stiffness=1e9, dtype=torch.float64)
     lt = sim.log_theta({"kappa_b": 1e-12})
     st = sim.initial_state(lt, 1)
     u = torch.zeros(1, sim.n_controls, dtype=torch.float64)

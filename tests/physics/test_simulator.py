@@ -3,7 +3,16 @@
 import pytest
 import torch
 
-from pbhno_gym.physics import Grid, ParamSpec, SimState, Simulator, get_pathway, no_field, two_cell
+from pbhno_gym.physics import (
+    Grid,
+    ParamSpec,
+    SimState,
+    Simulator,
+    get_pathway,
+    no_field,
+    two_cell,
+    wnt_tissue,
+)
 
 from .helpers import make_sim, random_schedule, small_cases
 
@@ -40,8 +49,10 @@ def test_bad_input_names_the_field():
         Simulator(pw, lay, dt=0.0)
     with pytest.raises(ValueError, match="Simulator.substeps"):
         Simulator(pw, lay, dt=10.0, substeps=0)
-    with pytest.raises(ValueError, match=r"substeps=1 gives a substep of 600 min.*use substeps >="):
-        Simulator(pw, lay, dt=600.0, substeps=1)
+    with pytest.raises(ValueError, match=r"substeps=1 gives a substep of 600 min.*ligand field go negative"):
+        Simulator(get_pathway("wnt"), wnt_tissue(), dt=600.0, substeps=1)
+    with pytest.raises(ValueError, match=r"substeps=2 gives a substep of 30 min.*exceeds max_stiffness=4"):
+        Simulator(pw, lay, dt=60.0, substeps=2)
     with pytest.raises(ValueError, match="needs a ligand field"):
         Simulator(pw, no_field(), dt=10.0)
     with pytest.raises(ValueError, match="ODE-only"):
