@@ -14,3 +14,6 @@ timeout 240 python scripts/bench_sim.py --device cuda --batches 1 256 4096 16384
   --bandwidth 4800 2>&1 | tee "$OUT/bench_sim.txt"
 echo "== summary"
 sed -n '/^### /,$p' "$OUT/bench_sim.txt"
+echo "== environment throughput"
+timeout 120 python scripts/bench_envs.py --device cuda --num-envs 1 256 4096 16384 2>&1 | tee "$OUT/bench_envs.txt"
+sed -n '/^### /,$p' "$OUT/bench_envs.txt"

@@ -314,7 +314,8 @@ class Simulator:
             state: current batched state.
             u: (B, n_controls) controls in physical units (see ``control_specs``).
             log_theta: (P,) shared or (B, P) per-environment log-parameters.
-            noise: a generator: add chemical-Langevin intrinsic noise to the cell species.
+            noise: a torch.Generator, or a callable (shape, dtype, device) -> standard normals:
+                add chemical-Langevin intrinsic noise to the cell species.
             budget: also return the ligand mass budget of this step.
         Returns:
             The new state, and with ``budget=True`` a dict of (B,) masses (nM um^2):
@@ -393,7 +394,10 @@ class Simulator:
         """Chemical Langevin increment: sum_r nu_r sqrt(v_r h / Omega) xi_r, clipped at zero."""
         nu = self.pathway.nu(x.dtype, x.device)
         v = self.pathway.fluxes(x, self.membrane_average(Lf), th, inh).clamp_min(0)
-        xi = torch.randn(v.shape, generator=gen, dtype=v.dtype, device=gen.device).to(v.device)
+        if isinstance(gen, torch.Generator):
+            xi = torch.randn(v.shape, generator=gen, dtype=v.dtype, device=gen.device).to(v.device)
+        else:  # a callable (shape, dtype, device) -> standard normals, e.g. per-env counter streams
+            xi = gen(v.shape, v.dtype, v.device)
         x = (x + (torch.sqrt(v * h / self.pathway.volume) * xi) @ nu).clamp_min(0)
         ub = self.pathway.upper_bound
         return x if ub is None else x.clamp_max(ub)

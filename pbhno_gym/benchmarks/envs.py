@@ -1,0 +1,43 @@
+"""Environment throughput: single env (Gymnasium API) and the native vector env vs num_envs."""
+
+from __future__ import annotations
+
+import time
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+import pbhno_gym  # noqa: F401  (registers the ids)
+
+
+def _sync(device: str) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def single_env_steps_per_s(env_id: str, steps: int = 48) -> float:
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    a = env.action_space.sample() * 0.5
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        _, _, term, trunc, _ = env.step(a)
+        if term or trunc:
+            env.reset()
+    return steps / (time.perf_counter() - t0)
+
+
+def vector_env_steps_per_s(env_id: str, num_envs: int, device: str = "cpu", steps: int = 10) -> float:
+    env = gym.make_vec(
+        env_id, num_envs=num_envs, vectorization_mode="vector_entry_point", device=device, output="torch"
+    )
+    env.reset(seed=0)
+    a = torch.as_tensor(np.tile(env.single_action_space.high * 0.5, (num_envs, 1)), device=device)
+    env.step(a)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        env.step(a)
+    _sync(device)
+    return num_envs * steps / (time.perf_counter() - t0)

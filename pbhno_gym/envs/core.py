@@ -1,0 +1,344 @@
+"""The batched environment core: the source of truth for every pbhno environment.
+
+It holds B environments as tensors on one device and advances them together: validate and
+bound the actions (box bounds, then the remaining cumulative dose), step the simulator, detect
+numerical blow-ups, score the phenotype against the target, measure observations. The single
+env (:class:`PathwayEnv`) is a core with B = 1; the vector env and the SB3 adapter wrap a core
+with B = num_envs. Randomness comes from per-env counter streams (:mod:`pbhno_gym.utils.rng`),
+so environment i behaves identically alone or inside any batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..physics import Grid, Simulator, get_pathway, lattice, no_field, two_cell, wnt_tissue
+from ..physics.simulator import SimState
+from ..utils.rng import CounterRNG
+from .observation import ObservationModel
+from .spec import EnvSpec, LayoutSpec
+from .targets import TargetModel
+
+__all__ = ["PathwayCore", "StepResult", "build_layout", "build_simulator"]
+
+STREAM_PARAMS, STREAM_INIT, STREAM_LANGEVIN = 31, 41, 51
+
+
+def build_layout(ls: LayoutSpec):
+    """A :class:`CellLayout` from a layout spec."""
+    if ls.kind == "none":
+        return no_field(ls.n_cells)
+    grid = Grid(ls.ny, ls.nx, ls.length_x)
+    if ls.kind == "two_cell":
+        return two_cell(grid, ls.cell_size, ls.gap, "halves" if ls.sources == "default" else ls.sources)
+    if ls.kind == "lattice":
+        return lattice(
+            grid,
+            ls.rows,
+            ls.cols,
+            ls.cell_size,
+            ls.gap,
+            "per_cell" if ls.sources == "default" else ls.sources,
+        )
+    return wnt_tissue(grid, ls.rows, ls.cols, ls.cell_size, ls.gap, ls.source_width)
+
+
+def build_simulator(spec: EnvSpec, device=None, dtype=torch.float32) -> Simulator:
+    """The spec's simulator (raises a clear error if its substeps cannot be taken)."""
+    return Simulator(
+        get_pathway(spec.pathway),
+        build_layout(spec.layout),
+        spec.control_interval,
+        spec.substeps,
+        dtype=dtype,
+        device=device,
+    )
+
+
+@dataclass
+class StepResult:
+    """Batched outputs of one step (all tensors with leading dimension B)."""
+
+    obs: Tensor
+    reward: Tensor
+    terminated: Tensor
+    truncated: Tensor
+    info: dict[str, Tensor]
+
+
+class PathwayCore:
+    """B environments of one spec on one device.
+
+    Args:
+        spec: the environment spec.
+        num_envs: batch size B.
+        device: torch device of every tensor.
+        dtype: simulation dtype (float32 default; float64 for verification).
+    """
+
+    def __init__(self, spec: EnvSpec, num_envs: int = 1, device=None, dtype=torch.float32) -> None:
+        self.spec, self.B = spec, int(num_envs)
+        self.device, self.dtype = torch.device(device or "cpu"), dtype
+        self.sim = build_simulator(spec, self.device, dtype)
+        self.pathway = self.sim.pathway
+        try:
+            self.prior_mean = self.sim.params.log_theta(spec.parameters, dtype, self.device)
+        except ValueError as e:
+            raise ValueError(f"spec.parameters: {e}") from None
+        self.prior_sigma = self.sim.params.prior_sigma(dtype, self.device)
+        names = [c.name for c in self.sim.control_specs]
+        for k in spec.budgets:
+            if k not in names:
+                raise ValueError(f"spec.budgets.{k}: no such control; controls are {', '.join(names)}")
+        self.control_names = tuple(names)
+        self.low, self.high = self.sim.control_low, self.sim.control_high
+        self.budget = torch.tensor(
+            [spec.budgets.get(n, float("inf")) for n in names], dtype=dtype, device=self.device
+        )
+        self.targets = TargetModel(spec.target, self.sim.layout, spec.horizon, self.device, dtype)
+        self.obs_model = ObservationModel(spec, self.sim, self.sim.n_cells, self.device, dtype)
+        self.settler = None
+        if spec.settle_minutes > 0:  # coarse steps reach the steady state: fixed points are exact
+            self.settler = Simulator(
+                self.pathway,
+                self.sim.layout,
+                spec.settle_minutes / 15,
+                4,
+                max_stiffness=1e9,
+                dtype=dtype,
+                device=self.device,
+            )
+        self.rng = CounterRNG(self.B, self.device)
+        self._alloc()
+
+    # ------------------------------------------------------------------ state
+    def _alloc(self) -> None:
+        B, dev, dt = self.B, self.device, self.dtype
+        self.log_theta = self.prior_mean.expand(B, -1).clone()
+        self.state = self.sim.initial_state(self.log_theta)
+        self.t = torch.zeros(B, dtype=torch.long, device=dev)
+        self.dose_used = torch.zeros(B, self.sim.n_controls, dtype=dt, device=dev)
+        self.in_tol = torch.zeros(B, dtype=torch.long, device=dev)
+        self.target_params = torch.zeros(B, self.targets.n_params, dtype=dt, device=dev)
+        C = self.obs_model.n_channels
+        self.held = torch.zeros(B, C, dtype=dt, device=dev)
+        self.age = torch.zeros(B, C, dtype=torch.long, device=dev)
+        self.fresh = torch.zeros(B, C, dtype=torch.bool, device=dev)
+        self.is_seeded = torch.zeros(B, dtype=torch.bool, device=dev)
+
+    @property
+    def obs_dim(self) -> int:
+        return self.obs_model.dim
+
+    def phenotype(self) -> Tensor:
+        return self.obs_model.phenotype(self.state.x)
+
+    def goal(self) -> Tensor:
+        """(B, preview, N) target levels from the current step on."""
+        return self.targets.levels(self.target_params, self.t)
+
+    def dose_left(self) -> Tensor:
+        """(B, n_u) remaining fraction of each channel's budget (1 where unlimited)."""
+        frac = 1 - self.dose_used / self.budget
+        return torch.where(torch.isinf(self.budget), torch.ones_like(frac), frac.clamp(0, 1))
+
+    def observation(self) -> Tensor:
+        return self.obs_model.build(
+            self.state,
+            self.held,
+            self.fresh,
+            self.age,
+            self.goal(),
+            self.t,
+            self.spec.horizon,
+            self.dose_left(),
+        )
+
+    # ------------------------------------------------------------------ reset
+    def reset(
+        self, mask: Tensor | None = None, keys: Tensor | None = None, options: dict | None = None
+    ) -> Tensor:
+        """Start new episodes in the envs of ``mask`` (all if None); returns the observations.
+
+        Args:
+            keys: (B,) int64 stream keys for envs being (re)seeded; None continues their streams.
+            options: ``{"log_theta": (P,) or (n, P)}`` fixes the parameters, ``{"target": k}``
+                the target (index into ``choices`` for pattern targets, the parameter row
+                otherwise), for evaluations on chosen conditions.
+        """
+        options = dict(options or {})
+        unknown = set(options) - {"log_theta", "target"}
+        if unknown:
+            raise ValueError(f"reset options: unknown key(s) {sorted(unknown)}; known: log_theta, target")
+        mask = torch.ones(self.B, dtype=torch.bool, device=self.device) if mask is None else mask
+        if keys is not None:
+            self.rng.seed(keys, mask)
+            self.is_seeded = self.is_seeded | mask
+        if not bool(self.is_seeded[mask].all()):
+            raise RuntimeError("PathwayCore.reset: an env has no RNG key; pass keys on its first reset")
+        rows = mask.nonzero().flatten()
+        if len(rows) == 0:
+            return self.observation()
+        self.rng.advance(mask)
+        n = len(rows)
+        lt = self.prior_mean.expand(n, -1)
+        if self.spec.randomize_parameters:
+            lt = lt + self.prior_sigma * self.rng.normal(STREAM_PARAMS, lt.shape[1], rows, self.dtype)
+        if "log_theta" in options:
+            lt = torch.as_tensor(options["log_theta"], dtype=self.dtype, device=self.device).expand(n, -1)
+            self.sim.params.validate(lt)
+        st = self.sim.initial_state(lt)
+        if self.settler is not None:
+            zero = self.low.expand(n, -1)
+            for _ in range(15):
+                st = self.settler.step(st, zero, lt)
+        if self.spec.init_noise > 0:
+            z = self.rng.normal(STREAM_INIT, st.x[0].numel(), rows, self.dtype).reshape(st.x.shape)
+            st = SimState(st.x * torch.exp(self.spec.init_noise * z), st.L, st.t)
+        st = SimState(st.x, st.L, torch.zeros_like(st.t))
+        self._put(rows, st, lt)
+        self.t[rows] = 0
+        self.dose_used[rows] = 0
+        self.in_tol[rows] = 0
+        tp = self.targets.sample(self.rng, rows)
+        if "target" in options:
+            tp = (
+                torch.as_tensor(options["target"], dtype=self.dtype, device=self.device)
+                .reshape(1, -1)
+                .expand_as(tp)
+            )
+            if self.targets.is_pattern and not 0 <= int(tp[0, 0]) < len(self.spec.target.choices):
+                raise ValueError(
+                    f"reset options: target index {int(tp[0, 0])} outside the "
+                    f"{len(self.spec.target.choices)} choices {self.spec.target.choices}"
+                )
+        self.target_params[rows] = tp
+        held, fresh, age = self.obs_model.measure(self.state, self.rng, self.held, self.age, mask)
+        self.held = torch.where(mask[:, None], held, self.held)
+        self.fresh = torch.where(mask[:, None], fresh, self.fresh)
+        self.age = torch.where(mask[:, None], age, self.age)
+        return self.observation()
+
+    def _put(self, rows: Tensor, st: SimState, lt: Tensor) -> None:
+        x, L, t = (
+            self.state.x.clone(),
+            None if self.state.L is None else self.state.L.clone(),
+            self.state.t.clone(),
+        )
+        x[rows] = st.x
+        if L is not None:
+            L[rows] = st.L
+        t[rows] = st.t
+        self.state = SimState(x, L, t)
+        self.log_theta = self.log_theta.clone()
+        self.log_theta[rows] = lt
+
+    # ------------------------------------------------------------------ step
+    def to_physical(self, action: Tensor) -> Tensor:
+        """Map normalised actions in [-1, 1] to physical units (identity if not normalised)."""
+        if not self.spec.normalize_actions:
+            return action
+        return self.low + 0.5 * (action + 1) * (self.high - self.low)
+
+    def to_normalized(self, u: Tensor) -> Tensor:
+        return 2 * (u - self.low) / (self.high - self.low).clamp_min(1e-12) - 1
+
+    def bound_actions(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Clip to the box, then to the remaining cumulative dose. Returns (u, clipped, limited)."""
+        uc = torch.minimum(torch.maximum(u, self.low), self.high)
+        clipped = (uc != u).any(1)
+        allowed = ((self.budget - self.dose_used) / self.spec.control_interval).clamp_min(0)
+        ub = torch.minimum(uc, allowed)
+        limited = (ub < uc).any(1)
+        return ub, clipped, limited
+
+    def step(self, action: Tensor, active: Tensor | None = None) -> StepResult:
+        """Advance the envs of ``active`` (all if None) by one control interval.
+
+        Raises ValueError, changing nothing, if an active env's action is NaN/inf or mis-shaped.
+        """
+        B, n_u = self.B, self.sim.n_controls
+        action = torch.as_tensor(action, device=self.device)
+        if action.shape != (B, n_u):
+            raise ValueError(
+                f"action must have shape ({B}, {n_u}) for controls "
+                f"[{', '.join(self.control_names)}], got {tuple(action.shape)}"
+            )
+        action = action.to(self.dtype)
+        active = torch.ones(B, dtype=torch.bool, device=self.device) if active is None else active
+        bad = ~torch.isfinite(action).all(1) & active
+        if bool(bad.any()):
+            raise ValueError(
+                f"action contains NaN or inf for env(s) {bad.nonzero().flatten().tolist()}: "
+                f"{action[bad].tolist()[:2]}; the state is unchanged"
+            )
+        u, clipped, limited = self.bound_actions(
+            self.to_physical(torch.where(active[:, None], action, self.low))
+        )
+        u = torch.where(active[:, None], u, torch.zeros_like(u))
+        noise = self._langevin_noise() if self.spec.intrinsic_noise else None
+        with torch.no_grad():
+            new = self.sim.step(self.state, u, self.log_theta, noise=noise)
+        x_ok = torch.isfinite(new.x).flatten(1).all(1) & (
+            new.x.flatten(1).abs().amax(1) < self.spec.blowup_threshold
+        )
+        if new.L is not None:
+            x_ok = x_ok & torch.isfinite(new.L).flatten(1).all(1)
+        failed = active & ~x_ok
+        commit = active & x_ok
+        self.state = self.state.where(commit, new)
+        self.t = self.t + active.long()
+        self.dose_used = self.dose_used + u * self.spec.control_interval * commit[:, None]
+        p = self.phenotype()
+        p_star = self.targets.levels(self.target_params, self.t, 1)[:, 0]
+        r = self.spec.reward
+        u_norm = u / self.high.clamp_min(1e-12)
+        cost = r.Q * ((p - p_star) ** 2).mean(1) + r.R * (u_norm**2).mean(1)
+        reward = torch.where(active, -r.scale * cost, torch.zeros_like(cost))
+        ok = self.targets.in_tolerance(p, p_star)
+        self.in_tol = torch.where(active, torch.where(ok, self.in_tol + 1, 0), self.in_tol)
+        truncated = active & ((self.t >= self.spec.horizon) | failed)
+        self.rng.advance(active)
+        held, fresh, age = self.obs_model.measure(
+            self.state, self.rng, self.held, self.age, torch.zeros(B, dtype=torch.bool, device=self.device)
+        )
+        self.held = torch.where(active[:, None], held, self.held)
+        self.fresh = torch.where(active[:, None], fresh, self.fresh)
+        self.age = torch.where(active[:, None], age, self.age)
+        info = dict(
+            is_success=self.in_tol >= min(self.spec.target.success_window, self.spec.horizon),
+            tracking_error=((p - p_star) ** 2).mean(1).sqrt(),
+            energy=(u_norm**2).sum(1),
+            dose=u,
+            dose_used=self.dose_used.clone(),
+            dose_left=self.dose_left(),
+            action_clipped=clipped & active,
+            budget_limited=limited & active,
+            numerical_failure=failed,
+            phenotype=p,
+            target=p_star,
+            t=self.t.clone(),
+        )
+        return StepResult(self.observation(), reward, torch.zeros_like(truncated), truncated, info)
+
+    def _langevin_noise(self):
+        """Counter-stream standard normals for the chemical-Langevin substeps (per-env reproducible)."""
+        calls = [0]
+
+        def draw(shape, dtype, device):
+            calls[0] += 1
+            n = int(torch.tensor(shape[1:]).prod())
+            z = self.rng.normal(STREAM_LANGEVIN + calls[0], n, dtype=dtype)
+            return z.reshape(shape).to(device)
+
+        return draw
+
+    def true_info(self) -> dict[str, Tensor]:
+        """Ground truth for evaluation only: state, field, parameters, target."""
+        out = dict(x=self.state.x, log_theta=self.log_theta, target_params=self.target_params)
+        if self.state.L is not None:
+            out["L"] = self.state.L
+        return {k: v.clone() for k, v in out.items()}

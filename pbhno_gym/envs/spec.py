@@ -1,0 +1,303 @@
+"""Declarative environment specs: one TOML file per registered id, overridable by ``gym.make`` kwargs.
+
+A spec says everything an environment is: pathway, grid and cells, parameter overrides, control
+interval and substeps, dose budgets, observation model, target distribution, reward and episode
+length. Files live in the repository's ``envs/`` folder and ship in the wheel under
+``pbhno_gym/_specs/envs``. ``load_spec(name, overrides)`` merges keyword overrides (nested tables
+as dicts) and validates every field, naming the offending one.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "EnvSpec",
+    "LayoutSpec",
+    "ObservationSpec",
+    "TargetSpec",
+    "RewardSpec",
+    "spec_dir",
+    "list_specs",
+    "load_spec",
+    "SpecError",
+]
+
+
+class SpecError(ValueError):
+    """An invalid environment spec field (the message names it)."""
+
+
+@dataclass(frozen=True)
+class LayoutSpec:
+    """Cells on the grid; see :mod:`pbhno_gym.physics.geometry` for the layout kinds."""
+
+    kind: str = "wnt_tissue"  # two_cell | lattice | wnt_tissue | none
+    ny: int = 64
+    nx: int = 64
+    length_x: float = 128.0  # um
+    rows: int = 4
+    cols: int = 4
+    cell_size: float = 20.0  # um
+    gap: float = 4.0  # um
+    sources: str = "default"  # two_cell: halves|uniform; lattice: per_cell|uniform
+    source_width: float = 16.0  # um (wnt_tissue)
+    n_cells: int = 1  # kind = none
+
+
+@dataclass(frozen=True)
+class ObservationSpec:
+    """What a lab measures: reporters per cell, optional ligand samples, noise, irregular timing."""
+
+    mode: str = "partial"  # partial | full
+    species: tuple[str, ...] = ()  # observed species (default: the pathway's phenotype)
+    ligand_pixels: str = "none"  # none | edges
+    n_ligand_samples: int = 0
+    ligand_scale: float = 1.0  # nM, normalises ligand samples
+    additive_noise: float = 0.02  # in normalised units
+    multiplicative_noise: float = 0.1  # relative
+    sample_prob: float = 0.5  # probability each channel is measured at a step
+    max_age: int = 10  # steps; the age channel is min(age, max_age) / max_age
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """The phenotype to reach, drawn per episode.
+
+    ``pattern`` kinds give each cell "on" or "off": ``wnt_boundary`` (cells in columns < k on,
+    k drawn from ``choices``), ``notch_fate`` (cell ``choices`` is the Hes-high receiver),
+    ``notch_checkerboard`` (parity from ``choices``). ``setpoint`` draws a piecewise-constant
+    level in [low, high] with up to ``switches`` random changes; ``pulse_train`` alternates
+    between ``low`` and ``high`` with ``period`` steps.
+    """
+
+    kind: str = "wnt_boundary"
+    choices: tuple[int, ...] = (2, 3, 4)
+    on_level: float = 0.8  # normalised phenotype the "on" cells aim at
+    off_level: float = 0.1
+    on_threshold: float = 0.6  # success: on cells above, off cells below
+    off_threshold: float = 0.4
+    low: float = 0.1  # setpoint / pulse_train levels (normalised)
+    high: float = 0.8
+    switches: int = 2
+    period: int = 10
+    tolerance: float = 0.1  # setpoint success band (normalised)
+    preview: int = 1  # future steps of target shown in the observation
+    success_window: int = 5  # final steps that must all be in tolerance (capped at the horizon)
+    phenotype_low: float = 0.0  # physical phenotype mapped to 0 ...
+    phenotype_high: float = 1.0  # ... and to 1
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """Stage cost of the MPC (paper eq., Table II): Q ||p - p*||^2 + R ||u / u_max||^2, per cell
+    and channel means, reward = -scale * cost."""
+
+    Q: float = 1.0
+    R: float = 0.01
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    id: str = ""
+    description: str = ""
+    pathway: str = "wnt"
+    control_interval: float = 10.0  # min
+    substeps: int = 10
+    horizon: int = 48  # control steps per episode
+    layout: LayoutSpec = field(default_factory=LayoutSpec)
+    parameters: dict[str, float] = field(default_factory=dict)  # nominal overrides (natural units)
+    budgets: dict[str, float] = field(default_factory=dict)  # control name -> cumulative dose cap
+    observation: ObservationSpec = field(default_factory=ObservationSpec)
+    target: TargetSpec = field(default_factory=TargetSpec)
+    reward: RewardSpec = field(default_factory=RewardSpec)
+    randomize_parameters: bool = False  # draw theta from its prior per episode
+    settle_minutes: float = 0.0  # bring cells to their uncontrolled steady state before t = 0
+    init_noise: float = 0.05  # cell-to-cell variability (log-normal sd) of the initial state
+    normalize_actions: bool = False  # Box(-1, 1) actions, mapped affinely to the physical bounds
+    intrinsic_noise: bool = False  # chemical-Langevin noise in the cell kinetics
+    blowup_threshold: float = 1e6  # any state above this (or non-finite) truncates the episode
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {"layout": LayoutSpec, "observation": ObservationSpec, "target": TargetSpec, "reward": RewardSpec}
+_ALIASES = {"obs_mode": ("observation", "mode")}
+
+
+def spec_dir() -> Path:
+    """Folder of spec TOMLs: inside the installed wheel, else the source tree's ``envs/``."""
+    packaged = Path(__file__).resolve().parents[1] / "_specs" / "envs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "envs"
+
+
+def list_specs() -> dict[str, Path]:
+    """Registered id -> spec file."""
+    out = {}
+    for path in sorted(spec_dir().glob("*.toml")):
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+        if "id" not in raw:
+            raise SpecError(f"{path.name}: missing field 'id'")
+        out[raw["id"]] = path
+    return out
+
+
+def _coerce(cls, name: str, value: Any, where: str) -> Any:
+    """Type-check a scalar against the dataclass field's default type."""
+    default = {f.name: f for f in fields(cls)}[name]
+    proto = default.default if default.default is not dataclasses.MISSING else default.default_factory()
+    if isinstance(proto, bool):
+        if not isinstance(value, bool):
+            raise SpecError(f"{where}.{name} must be true or false, got {value!r}")
+        return value
+    if isinstance(proto, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(f"{where}.{name} must be an integer, got {value!r}")
+        return value
+    if isinstance(proto, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise SpecError(f"{where}.{name} must be a finite number, got {value!r}")
+        return float(value)
+    if isinstance(proto, str):
+        if not isinstance(value, str):
+            raise SpecError(f"{where}.{name} must be a string, got {value!r}")
+        return value
+    if isinstance(proto, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise SpecError(f"{where}.{name} must be a list, got {value!r}")
+        return tuple(value)
+    if isinstance(proto, dict):
+        if not isinstance(value, dict):
+            raise SpecError(f"{where}.{name} must be a table of name = number, got {value!r}")
+        out = {}
+        for k, v in value.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise SpecError(f"{where}.{name}.{k} must be a finite number, got {v!r}")
+            out[str(k)] = float(v)
+        return out
+    return value
+
+
+def _build(cls, raw: dict[str, Any], where: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise SpecError(
+            f"unknown field(s) {', '.join(where + '.' + u for u in unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    kw = {}
+    for k, v in raw.items():
+        if k in _SECTIONS and cls is EnvSpec:
+            if not isinstance(v, dict):
+                raise SpecError(f"{where}.{k} must be a table, got {v!r}")
+            kw[k] = _build(_SECTIONS[k], v, f"{where}.{k}")
+        else:
+            kw[k] = _coerce(cls, k, v, where)
+    return cls(**kw)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if k in _ALIASES:
+            sec, key = _ALIASES[k]
+            out.setdefault(sec, {})[key] = v
+        elif isinstance(v, dict) and isinstance(out.get(k), dict) and k in _SECTIONS:
+            out[k] = _merge(out[k], v)
+        elif isinstance(v, dict) and k in ("parameters", "budgets") and isinstance(out.get(k), dict):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = v
+    return out
+
+
+def load_spec(
+    name: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    base: dict[str, Any] | None = None,
+) -> EnvSpec:
+    """Load, merge and validate a spec.
+
+    Args:
+        name: a registered id (``"pbhno/Wnt-v0"``), a path to a TOML file, or None with ``base``.
+        overrides: keyword overrides; nested sections as dicts (``observation={"sample_prob": 1}``),
+            ``parameters``/``budgets`` merged key by key, ``obs_mode`` as an alias.
+    """
+    if base is None:
+        if name is None:
+            raise SpecError("load_spec needs a spec name, a path or a base dict")
+        path = Path(name) if str(name).endswith(".toml") else list_specs().get(str(name))
+        if path is None:
+            raise SpecError(f"no spec for {name!r}; known: {', '.join(list_specs())}")
+        with open(path, "rb") as f:
+            base = tomllib.load(f)
+    raw = _merge(base, overrides or {})
+    spec = _build(EnvSpec, raw, "spec")
+    validate(spec)
+    return spec
+
+
+def validate(spec: EnvSpec) -> None:
+    """Semantic checks beyond types; every message names the field."""
+    from ..physics.pathways import PATHWAYS
+
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise SpecError(msg)
+
+    need(spec.pathway in PATHWAYS, f"spec.pathway must be one of {', '.join(PATHWAYS)}, got {spec.pathway!r}")
+    need(spec.control_interval > 0, f"spec.control_interval must be > 0 min, got {spec.control_interval}")
+    need(spec.substeps >= 1, f"spec.substeps must be >= 1, got {spec.substeps}")
+    need(spec.horizon >= 1, f"spec.horizon must be >= 1, got {spec.horizon}")
+    need(spec.settle_minutes >= 0, f"spec.settle_minutes must be >= 0, got {spec.settle_minutes}")
+    need(spec.init_noise >= 0, f"spec.init_noise must be >= 0, got {spec.init_noise}")
+    need(spec.blowup_threshold > 0, "spec.blowup_threshold must be > 0")
+    for k, v in spec.parameters.items():
+        need(v > 0, f"spec.parameters.{k} must be positive, got {v}")
+    for k, v in spec.budgets.items():
+        need(v >= 0, f"spec.budgets.{k} must be >= 0, got {v}")
+    lay = spec.layout
+    need(
+        lay.kind in ("two_cell", "lattice", "wnt_tissue", "none"),
+        f"spec.layout.kind must be two_cell, lattice, wnt_tissue or none, got {lay.kind!r}",
+    )
+    o = spec.observation
+    need(o.mode in ("partial", "full"), f"spec.observation.mode must be 'partial' or 'full', got {o.mode!r}")
+    need(0 < o.sample_prob <= 1, f"spec.observation.sample_prob must be in (0, 1], got {o.sample_prob}")
+    need(o.additive_noise >= 0, "spec.observation.additive_noise must be >= 0")
+    need(o.multiplicative_noise >= 0, "spec.observation.multiplicative_noise must be >= 0")
+    need(
+        o.ligand_pixels in ("none", "edges"),
+        f"spec.observation.ligand_pixels must be none or edges, got {o.ligand_pixels!r}",
+    )
+    need(o.n_ligand_samples >= 0 and o.max_age >= 1, "spec.observation.n_ligand_samples >= 0, max_age >= 1")
+    need(o.ligand_scale > 0, "spec.observation.ligand_scale must be > 0")
+    t = spec.target
+    need(
+        t.kind in ("wnt_boundary", "notch_fate", "notch_checkerboard", "setpoint", "pulse_train"),
+        f"spec.target.kind unknown: {t.kind!r}",
+    )
+    need(t.preview >= 1, f"spec.target.preview must be >= 1, got {t.preview}")
+    need(t.success_window >= 1, f"spec.target.success_window must be >= 1, got {t.success_window}")
+    need(t.phenotype_high > t.phenotype_low, "spec.target.phenotype_high must exceed phenotype_low")
+    need(t.on_threshold >= t.off_threshold, "spec.target.on_threshold must be >= off_threshold")
+    need(len(t.choices) >= 1, "spec.target.choices must not be empty")
+    r = spec.reward
+    need(r.Q >= 0 and r.R >= 0 and r.scale > 0, "spec.reward: Q, R must be >= 0 and scale > 0")

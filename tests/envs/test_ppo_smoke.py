@@ -1,0 +1,24 @@
+"""A stable-baselines3 PPO smoke run of a few thousand steps on every id (batched adapter)."""
+
+import numpy as np
+import pytest
+from stable_baselines3 import PPO
+
+import pbhno_gym
+from pbhno_gym.envs.sb3 import SB3VecEnv
+
+
+@pytest.mark.parametrize("env_id", list(pbhno_gym.ENV_IDS))
+def test_ppo_smoke(env_id, tmp_path):
+    venv = SB3VecEnv(env_id, num_envs=8, normalize_actions=True)
+    model = PPO("MlpPolicy", venv, n_steps=128, batch_size=256, n_epochs=2, seed=0, device="cpu")
+    model.learn(2048)
+    assert model.num_timesteps >= 2048
+    path = tmp_path / "ppo.zip"
+    model.save(path)
+    loaded = PPO.load(path, device="cpu")
+    obs = venv.reset()
+    a1, _ = model.predict(obs, deterministic=True)
+    a2, _ = loaded.predict(obs, deterministic=True)
+    np.testing.assert_allclose(a1, a2)
+    assert np.isfinite(a1).all() and (np.abs(a1) <= 1).all()
