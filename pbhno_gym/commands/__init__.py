@@ -1,0 +1,7 @@
+"""``pbhno`` subcommands: one module each, exposing ``add_parser(subparsers)``.
+
+To add a command, write ``commands/<name>.py`` with ``add_parser`` (which sets ``func``) and add
+the module name to ``COMMANDS``.
+"""
+
+COMMANDS = ["demo", "collect", "envs"]

@@ -1,0 +1,5 @@
+"""Control: the differentiable model interface, MPC planner, moving-horizon estimation, agents."""
+
+from .model import ControlModel, SimulatorModel
+
+__all__ = ["ControlModel", "SimulatorModel"]

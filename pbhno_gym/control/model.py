@@ -1,0 +1,104 @@
+"""The differentiable model interface every planner and estimator works through.
+
+A :class:`ControlModel` advances a batched latent state under physical controls and predicts
+what the environment scores and measures, all differentiably:
+
+* ``initial_state(batch, log_theta)``: a default latent (cells at rest, no ligand);
+* ``step(z, u, log_theta)``: one control interval, ``u`` (B, n_controls) in physical units;
+* ``phenotype(z)``: (B, N) normalised phenotype, the quantity the env's reward and success use;
+* ``measure(z)``: (B, C) noise-free prediction of the env's normalised measurement channels.
+
+The latent is a :class:`~pbhno_gym.physics.SimState` ``(x (B, N, S), L (B, H, W) or None)``:
+exactly the paper's shared latent ``z = (L, {x_i})`` for both the true simulator and PB-HNO.
+:class:`SimulatorModel` is the true simulator behind this interface (the *oracle* when given
+the true parameters); the PB-HNO surrogate implements the same interface.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+from torch import Tensor
+
+from ..envs.core import build_simulator
+from ..envs.observation import ObservationModel
+from ..envs.spec import EnvSpec, load_spec
+from ..physics.simulator import SimState
+
+__all__ = ["ControlModel", "SimulatorModel"]
+
+
+class ControlModel(ABC):
+    """Batched, differentiable dynamics + measurement model of one environment spec."""
+
+    name: str = "model"
+    spec: EnvSpec
+    dt: float
+    n_controls: int
+    control_low: Tensor
+    control_high: Tensor
+    param_names: tuple[str, ...]
+    prior_mean: Tensor  # (P,) log-parameters
+    prior_sigma: Tensor  # (P,)
+    device: torch.device
+    dtype: torch.dtype
+
+    @abstractmethod
+    def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState: ...
+
+    @abstractmethod
+    def step(self, z: SimState, u: Tensor, log_theta: Tensor | None = None) -> SimState: ...
+
+    @abstractmethod
+    def phenotype(self, z: SimState) -> Tensor: ...
+
+    @abstractmethod
+    def measure(self, z: SimState) -> Tensor: ...
+
+    def rollout(
+        self, z: SimState, U: Tensor, log_theta: Tensor | None = None
+    ) -> tuple[list[SimState], Tensor]:
+        """Apply a schedule U (B, T, n_u): states [z_0 .. z_T] and phenotypes (B, T+1, N)."""
+        states, ph = [z], [self.phenotype(z)]
+        for t in range(U.shape[1]):
+            z = self.step(z, U[:, t], log_theta)
+            states.append(z)
+            ph.append(self.phenotype(z))
+        return states, torch.stack(ph, 1)
+
+
+class SimulatorModel(ControlModel):
+    """The true simulator of an env spec behind the :class:`ControlModel` interface.
+
+    With the environment's true parameters this is the *oracle* (it bounds what any controller
+    can reach); with nominal or estimated parameters it is a classical mechanistic model.
+    """
+
+    name = "simulator"
+
+    def __init__(self, spec: EnvSpec | str, device=None, dtype=torch.float32) -> None:
+        self.spec = load_spec(spec) if isinstance(spec, str) else spec
+        self.device, self.dtype = torch.device(device or "cpu"), dtype
+        self.sim = build_simulator(self.spec, self.device, dtype)
+        self.obs_model = ObservationModel(self.spec, self.sim, self.sim.n_cells, self.device, dtype)
+        self.dt = self.sim.dt
+        self.n_controls = self.sim.n_controls
+        self.control_low, self.control_high = self.sim.control_low, self.sim.control_high
+        self.param_names = self.sim.params.names
+        self.prior_mean = self.sim.params.log_theta(self.spec.parameters, dtype, self.device)
+        self.prior_sigma = self.sim.params.prior_sigma(dtype, self.device)
+        self.n_cells = self.sim.n_cells
+
+    def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState:
+        lt = self.prior_mean if log_theta is None else log_theta
+        return self.sim.initial_state(lt, batch)
+
+    def step(self, z: SimState, u: Tensor, log_theta: Tensor | None = None) -> SimState:
+        return self.sim.step(z, u, self.prior_mean if log_theta is None else log_theta)
+
+    def phenotype(self, z: SimState) -> Tensor:
+        return self.obs_model.phenotype(z.x)
+
+    def measure(self, z: SimState) -> Tensor:
+        return self.obs_model.true_channels(z)
