@@ -1,15 +1,17 @@
 """A compact Fourier neural operator (Li et al., ICLR 2021) for fields with zero-flux boundaries.
 
 Hand-written rather than taken from the ``neuraloperator`` package (which brings wandb and test
-tools as runtime dependencies and was no faster on CPU). Zero-flux (Neumann) boundaries are
-handled honestly: every spectral layer mirrors its input about the domain edges (even extension to
-2H x 2W), so the FFT acts as a cosine transform and the layer's output has zero normal derivative
-at the walls; nothing pretends the tissue is periodic.
+tools as runtime dependencies and was no faster on CPU). Zero-flux (Neumann) boundaries are built
+in, not approximated: each spectral layer works in the cosine (DCT-II) basis of the grid, the
+eigenbasis of the Neumann Laplacian (``pbhno_gym.physics.transport.dct_basis``), with real
+channel-mixing weights on the lowest ``modes x modes`` cosine modes. Its output is a combination of
+Neumann eigenmodes, so it has exactly zero normal flux at the walls and commutes with mirroring
+the domain. (An FFT layer on an even extension does not guarantee this: complex weights make
+the kernel asymmetric.) The transforms are dense matmuls with shared matrices, fast on a GPU.
 
-Modes: ``modes`` Fourier modes are kept *per sign* along y (``2 * modes`` of the 2H rows) and
-``modes`` non-negative frequencies along the rfft axis x. On a 64-point grid the even extension
-has 128 points per axis, so ``modes = 32`` keeps a quarter of each axis' extended spectrum; every
-cosine mode k <= 32 of the 64-point grid is representable.
+Modes: ``modes`` cosine modes per dimension, all non-negative frequencies (a cosine mode k is the
+pair of Fourier modes +-k). On a 64-point grid ``modes = 32`` keeps half of each axis' spectrum;
+``modes = 64`` keeps every mode.
 """
 
 from __future__ import annotations
@@ -17,63 +19,60 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-__all__ = ["SpectralConv2d", "FNO2d", "even_extension"]
+from ..physics.transport import dct_basis
+
+__all__ = ["CosineSpectralConv2d", "FNO2d"]
 
 
-def even_extension(x: Tensor) -> Tensor:
-    """(B, C, H, W) -> (B, C, 2H, 2W) mirrored about the right and top edges."""
-    x = torch.cat([x, x.flip(-1)], dim=-1)
-    return torch.cat([x, x.flip(-2)], dim=-2)
-
-
-class SpectralConv2d(nn.Module):
-    """Fourier layer: FFT, multiply the lowest modes by learned complex weights, inverse FFT.
+class CosineSpectralConv2d(nn.Module):
+    """Spectral layer in the DCT-II basis: transform, mix channels per mode, transform back.
 
     Args:
         in_channels, out_channels: channel counts.
-        modes: kept modes per sign along y and along the rfft axis x.
-        even: mirror-extend the input first (zero-flux boundary), else treat it as periodic.
+        modes: cosine modes kept per dimension (clipped to the grid size).
     """
 
-    def __init__(self, in_channels: int, out_channels: int, modes: int, even: bool = True) -> None:
+    def __init__(self, in_channels: int, out_channels: int, modes: int) -> None:
         super().__init__()
-        self.in_channels, self.out_channels, self.modes, self.even = in_channels, out_channels, modes, even
+        self.in_channels, self.out_channels, self.modes = in_channels, out_channels, modes
         scale = 1.0 / (in_channels * out_channels)
-        self.w_pos = nn.Parameter(scale * torch.randn(in_channels, out_channels, modes, modes, 2))
-        self.w_neg = nn.Parameter(scale * torch.randn(in_channels, out_channels, modes, modes, 2))
+        self.weight = nn.Parameter(scale * torch.randn(in_channels, out_channels, modes, modes))
+        self._basis: dict = {}
+
+    def _bases(self, H: int, W: int, like: Tensor) -> tuple[Tensor, Tensor]:
+        key = (H, W, like.device, like.dtype)
+        if key not in self._basis:
+            vy, _ = dct_basis(H, 1.0, dtype=like.dtype, device=like.device)
+            vx, _ = dct_basis(W, 1.0, dtype=like.dtype, device=like.device)
+            self._basis[key] = (vy[:, : min(self.modes, H)].contiguous(), vx[:, : min(self.modes, W)].contiguous())
+        return self._basis[key]
 
     def forward(self, x: Tensor) -> Tensor:
-        B, _, H, W = x.shape
-        xe = even_extension(x) if self.even else x
-        He, We = xe.shape[-2:]
-        xf = torch.fft.rfft2(xe, norm="ortho")
-        my, mx = min(self.modes, He // 2), min(self.modes, We // 2 + 1)
-        out = torch.zeros(B, self.out_channels, He, We // 2 + 1, dtype=xf.dtype, device=x.device)
-        wp = torch.view_as_complex(self.w_pos[:, :, :my, :mx].contiguous())
-        wn = torch.view_as_complex(self.w_neg[:, :, :my, :mx].contiguous())
-        out[:, :, :my, :mx] = torch.einsum("bixy,ioxy->boxy", xf[:, :, :my, :mx], wp)
-        out[:, :, -my:, :mx] = torch.einsum("bixy,ioxy->boxy", xf[:, :, -my:, :mx], wn)
-        y = torch.fft.irfft2(out, s=(He, We), norm="ortho")
-        return y[..., :H, :W] if self.even else y
+        H, W = x.shape[-2:]
+        vy, vx = self._bases(H, W, x)
+        my, mx = vy.shape[1], vx.shape[1]
+        coef = vy.T @ x @ vx  # (B, Ci, my, mx): the lowest cosine modes
+        mixed = torch.einsum("bixy,ioxy->boxy", coef, self.weight[:, :, :my, :mx])
+        return vy @ mixed @ vx.T
 
 
 class FNO2d(nn.Module):
-    """Lift (1x1 conv), ``n_layers`` x [spectral conv + 1x1 conv, GELU], project (1x1 convs).
+    """Lift (1x1 conv), ``n_layers`` x [cosine spectral conv + 1x1 conv, GELU], project (1x1 convs).
 
     Args:
-        in_channels: input channels (coordinates are appended internally).
+        in_channels: input channels (normalised coordinates are appended internally).
         out_channels: output channels.
         width: hidden channels.
-        modes: spectral modes per sign (see module docstring).
+        modes: cosine modes per dimension (Table II: 32).
         n_layers: spectral layers (Table II: 4).
         zero_init: start the last projection at zero, so a residual FNO begins as the identity.
     """
 
     def __init__(self, in_channels: int, out_channels: int = 1, width: int = 32, modes: int = 32,
-                 n_layers: int = 4, even: bool = True, zero_init: bool = True) -> None:
+                 n_layers: int = 4, zero_init: bool = True) -> None:
         super().__init__()
         self.lift = nn.Conv2d(in_channels + 2, width, 1)
-        self.spectral = nn.ModuleList([SpectralConv2d(width, width, modes, even) for _ in range(n_layers)])
+        self.spectral = nn.ModuleList([CosineSpectralConv2d(width, width, modes) for _ in range(n_layers)])
         self.pointwise = nn.ModuleList([nn.Conv2d(width, width, 1) for _ in range(n_layers)])
         self.proj1 = nn.Conv2d(width, 4 * width, 1)
         self.proj2 = nn.Conv2d(4 * width, out_channels, 1)
@@ -83,11 +82,12 @@ class FNO2d(nn.Module):
         self._grid: dict = {}
 
     def _coords(self, x: Tensor) -> Tensor:
+        """Cosine positional channels cos(pi y), cos(pi x): mirror-symmetric like the layers."""
         B, _, H, W = x.shape
         key = (H, W, x.device, x.dtype)
         if key not in self._grid:
-            gy = torch.linspace(0, 1, H, device=x.device, dtype=x.dtype)
-            gx = torch.linspace(0, 1, W, device=x.device, dtype=x.dtype)
+            gy = torch.cos(torch.pi * (torch.arange(H, device=x.device, dtype=x.dtype) + 0.5) / H)
+            gx = torch.cos(torch.pi * (torch.arange(W, device=x.device, dtype=x.dtype) + 0.5) / W)
             self._grid[key] = torch.stack(torch.meshgrid(gy, gx, indexing="ij"))[None]
         return self._grid[key].expand(B, -1, -1, -1)
 
