@@ -35,5 +35,11 @@ def add_parser(sub) -> None:
     c.add_argument("--device", default=None)
     c.add_argument("--no-field", action="store_true", help="do not store the ligand field")
     c.add_argument("--overrides", default=None, help="spec overrides as JSON, e.g. '{\"horizon\": 24}'")
+    c.add_argument(
+        "--theta",
+        default=None,
+        help="true parameters (natural units) as JSON, e.g. '{\"k5\": 1.6}': "
+        "the tissue's values, kept out of the spec (its nominal values stay the prior)",
+    )
     c.add_argument("--out", required=True, help="output .npz path")
     c.set_defaults(func=run)

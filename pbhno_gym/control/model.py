@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor
 
-from ..envs.core import build_simulator
+from ..envs.core import build_simulator, episode_start_state
 from ..envs.observation import ObservationModel
 from ..envs.spec import EnvSpec, load_spec
 from ..physics.simulator import SimState
@@ -91,8 +91,9 @@ class SimulatorModel(ControlModel):
         self.n_cells = self.sim.n_cells
 
     def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState:
+        """The noise-free state episodes of this spec start from (rest, or settled)."""
         lt = self.prior_mean if log_theta is None else log_theta
-        return self.sim.initial_state(lt, batch)
+        return episode_start_state(self.sim, self.spec, lt, batch)
 
     def step(self, z: SimState, u: Tensor, log_theta: Tensor | None = None) -> SimState:
         return self.sim.step(z, u, self.prior_mean if log_theta is None else log_theta)

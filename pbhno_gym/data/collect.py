@@ -58,12 +58,17 @@ def collect_episodes(
     out: str | Path | None = None,
     progress: bool = True,
     dtype=torch.float32,
+    true_parameters: dict[str, float] | None = None,
     **overrides,
 ) -> Dataset:
     """Collect ``n_episodes`` full episodes with ``policy`` ("random", "zero" or an SB3-style agent).
 
     Episodes run in lockstep batches of ``num_envs``; episode e uses seed ``seed + e``, so a
     dataset is reproducible and any episode can be replayed alone with ``env.reset(seed=seed + e)``.
+
+    ``true_parameters`` (natural units) sets the tissue's parameters for every episode *without*
+    touching the spec: the spec (and anything fitted from the dataset) keeps its nominal values as
+    the prior, and the truth is recorded only in the ``log_theta`` array, for evaluation.
     """
     spec = env if isinstance(env, EnvSpec) else load_spec(env, overrides)
     core = PathwayCore(spec, min(num_envs, n_episodes), device, dtype)
@@ -96,7 +101,14 @@ def collect_episodes(
     bar = tqdm(total=n_episodes * T, desc=f"collect {spec.id}", unit="step", disable=not progress)
     for b in range(n_batches):
         seeds = [seed + b * B + i for i in range(B)]
-        obs = core.reset(keys=torch.tensor([seed_to_key(s) for s in seeds], dtype=torch.int64))
+        opts = None
+        if true_parameters:
+            opts = {
+                "log_theta": core.sim.params.log_theta(
+                    {**spec.parameters, **true_parameters}, core.dtype, core.device
+                )
+            }
+        obs = core.reset(keys=torch.tensor([seed_to_key(s) for s in seeds], dtype=torch.int64), options=opts)
         if isinstance(policy_obj, RandomPulsePolicy):
             policy_obj.reset(B, seeds)
         elif hasattr(policy_obj, "reset"):

@@ -16,6 +16,11 @@ parameters):
 | target_params  | (E, K)             | float32 | the episode's target                                 |
 | success        | (E,)               | bool    | info["is_success"] at the last step                  |
 | times          | (T+1,)             | float32 | minutes                                              |
+| meas_sd        | (E, T+1, C)        | float32 | optional per-measurement noise sd (normalised)       |
+
+Required: actions, meas_values, meas_mask, times. The truth arrays (obs, rewards, x, L, log_theta,
+target_params, success) are written by ``collect_episodes`` and absent from a user's own
+measurements (``pbhno_gym.surrogate.petab``).
 
 ``meta`` (JSON): format version, env id, the full spec, pathway, species, control names and
 bounds, parameter names, channel descriptions (cell, species or ligand pixel), the normalisation
@@ -105,7 +110,7 @@ def _check(arrays: dict[str, np.ndarray], meta: dict[str, Any], where: str) -> N
             raise DatasetError(f"{where}: array {k!r} has shape {arrays[k].shape}, expected leading {lead}")
     if arrays["meas_values"].shape != arrays["meas_mask"].shape:
         raise DatasetError(f"{where}: meas_values and meas_mask shapes differ")
-    for k in ("obs", "actions", "rewards", "x", "log_theta", "times") + (("L",) if "L" in arrays else ()):
+    for k in [k for k in ("obs", "actions", "rewards", "x", "log_theta", "times", "L") if k in arrays]:
         if not np.isfinite(arrays[k]).all():
             raise DatasetError(f"{where}: array {k!r} contains NaN or inf")
     mv, mm = arrays["meas_values"], arrays["meas_mask"]
@@ -114,7 +119,9 @@ def _check(arrays: dict[str, np.ndarray], meta: dict[str, Any], where: str) -> N
     for k in ("env_id", "pathway", "species", "control_names", "param_names", "channels", "spec"):
         if k not in meta:
             raise DatasetError(f"{where}: meta lacks {k!r}")
-    if arrays["log_theta"].shape[1] != len(meta["param_names"]):
+    if "meas_sd" in arrays and not (arrays["meas_sd"][mm] > 0).all():
+        raise DatasetError(f"{where}: meas_sd must be positive where meas_mask is set")
+    if "log_theta" in arrays and arrays["log_theta"].shape[1] != len(meta["param_names"]):
         raise DatasetError(
             f"{where}: log_theta has {arrays['log_theta'].shape[1]} columns for "
             f"{len(meta['param_names'])} parameter names"

@@ -22,7 +22,7 @@ from .observation import ObservationModel
 from .spec import EnvSpec, LayoutSpec
 from .targets import TargetModel
 
-__all__ = ["PathwayCore", "StepResult", "build_layout", "build_simulator"]
+__all__ = ["PathwayCore", "StepResult", "build_layout", "build_simulator", "episode_start_state"]
 
 STREAM_PARAMS, STREAM_INIT, STREAM_LANGEVIN = 31, 41, 51
 
@@ -56,6 +56,27 @@ def build_simulator(spec: EnvSpec, device=None, dtype=torch.float32) -> Simulato
         dtype=dtype,
         device=device,
     )
+
+
+def episode_start_state(sim: Simulator, spec: EnvSpec, log_theta: Tensor, batch: int) -> SimState:
+    """The noise-free state an episode starts from: cells at rest and no ligand, or, when the spec
+    has ``settle_minutes``, the uncontrolled steady state (reached in 15 coarse steps: the scheme's
+    fixed points are exact). Shared by the env, the oracle model and PB-HNO."""
+    st = sim.initial_state(log_theta, batch)
+    if spec.settle_minutes > 0:
+        settler = Simulator(
+            sim.pathway,
+            sim.layout,
+            spec.settle_minutes / 15,
+            4,
+            max_stiffness=1e9,
+            dtype=sim.dtype,
+            device=sim.device,
+        )
+        zero = sim.control_low.expand(st.batch_size, -1)
+        for _ in range(15):
+            st = settler.step(st, zero, log_theta)
+    return SimState(st.x, st.L, torch.zeros_like(st.t))
 
 
 @dataclass
@@ -100,17 +121,6 @@ class PathwayCore:
         )
         self.targets = TargetModel(spec.target, self.sim.layout, spec.horizon, self.device, dtype)
         self.obs_model = ObservationModel(spec, self.sim, self.sim.n_cells, self.device, dtype)
-        self.settler = None
-        if spec.settle_minutes > 0:  # coarse steps reach the steady state: fixed points are exact
-            self.settler = Simulator(
-                self.pathway,
-                self.sim.layout,
-                spec.settle_minutes / 15,
-                4,
-                max_stiffness=1e9,
-                dtype=dtype,
-                device=self.device,
-            )
         self.rng = CounterRNG(self.B, self.device)
         self._alloc()
 
@@ -190,11 +200,7 @@ class PathwayCore:
         if "log_theta" in options:
             lt = torch.as_tensor(options["log_theta"], dtype=self.dtype, device=self.device).expand(n, -1)
             self.sim.params.validate(lt)
-        st = self.sim.initial_state(lt)
-        if self.settler is not None:
-            zero = self.low.expand(n, -1)
-            for _ in range(15):
-                st = self.settler.step(st, zero, lt)
+        st = episode_start_state(self.sim, self.spec, lt, n)
         if self.spec.init_noise > 0:
             z = self.rng.normal(STREAM_INIT, st.x[0].numel(), rows, self.dtype).reshape(st.x.shape)
             st = SimState(st.x * torch.exp(self.spec.init_noise * z), st.L, st.t)

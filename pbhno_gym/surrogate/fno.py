@@ -44,7 +44,10 @@ class CosineSpectralConv2d(nn.Module):
         if key not in self._basis:
             vy, _ = dct_basis(H, 1.0, dtype=like.dtype, device=like.device)
             vx, _ = dct_basis(W, 1.0, dtype=like.dtype, device=like.device)
-            self._basis[key] = (vy[:, : min(self.modes, H)].contiguous(), vx[:, : min(self.modes, W)].contiguous())
+            self._basis[key] = (
+                vy[:, : min(self.modes, H)].contiguous(),
+                vx[:, : min(self.modes, W)].contiguous(),
+            )
         return self._basis[key]
 
     def forward(self, x: Tensor) -> Tensor:
@@ -68,8 +71,15 @@ class FNO2d(nn.Module):
         zero_init: start the last projection at zero, so a residual FNO begins as the identity.
     """
 
-    def __init__(self, in_channels: int, out_channels: int = 1, width: int = 32, modes: int = 32,
-                 n_layers: int = 4, zero_init: bool = True) -> None:
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int = 1,
+        width: int = 32,
+        modes: int = 32,
+        n_layers: int = 4,
+        zero_init: bool = True,
+    ) -> None:
         super().__init__()
         self.lift = nn.Conv2d(in_channels + 2, width, 1)
         self.spectral = nn.ModuleList([CosineSpectralConv2d(width, width, modes) for _ in range(n_layers)])

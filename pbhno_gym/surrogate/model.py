@@ -1,0 +1,312 @@
+"""PB-HNO: an FNO for the ligand field coupled to a neural ODE for the cells (paper section IV).
+
+One control step of the shared latent ``z = (L, {x_i})`` (a :class:`SimState`):
+
+1. ``ell_0 = A(L)`` (learned averaging, eq. 6) and the membrane flux ``b = B(L, x)`` from the
+   mechanistic emission/uptake of each cell under theta (learned boundary operator, eq. 6);
+2. the PDE block (eq. 4): ``L' = G(L, b, S)``. Default ("residual"): ``L' = ETD_theta(L, b, S) +
+   FNO_phi(L, ETD, b, S)``, where ``ETD_theta = e^{dt A} L + dt phi1(dt A)(b + S)`` is the exact
+   diffusion-decay step with ``D, lambda`` from theta and the forcing frozen over the step; the FNO
+   starts at zero and learns what freezing and the mechanism miss. The eq. (1) residual of the step,
+   ``L' - ETD_theta``, is what the physics loss penalises. ("fno": ``L' = L + FNO_phi(...)``, the
+   paper's pure operator step, tied to theta only through that residual loss.)
+3. ``ell_1 = A(L')``; the reaction block (eq. 5) integrates every cell from ``x`` over the
+   interval with ``ell`` interpolated between ``ell_0`` and ``ell_1``.
+
+Theta (log-parameters) is a trainable vector; ``free_params`` selects which entries are fitted,
+the rest stay at their nominal values. The model implements :class:`ControlModel`, so the MPC
+plans through it exactly as through the true simulator. Checkpoints describe themselves
+(config + state) and load with :meth:`PBHNO.load`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..control.model import ControlModel
+from ..envs.core import build_simulator, episode_start_state
+from ..envs.observation import ObservationModel
+from ..envs.spec import EnvSpec, load_spec
+from ..physics.simulator import SimState, Simulator
+from ..physics.transport import SpectralOperator
+from ..utils.io import atomic_torch_save
+from .coupling import AveragingOperator, BoundaryOperator
+from .fno import FNO2d
+from .reaction import CellDynamics
+
+__all__ = ["PBHNOConfig", "PBHNO", "CheckpointError", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "pbhno-model"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, corrupt or does not match (the message says what)."""
+
+
+@dataclass
+class PBHNOConfig:
+    """Everything needed to rebuild a PB-HNO model (saved inside every checkpoint)."""
+
+    env_spec: dict[str, Any]  # EnvSpec.to_dict() of the environment the model serves
+    free_params: list[str] | None = None  # fitted parameters (None: all)
+    pde_block: str = "residual"  # residual | fno
+    width: int = 32
+    modes: int = 32  # cosine modes per dimension (Table II)
+    n_layers: int = 4  # spectral layers (Table II)
+    hidden: int = 128  # MLP width (Table II)
+    mlp_layers: int = 3
+    correction_cap: float = 0.5
+    learn_correction: bool = True  # False: mechanistic kinetics only (ablation)
+    learn_coupling: bool = True  # False: A = A_geom, B = Phi_phys exactly
+    solver: str = "dopri5"  # torchdiffeq method; "rk4" for the fixed-step mode
+    adjoint: bool = True  # adjoint sensitivities (memory-light); False: backprop through the solver
+    substeps: int = 8  # fixed-step mode: steps per control interval
+    rtol: float = 1e-3
+    atol: float = 1e-4
+    init_log_theta: list[float] | None = None  # starting theta (default: the prior mean)
+    dtype: str = "float32"
+    scales: dict[str, list[float] | float] = field(default_factory=dict)  # filled at construction
+
+
+class PBHNO(nn.Module, ControlModel):
+    """The PB-HNO surrogate of one environment spec (see module docstring)."""
+
+    name = "pbhno"
+
+    def __init__(self, config: PBHNOConfig, device=None) -> None:
+        super().__init__()
+        if config.pde_block not in ("residual", "fno"):
+            raise ValueError(f"PBHNOConfig.pde_block must be 'residual' or 'fno', got {config.pde_block!r}")
+        self.config = config
+        self.spec: EnvSpec = load_spec(base=config.env_spec)
+        self._dtype = getattr(torch, config.dtype)
+        dev = torch.device(device or "cpu")
+        self._build_helpers(dev)
+        params = self.sim.params
+        names = list(params.names)
+        free = names if config.free_params is None else list(config.free_params)
+        unknown = [n for n in free if n not in names]
+        if unknown:
+            raise ValueError(f"PBHNOConfig.free_params: unknown parameter(s) {unknown}; known: {names}")
+        self.param_names = tuple(names)
+        self.free_names = tuple(free)
+        prior = params.log_theta(self.spec.parameters, torch.float64)
+        init = (
+            prior
+            if config.init_log_theta is None
+            else torch.tensor(config.init_log_theta, dtype=torch.float64)
+        )
+        if init.shape != prior.shape:
+            raise ValueError(
+                f"PBHNOConfig.init_log_theta must have {len(names)} entries, got {tuple(init.shape)}"
+            )
+        self.register_buffer("free_index", torch.tensor([names.index(n) for n in free], dtype=torch.long))
+        self.register_buffer("log_theta_fixed", init.to(self._dtype))
+        self.log_theta_free = nn.Parameter(init[[names.index(n) for n in free]].to(self._dtype))
+        self.register_buffer("prior_mean", prior.to(self._dtype))
+        self.register_buffer("prior_sigma", params.prior_sigma(self._dtype))
+        if not config.scales:
+            config.scales = self._nominal_scales()
+        sc = config.scales
+        pw = self.pathway
+        u_max = self.sim.control_high[self.sim.n_sources :].to(self._dtype)
+        self.cells = CellDynamics(
+            pw,
+            torch.tensor(sc["x"], dtype=self._dtype),
+            float(sc["ell"]),
+            u_max,
+            self.dt,
+            config.hidden,
+            config.mlp_layers,
+            config.correction_cap,
+            config.learn_correction,
+        )
+        self.has_field = self.sim.grid is not None
+        if self.has_field:
+            lay = self.sim.layout
+            self.averaging = AveragingOperator(
+                lay.averaging_operator(self._dtype), self.sim.grid.shape, config.learn_coupling
+            )
+            self.boundary = BoundaryOperator(
+                lay.membrane_operator(self._dtype), self.sim.grid.shape, config.learn_coupling
+            )
+            self.fno = FNO2d(4, 1, config.width, config.modes, config.n_layers)
+        self.to(device=dev, dtype=self._dtype)
+
+    # ------------------------------------------------------------------ helpers (not modules)
+    def _build_helpers(self, device: torch.device) -> None:
+        self.sim: Simulator = build_simulator(self.spec, device, self._dtype)
+        self.pathway = self.sim.pathway
+        self.obs_model = ObservationModel(self.spec, self.sim, self.sim.n_cells, device, self._dtype)
+        self.spectral = (
+            SpectralOperator(self.sim.grid, self._dtype, device) if self.sim.grid is not None else None
+        )
+        self.dt = self.sim.dt
+        self.n_controls = self.sim.n_controls
+        self.control_low, self.control_high = self.sim.control_low, self.sim.control_high
+        self.n_cells = self.sim.n_cells
+
+    def to(self, *args, **kwargs):  # type: ignore[override]
+        out = super().to(*args, **kwargs)
+        dev = self.log_theta_fixed.device
+        if self.sim.device != dev:
+            self._build_helpers(dev)
+        return out
+
+    @property
+    def device(self) -> torch.device:  # type: ignore[override]
+        return self.log_theta_fixed.device
+
+    @property
+    def dtype(self) -> torch.dtype:  # type: ignore[override]
+        return self._dtype
+
+    def _nominal_scales(self) -> dict[str, Any]:
+        """Typical magnitudes from a mechanistic rollout at the prior mean with mid-range controls
+        (model-side knowledge, no data): species, membrane ligand and field scales."""
+        sim = self.sim
+        lt = self.prior_mean if hasattr(self, "prior_mean") else sim.params.log_theta(self.spec.parameters)
+        with torch.no_grad():
+            st = self._rest_state(1, lt.to(self._dtype))
+            u = (0.5 * (sim.control_low + sim.control_high))[None]
+            xs, Ls = [st.x], [st.L]
+            for _ in range(min(self.spec.horizon, 24)):
+                st = sim.step(st, u, lt.to(self._dtype))
+                xs.append(st.x)
+                Ls.append(st.L)
+        x = torch.cat(xs).abs().amax((0, 1)).clamp_min(1e-3)
+        if sim.grid is None:
+            return {"x": x.tolist(), "ell": 1.0, "L": 1.0}
+        L = torch.cat(Ls)
+        ell = float((L.reshape(L.shape[0], -1) @ sim.A.T).abs().max().clamp_min(1e-6))
+        return {"x": x.tolist(), "ell": ell, "L": float(L.abs().max().clamp_min(1e-6))}
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def log_theta(self) -> Tensor:
+        """(P,) full log-parameter vector (fitted entries from ``log_theta_free``)."""
+        return self.log_theta_fixed.index_put((self.free_index,), self.log_theta_free)
+
+    def theta_dict(self) -> dict[str, float]:
+        return {
+            n: float(v) for n, v in zip(self.param_names, torch.exp(self.log_theta).tolist(), strict=True)
+        }
+
+    # ------------------------------------------------------------------ ControlModel
+    def _rest_state(self, batch: int, lt: Tensor) -> SimState:
+        return episode_start_state(self.sim, self.spec, lt, batch)
+
+    def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState:
+        """Cells at rest (or settled, as the spec's episodes start) under theta; no ligand."""
+        return self._rest_state(batch, self.log_theta if log_theta is None else log_theta)
+
+    def step(
+        self, z: SimState, u: Tensor, log_theta: Tensor | None = None, aux: dict | None = None
+    ) -> SimState:
+        """One control interval. ``aux`` (a dict) collects the physics residuals for the loss."""
+        cfg = self.config
+        lt = self.log_theta if log_theta is None else log_theta
+        th = self.sim.params.unpack(lt)
+        lig, inh = self.sim.split_controls(u)
+        u_inh = u[:, self.sim.n_sources :]
+        B = u.shape[0]
+        L1 = ell0 = ell1 = None
+        if self.has_field:
+            L = z.L
+            ell0 = self.averaging(L)
+            emis, upt = self.pathway.emission(z.x, th, inh), self.pathway.uptake(z.x, th, inh)
+            b, b_phys = self.boundary(L, emis, upt)
+            src = self.sim.external_source(lig, th, B).reshape(L.shape)
+            diff, lam = self.pathway.field_coefficients(th)
+            e, hp1, _ = self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), self.dt)
+            etd = self.spectral.inverse(e * self.spectral.forward(L) + hp1 * self.spectral.forward(b + src))
+            ls = float(cfg.scales["L"])
+            inp = torch.stack([L / ls, etd / ls, b * (self.dt / ls), src * (self.dt / ls)], 1)
+            g = self.fno(inp)[:, 0] * ls
+            L1 = ((etd + g) if cfg.pde_block == "residual" else (L + g)).clamp_min(0)
+            ell1 = self.averaging(L1)
+            if aux is not None:
+                aux.setdefault("pde", []).append((((L1 - etd) / ls) ** 2).flatten(1).mean(1))
+                aux.setdefault("op", []).append(self.boundary.regularizer(b, b_phys) / ls**2)
+        x1 = self.cells.solve(
+            z.x, ell0, ell1, th, inh, u_inh, cfg.solver, cfg.adjoint, cfg.substeps, cfg.rtol, cfg.atol
+        )
+        if aux is not None:
+            corr = self.cells.correction(z.x, ell0, u_inh) / (self.cells.x_scale / self.dt)
+            aux.setdefault("ode", []).append((corr**2).flatten(1).mean(1))
+        return SimState(x1, L1, z.t + self.dt)
+
+    def phenotype(self, z: SimState) -> Tensor:
+        return self.obs_model.phenotype(z.x)
+
+    def measure(self, z: SimState) -> Tensor:
+        return self.obs_model.true_channels(z)
+
+    def channels(self) -> list[dict]:
+        """Descriptions of the measurement channels (must match a dataset's ``meta["channels"]``)."""
+        from ..data.collect import channel_meta
+
+        class _Core:  # the minimal view channel_meta needs
+            pass
+
+        c = _Core()
+        c.obs_model, c.pathway, c.sim, c.spec = self.obs_model, self.pathway, self.sim, self.spec
+        return channel_meta(c)["channels"]
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """Write a self-describing checkpoint atomically."""
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "class": type(self).__name__,
+            "config": dataclasses.asdict(self.config),
+            "state_dict": self.state_dict(),
+            "extra": extra or {},
+        }
+        return atomic_torch_save(payload, path)
+
+    @classmethod
+    def load(cls, path: str | Path, device=None) -> PBHNO:
+        """Rebuild a model from a checkpoint written by :meth:`save` (or a training checkpoint)."""
+        payload = read_checkpoint(path)
+        model_payload = payload.get("model", payload)
+        try:
+            cfg = PBHNOConfig(**model_payload["config"])
+        except TypeError as e:
+            raise CheckpointError(f"{path}: model config does not match this version ({e})") from None
+        model = cls(cfg, device=device)
+        missing, unexpected = model.load_state_dict(model_payload["state_dict"], strict=False)
+        if missing or unexpected:
+            raise CheckpointError(
+                f"{path}: state does not match the model (missing {missing[:5]}, unexpected {unexpected[:5]})"
+            )
+        return model
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """torch.load with checks: existence, readability, format tag and version."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint (corrupt or truncated: {type(e).__name__}: {e})"
+        ) from None
+    tag = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+    if tag not in (CHECKPOINT_FORMAT, "pbhno-train"):
+        raise CheckpointError(f"{path}: not a PB-HNO checkpoint (format tag {tag!r})")
+    if payload.get("version") != CHECKPOINT_VERSION:
+        raise CheckpointError(
+            f"{path}: checkpoint version {payload.get('version')}, this code reads {CHECKPOINT_VERSION}"
+        )
+    return payload

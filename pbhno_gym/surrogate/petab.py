@@ -1,0 +1,180 @@
+"""Read a user's own measurements in a PEtab-style table into an episode dataset.
+
+Measurement table (TSV, PEtab's measurement-table columns):
+
+| column | meaning |
+|---|---|
+| observableId | ``<species>_cell<i>`` (``H_cell1``: reporter H of cell 1) or ``ligand_r<row>_c<col>`` |
+| simulationConditionId | the experiment (one episode per condition) |
+| time | minutes from the start, on the spec's control grid (a multiple of ``control_interval``) |
+| measurement | value in physical units (nM, or the phenotype's units) |
+| noiseParameters | optional standard deviation of the measurement, physical units |
+
+Condition table (optional TSV): ``simulationConditionId``, ``time`` (start of a piece, minutes),
+then one column per control name (physical units, e.g. ``ligand_left``, ``gsi``): a piecewise-
+constant schedule; controls not listed are zero. Without a condition table every condition is
+unstimulated. Observables must be channels of the environment spec's observation model (the
+model predicts exactly those); values are normalised with the spec's channel normalisation.
+Malformed tables are refused with the file, row and column named.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..data.collect import channel_meta
+from ..data.format import Dataset, DatasetError
+from ..envs.core import PathwayCore
+from ..envs.spec import EnvSpec, load_spec
+
+__all__ = ["read_measurements", "PetabError"]
+
+
+class PetabError(DatasetError):
+    """A malformed measurement or condition table (the message names file, row and column)."""
+
+
+def _rows(path: Path, required: list[str]) -> tuple[list[str], list[dict[str, str]]]:
+    if not path.is_file():
+        raise PetabError(f"{path}: no such file")
+    with open(path, newline="") as f:
+        reader = csv.DictReader(f, delimiter="\t")
+        header = reader.fieldnames or []
+        missing = [c for c in required if c not in header]
+        if missing:
+            raise PetabError(f"{path}: missing column(s) {missing}; found {header}")
+        return header, list(reader)
+
+
+def _num(path: Path, row: int, col: str, text: str | None, positive: bool = False) -> float:
+    try:
+        v = float(text)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise PetabError(f"{path}: row {row}, column '{col}': not a number ({text!r})") from None
+    if not math.isfinite(v) or (positive and v <= 0):
+        raise PetabError(
+            f"{path}: row {row}, column '{col}': must be {'positive and ' if positive else ''}finite, got {v}"
+        )
+    return v
+
+
+def read_measurements(
+    measurements: str | Path, spec: EnvSpec | str, conditions: str | Path | None = None
+) -> Dataset:
+    """A :class:`Dataset` (no ground truth) from PEtab-style tables for the environment ``spec``."""
+    mpath = Path(measurements)
+    spec = load_spec(spec) if isinstance(spec, str) else spec
+    core = PathwayCore(spec, 1)
+    ch = channel_meta(core)
+    chans, low, scale = ch["channels"], np.array(ch["channel_low"]), np.array(ch["channel_scale"])
+    index = {}
+    for i, c in enumerate(chans):
+        key = (
+            f"{c['species']}_cell{c['cell']}" if c["kind"] == "species" else f"ligand_r{c['row']}_c{c['col']}"
+        )
+        index[key] = i
+    header, rows = _rows(mpath, ["observableId", "simulationConditionId", "time", "measurement"])
+    dt = spec.control_interval
+    parsed = []
+    for r, row in enumerate(rows, start=2):  # header is row 1
+        obs = row["observableId"]
+        if obs not in index:
+            raise PetabError(
+                f"{mpath}: row {r}, column 'observableId': unknown observable {obs!r}; "
+                f"this spec measures {sorted(index)[:6]}..."
+            )
+        t = _num(mpath, r, "time", row["time"])
+        k = t / dt
+        if t < 0 or abs(k - round(k)) > 1e-6:
+            raise PetabError(
+                f"{mpath}: row {r}, column 'time': {t} min is not on the {dt:g}-min control grid"
+            )
+        y = _num(mpath, r, "measurement", row["measurement"])
+        sd = None
+        if "noiseParameters" in header and row.get("noiseParameters", "") not in ("", None):
+            sd = _num(mpath, r, "noiseParameters", row["noiseParameters"], positive=True)
+        parsed.append((row["simulationConditionId"], int(round(k)), index[obs], y, sd))
+    if not parsed:
+        raise PetabError(f"{mpath}: no measurements")
+    conds = sorted({p[0] for p in parsed})
+    T = max(p[1] for p in parsed)
+    if T < 1:
+        raise PetabError(f"{mpath}: all measurements are at time 0; nothing to fit dynamics to")
+    E, C, U = len(conds), len(chans), core.sim.n_controls
+    vals = np.full((E, T + 1, C), np.nan, np.float32)
+    sds = np.full((E, T + 1, C), np.nan, np.float32)
+    mask = np.zeros((E, T + 1, C), bool)
+    for cond, k, c, y, sd in parsed:
+        e = conds.index(cond)
+        if mask[e, k, c]:
+            raise PetabError(
+                f"{mpath}: duplicate measurement of channel {chans[c]} at t={k * dt:g} in {cond!r}"
+            )
+        mask[e, k, c] = True
+        vals[e, k, c] = (y - low[c]) / scale[c]
+        if sd is not None:
+            sds[e, k, c] = sd / scale[c]
+    actions = np.zeros((E, T, U), np.float32)
+    if conditions is not None:
+        actions = _schedules(Path(conditions), conds, core, T, dt)
+    arrays = {
+        "actions": actions,
+        "meas_values": vals,
+        "meas_mask": mask,
+        "times": (np.arange(T + 1) * dt).astype(np.float32),
+    }
+    if not np.isnan(sds[mask]).all():
+        default = math.sqrt(spec.observation.additive_noise**2 + spec.observation.multiplicative_noise**2)
+        arrays["meas_sd"] = np.where(mask & np.isnan(sds), default, sds).astype(np.float32)
+    pw = core.pathway
+    meta = {
+        "env_id": spec.id,
+        "spec": spec.to_dict(),
+        "pathway": spec.pathway,
+        "species": list(pw.species),
+        "phenotype": list(pw.phenotype),
+        "control_names": list(core.control_names),
+        "param_names": list(core.sim.params.names),
+        "conditions": conds,
+        "source": str(mpath),
+        **ch,
+    }
+    return Dataset(arrays, {**meta, "version": 1})
+
+
+def _schedules(path: Path, conds: list[str], core: PathwayCore, T: int, dt: float) -> np.ndarray:
+    names = list(core.control_names)
+    header, rows = _rows(path, ["simulationConditionId", "time"])
+    unknown = [h for h in header if h not in ("simulationConditionId", "time") and h not in names]
+    if unknown:
+        raise PetabError(f"{path}: unknown control column(s) {unknown}; controls are {names}")
+    low, high = core.low.numpy(), core.high.numpy()
+    out = np.zeros((len(conds), T, len(names)), np.float32)
+    pieces: dict[str, list[tuple[int, np.ndarray]]] = {}
+    for r, row in enumerate(rows, start=2):
+        cond = row["simulationConditionId"]
+        if cond not in conds:
+            raise PetabError(f"{path}: row {r}, column 'simulationConditionId': {cond!r} has no measurements")
+        t = _num(path, r, "time", row["time"])
+        if t < 0 or abs(t / dt - round(t / dt)) > 1e-6:
+            raise PetabError(f"{path}: row {r}, column 'time': {t} min is not on the {dt:g}-min control grid")
+        u = np.zeros(len(names), np.float32)
+        for j, n in enumerate(names):
+            if n in row and row[n] not in ("", None):
+                u[j] = _num(path, r, n, row[n])
+                if not low[j] <= u[j] <= high[j]:
+                    raise PetabError(
+                        f"{path}: row {r}, column '{n}': {u[j]} outside the bounds [{low[j]}, {high[j]}]"
+                    )
+        pieces.setdefault(cond, []).append((int(round(t / dt)), u))
+    for cond, ps in pieces.items():
+        e = conds.index(cond)
+        for (k0, u), nxt in zip(
+            sorted(ps, key=lambda p: p[0]), sorted(ps, key=lambda p: p[0])[1:] + [(T, None)], strict=True
+        ):
+            out[e, k0 : nxt[0]] = u
+    return out

@@ -1,0 +1,142 @@
+"""The reaction block (paper eq. 5): a neural ODE for every cell, integrated with torchdiffeq.
+
+``dx/dt = f_mech(x, ell(t); theta, u) + c * tanh(MLP([x / x_scale, ell / ell_scale, u / u_max]))``
+
+* ``f_mech`` is the pathway's known kinetics (``Pathway.drift``), so theta enters mechanistically;
+* the MLP (3 layers of 128, ReLU; last layer zero-initialised) learns what the mechanism misses;
+  its output is the ODE residual ``R_ODE`` the loss penalises under the current theta;
+* ``ell(t)`` interpolates linearly between the membrane ligand at the start and end of the step
+  (the PDE block advances the field first).
+
+Keeping the learned dynamics non-stiff, by scaling (torchdiffeq has no stiff solver and one step
+size per batch): time is integrated in units of the control interval (tau = t / dt), inputs are
+normalised to O(1), and the correction is bounded by ``c = correction_cap * x_scale / dt`` per
+species, so the MLP can never add a rate faster than ``correction_cap`` of a species' scale per
+control interval. The mechanistic part keeps its own stiffness (Notch cis-inactivation, ~2/min),
+which the adaptive solver resolves or the fixed-step mode handles with ``substeps``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+from torchdiffeq import odeint, odeint_adjoint
+
+from ..physics.pathways.base import Pathway
+
+__all__ = ["CellDynamics"]
+
+
+def mlp(inp: int, out: int, hidden: int, layers: int) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    d = inp
+    for _ in range(layers - 1):
+        mods += [nn.Linear(d, hidden), nn.ReLU()]
+        d = hidden
+    last = nn.Linear(d, out)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+    return nn.Sequential(*mods, last)
+
+
+class CellDynamics(nn.Module):
+    """Hybrid per-cell right-hand side; call :meth:`solve` to advance one control interval.
+
+    Args:
+        pathway: the known kinetics.
+        x_scale: (S,) typical magnitude of each species (for normalisation and the cap).
+        ell_scale: typical membrane ligand (nM), 1 for ODE-only pathways.
+        u_max: (n_inh,) upper bounds of the inhibitor channels.
+        dt: control interval (min).
+        hidden, layers: MLP size (Table II: 128, 3).
+        correction_cap: bound of the learned rate per control interval, as a fraction of x_scale.
+        learn: include the MLP (False: purely mechanistic, an ablation).
+    """
+
+    def __init__(
+        self,
+        pathway: Pathway,
+        x_scale: Tensor,
+        ell_scale: float,
+        u_max: Tensor,
+        dt: float,
+        hidden: int = 128,
+        layers: int = 3,
+        correction_cap: float = 0.5,
+        learn: bool = True,
+    ) -> None:
+        super().__init__()
+        self.pathway = pathway
+        S = len(pathway.species)
+        self.n_inh = len(pathway.inhibitors)
+        self.register_buffer("x_scale", x_scale.clone())
+        self.register_buffer("u_max", u_max.clone().clamp_min(1e-12))
+        self.ell_scale, self.dt, self.learn = float(ell_scale), float(dt), learn
+        self.cap = correction_cap
+        self.net = mlp(S + 1 + self.n_inh, S, hidden, layers) if learn else None
+
+    def correction(self, x: Tensor, ell: Tensor | None, u_inh: Tensor) -> Tensor:
+        """The learned rate (B, N, S) in species units per minute (zero without the MLP)."""
+        if self.net is None:
+            return torch.zeros_like(x)
+        B, N, _ = x.shape
+        e = (
+            torch.zeros(B, N, 1, dtype=x.dtype, device=x.device)
+            if ell is None
+            else (ell / self.ell_scale)[..., None]
+        )
+        uu = (u_inh / self.u_max)[:, None, :].expand(B, N, self.n_inh)
+        feats = torch.cat([x / self.x_scale, e, uu], -1)
+        return self.cap * self.x_scale / self.dt * torch.tanh(self.net(feats))
+
+    def rate(self, x: Tensor, ell: Tensor | None, th: dict, inh: dict, u_inh: Tensor) -> Tensor:
+        """dx/dt (B, N, S) in species units per minute."""
+        xp = x.clamp_min(0)
+        return self.pathway.drift(xp, ell, th, inh) + self.correction(xp, ell, u_inh)
+
+    def solve(
+        self,
+        x: Tensor,
+        ell0: Tensor | None,
+        ell1: Tensor | None,
+        th: dict,
+        inh: dict,
+        u_inh: Tensor,
+        method: str = "dopri5",
+        adjoint: bool = False,
+        substeps: int = 8,
+        rtol: float = 1e-3,
+        atol: float = 1e-4,
+    ) -> Tensor:
+        """Integrate over one control interval; returns x(dt) clipped at zero.
+
+        Each call binds its inputs in its own :class:`_BoundRHS`, so adjoint backward passes, which
+        re-evaluate the right-hand side later, see the inputs of *their* step.
+        """
+        rhs = _BoundRHS(self, ell0, ell1, th, inh, u_inh)
+        span = torch.tensor([0.0, 1.0], dtype=x.dtype, device=x.device)
+        opts = {"step_size": 1.0 / substeps} if method in ("rk4", "euler", "midpoint") else {}
+        if adjoint:
+            extra = tuple(
+                t for t in (ell0, ell1, u_inh, *th.values()) if torch.is_tensor(t) and t.requires_grad
+            )
+            params = tuple(p for p in self.parameters() if p.requires_grad) + extra
+            out = odeint_adjoint(
+                rhs, x, span, method=method, rtol=rtol, atol=atol, options=opts, adjoint_params=params
+            )
+        else:
+            out = odeint(rhs, x, span, method=method, rtol=rtol, atol=atol, options=opts)
+        return out[-1].clamp_min(0)
+
+
+class _BoundRHS(nn.Module):
+    """The right-hand side of one step with its inputs bound, in control-interval time tau."""
+
+    def __init__(self, dyn: CellDynamics, ell0, ell1, th, inh, u_inh) -> None:
+        super().__init__()
+        self.dyn = dyn
+        self.ell0, self.ell1, self.th, self.inh, self.u_inh = ell0, ell1, th, inh, u_inh
+
+    def forward(self, tau: Tensor, x: Tensor) -> Tensor:
+        ell = None if self.ell0 is None else self.ell0 + tau * (self.ell1 - self.ell0)
+        return self.dyn.dt * self.dyn.rate(x, ell, self.th, self.inh, self.u_inh)

@@ -1,0 +1,337 @@
+"""Algorithm 1: train PB-HNO from episodes, with checkpoints that resume exactly.
+
+Per epoch: shuffle the training episodes (a seeded generator), and for every minibatch roll the
+model out from estimated initial states, compute the eq. (7) objective, clip gradients, take an
+Adam step (cosine-decayed learning rate). Every ``sens_every`` epochs the Appendix-B sensitivity
+weights are refreshed from finite-difference sensitivities. Validation episodes keep their own
+initial-state offsets, fitted on validation data only (the model is frozen for that), and the
+validation measurement loss drives early stopping; the best model is kept.
+
+Unknown initial states are estimated: each episode's cells start at ``x_start(theta) * exp(delta_e)``
+with a learned offset ``delta_e`` under the spec's cell-variability prior (sd ``init_noise``).
+
+A checkpoint (written atomically at every epoch) holds the model config and weights, the offsets,
+optimiser and scheduler states, sensitivity weights, history, best state and every RNG state, so
+``resume=True`` continues exactly where an interrupted run stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import random
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..data.format import Dataset
+from ..utils.io import atomic_torch_save, atomic_write_text
+from .data import EpisodeTensors, check_compatible, dataset_fingerprint
+from .fisher import sensitivities, sensitivity_weights
+from .losses import LossWeights, objective
+from .model import PBHNO, CheckpointError, read_checkpoint
+
+__all__ = ["TrainConfig", "Trainer", "fit"]
+
+
+@dataclass
+class TrainConfig:
+    """Training settings (defaults after Table II)."""
+
+    epochs: int = 200
+    batch_size: int = 8
+    lr: float = 1e-3
+    lr_theta: float = 2e-2  # log-parameters move on an O(1) scale
+    lr_init: float = 5e-2  # initial-state offsets
+    grad_clip: float = 1.0
+    val_frac: float = 0.2
+    patience: int = 30
+    val_steps: int = 2  # offset updates per epoch for validation episodes
+    sens_every: int = 10  # epochs between sensitivity-weight refreshes (0: never)
+    sens_alpha: float = 1.0
+    sens_episodes: int = 8
+    weights: LossWeights = field(default_factory=LossWeights)
+    seed: int = 0
+    log_every: int = 1
+    tensorboard: bool = True
+
+
+class Trainer:
+    """Trains one PB-HNO model on one dataset, writing into ``run_dir``."""
+
+    def __init__(self, model: PBHNO, dataset: Dataset, config: TrainConfig, run_dir: str | Path) -> None:
+        check_compatible(model, dataset)
+        self.model, self.ds, self.cfg = model, dataset, config
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.fingerprint = dataset_fingerprint(dataset)
+        dev, dt = model.device, model.dtype
+        self.data = EpisodeTensors.from_dataset(dataset, dev, dt)
+        E = self.data.n_episodes
+        perm = torch.randperm(E, generator=torch.Generator().manual_seed(config.seed))
+        n_val = int(round(config.val_frac * E)) if E > 1 else 0
+        self.val_idx, self.train_idx = perm[:n_val].to(dev), perm[n_val:].to(dev)
+        if len(self.train_idx) == 0:
+            raise ValueError("TrainConfig.val_frac leaves no training episodes")
+        N, S = model.n_cells, len(model.pathway.species)
+        self.delta = torch.zeros(E, N, S, dtype=dt, device=dev, requires_grad=True)
+        self.n_obs_train = float(self.data.mask[self.train_idx].sum())
+        self.sens_w = torch.ones_like(self.data.y)
+        self.init_sd = float(model.spec.init_noise)
+        groups = [
+            {
+                "params": [
+                    p for n, p in model.named_parameters() if n != "log_theta_free" and p.requires_grad
+                ],
+                "lr": config.lr,
+            },
+            {"params": [model.log_theta_free], "lr": config.lr_theta},
+            {"params": [self.delta], "lr": config.lr_init},
+        ]
+        self.opt = torch.optim.Adam(groups)
+        self.sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=max(config.epochs, 1))
+        self.val_opt = torch.optim.Adam([self.delta], lr=config.lr_init)
+        self.gen = torch.Generator().manual_seed(config.seed + 1)
+        self.epoch, self.best_val, self.bad_epochs = 0, math.inf, 0
+        self.best_state: dict[str, Any] | None = None
+        self.history: list[dict[str, float]] = []
+        self._tb = None
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def ckpt_path(self) -> Path:
+        return self.run_dir / "checkpoint.pt"
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "format": "pbhno-train",
+            "version": 1,
+            "model": {"config": asdict(self.model.config), "state_dict": self.model.state_dict()},
+            "train_config": asdict(self.cfg),
+            "fingerprint": self.fingerprint,
+            "delta": self.delta.detach().cpu(),
+            "sens_w": self.sens_w.cpu(),
+            "opt": self.opt.state_dict(),
+            "sched": self.sched.state_dict(),
+            "val_opt": self.val_opt.state_dict(),
+            "epoch": self.epoch,
+            "best_val": self.best_val,
+            "bad_epochs": self.bad_epochs,
+            "best_state": self.best_state,
+            "history": self.history,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "gen": self.gen.get_state(),
+                "numpy": np.random.get_state(),  # noqa: NPY002 - third-party code may use it
+                "python": random.getstate(),
+            },
+            "split": {"train": self.train_idx.cpu(), "val": self.val_idx.cpu()},
+        }
+
+    def save_checkpoint(self) -> Path:
+        return atomic_torch_save(self.state(), self.ckpt_path)
+
+    def load_checkpoint(self, path: str | Path | None = None) -> None:
+        path = Path(path or self.ckpt_path)
+        ck = read_checkpoint(path)
+        if ck.get("format") != "pbhno-train":
+            raise CheckpointError(f"{path}: a saved model, not a training checkpoint (cannot resume from it)")
+        if ck["fingerprint"] != self.fingerprint:
+            raise CheckpointError(
+                f"{path}: trained on a different dataset (fingerprint {ck['fingerprint']} "
+                f"!= {self.fingerprint})"
+            )
+        if ck["model"]["config"]["env_spec"] != asdict(self.model.config)["env_spec"]:
+            raise CheckpointError(f"{path}: written for another environment spec")
+        try:
+            self.model.load_state_dict(ck["model"]["state_dict"])
+        except RuntimeError as e:
+            raise CheckpointError(f"{path}: model state does not match ({e})") from None
+        with torch.no_grad():
+            self.delta.copy_(ck["delta"].to(self.delta))
+        self.sens_w = ck["sens_w"].to(self.sens_w)
+        self.opt.load_state_dict(ck["opt"])
+        self.sched.load_state_dict(ck["sched"])
+        self.val_opt.load_state_dict(ck["val_opt"])
+        self.epoch, self.best_val, self.bad_epochs = ck["epoch"], ck["best_val"], ck["bad_epochs"]
+        self.best_state, self.history = ck["best_state"], ck["history"]
+        torch.set_rng_state(ck["rng"]["torch"])
+        self.gen.set_state(ck["rng"]["gen"])
+        np.random.set_state(ck["rng"]["numpy"])  # noqa: NPY002
+        random.setstate(ck["rng"]["python"])
+
+    # ------------------------------------------------------------------ loop
+    def _batches(self) -> list[torch.Tensor]:
+        perm = self.train_idx[
+            torch.randperm(len(self.train_idx), generator=self.gen).to(self.train_idx.device)
+        ]
+        return list(torch.split(perm, self.cfg.batch_size))
+
+    def _refresh_sensitivity(self) -> None:
+        idx = self.train_idx[: self.cfg.sens_episodes]
+        J = sensitivities(self.model, self.data.index(idx), self.delta.detach()[idx])
+        w = sensitivity_weights(J, self.data.var[idx], self.data.mask[idx], self.cfg.sens_alpha)
+        # episodes without fresh sensitivities get the mean weight of each (time, channel)
+        self.sens_w = w.mean(0, keepdim=True).expand_as(self.sens_w).clone()
+        self.sens_w[idx] = w
+
+    def train_epoch(self) -> dict[str, float]:
+        cfg, model = self.cfg, self.model
+        model.train()
+        if cfg.sens_every and cfg.weights.sens > 0 and self.epoch % cfg.sens_every == 0:
+            self._refresh_sensitivity()
+        sums: dict[str, float] = {}
+        batches = self._batches()
+        for idx in batches:
+            self.opt.zero_grad(set_to_none=True)
+            loss, logs = objective(
+                model,
+                self.data.index(idx),
+                self.delta[idx],
+                len(self.train_idx),
+                self.n_obs_train,
+                cfg.weights,
+                self.init_sd,
+                self.sens_w[idx],
+            )
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(
+                [p for g in self.opt.param_groups for p in g["params"]], cfg.grad_clip
+            )
+            self.opt.step()
+            for k, v in {"loss": float(loss.detach()), **logs}.items():
+                sums[k] = sums.get(k, 0.0) + v / len(batches)
+        self.sched.step()
+        return sums
+
+    def validate(self) -> float:
+        """Fit the validation episodes' offsets (model frozen), return their measurement loss."""
+        if len(self.val_idx) == 0:
+            return float("nan")
+        v = self.data.index(self.val_idx)
+        n_obs = float(v.mask.sum())
+        frozen = [p for p in self.model.parameters() if p.requires_grad]
+        for p in frozen:
+            p.requires_grad_(False)
+        try:
+            for _ in range(self.cfg.val_steps):
+                self.val_opt.zero_grad(set_to_none=True)
+                loss, logs = objective(
+                    self.model,
+                    v,
+                    self.delta[self.val_idx],
+                    len(self.val_idx),
+                    n_obs,
+                    LossWeights(pde=0, ode=0, op=0, sens=0, theta=0),
+                    self.init_sd,
+                )
+                loss.backward()
+                self.val_opt.step()
+        finally:
+            for p in frozen:
+                p.requires_grad_(True)
+        return logs["y"]
+
+    def fit(self, resume: bool = False, progress: bool = True) -> PBHNO:
+        """Train until ``epochs`` or early stopping; returns the best model (also saved)."""
+        cfg = self.cfg
+        if resume and self.ckpt_path.exists():
+            self.load_checkpoint()
+        elif resume:
+            raise CheckpointError(f"{self.ckpt_path}: nothing to resume")
+        self._open_logs()
+        bar = tqdm(
+            total=cfg.epochs, initial=self.epoch, desc="fit PB-HNO", unit="epoch", disable=not progress
+        )
+        stopped = False
+        while self.epoch < cfg.epochs and not stopped:
+            t0 = time.perf_counter()
+            logs = self.train_epoch()
+            val = self.validate()
+            self.epoch += 1
+            improved = not math.isfinite(self.best_val) or (math.isfinite(val) and val < self.best_val - 1e-6)
+            if not math.isfinite(val):
+                improved = True
+            if improved:
+                self.best_val, self.bad_epochs = (val if math.isfinite(val) else logs["y"]), 0
+                self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            else:
+                self.bad_epochs += 1
+            row = {
+                "epoch": self.epoch,
+                "val_y": val,
+                "lr": self.sched.get_last_lr()[0],
+                "seconds": time.perf_counter() - t0,
+                **logs,
+                **{f"theta/{n}": v for n, v in self.model.theta_dict().items()},
+            }
+            self.history.append(row)
+            self._log(row)
+            stopped = self.bad_epochs >= cfg.patience
+            self.save_checkpoint()
+            bar.update(1)
+            bar.set_postfix(loss=f"{logs['loss']:.3g}", val=f"{val:.3g}")
+        bar.close()
+        if self.best_state is not None:
+            self.model.load_state_dict(self.best_state)
+        self.model.save(
+            self.run_dir / "model.pt",
+            extra={"fingerprint": self.fingerprint, "epochs": self.epoch, "best_val": self.best_val},
+        )
+        self._close_logs()
+        return self.model
+
+    # ------------------------------------------------------------------ logs
+    def _open_logs(self) -> None:
+        self._csv_rows = list(self.history)
+        if self.cfg.tensorboard:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.run_dir / "tb"), purge_step=self.epoch + 1)
+            except ImportError:  # tensorboard is an optional extra
+                self._tb = None
+
+    def _log(self, row: dict[str, float]) -> None:
+        self._csv_rows.append(row)
+        keys = list(dict.fromkeys(k for r in self._csv_rows for k in r))
+        lines = [",".join(keys)] + [",".join(str(r.get(k, "")) for k in keys) for r in self._csv_rows]
+        atomic_write_text(self.run_dir / "log.csv", "\n".join(lines) + "\n")
+        if self._tb is not None:
+            for k, v in row.items():
+                if k != "epoch" and isinstance(v, float) and math.isfinite(v):
+                    self._tb.add_scalar(k, v, row["epoch"])
+
+    def _close_logs(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
+
+
+def read_log(path: str | Path) -> list[dict[str, str]]:
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def fit(
+    dataset: Dataset,
+    run_dir: str | Path,
+    model_config: dict | None = None,
+    train_config: TrainConfig | None = None,
+    resume: bool = False,
+    device=None,
+    progress: bool = True,
+) -> PBHNO:
+    """Build a PB-HNO for the dataset's environment and train it (the ``pbhno fit`` entry point)."""
+    from .model import PBHNOConfig
+
+    cfg = PBHNOConfig(env_spec=dataset.meta["spec"], **(model_config or {}))
+    model = PBHNO(cfg, device=device)
+    return Trainer(model, dataset, train_config or TrainConfig(), run_dir).fit(
+        resume=resume, progress=progress
+    )

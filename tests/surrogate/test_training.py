@@ -1,0 +1,119 @@
+"""Training: theta recovery, exact resume after an interruption, refusing bad files, reports, CLI."""
+
+import numpy as np
+import pytest
+import torch
+
+from pbhno_gym.data import DatasetError, collect_episodes
+from pbhno_gym.surrogate.discovery import combine_members, laplace_summary, theta_report, write_report
+from pbhno_gym.surrogate.model import PBHNO, CheckpointError, PBHNOConfig
+from pbhno_gym.surrogate.train import TrainConfig, Trainer
+
+from .conftest import TRUE_MAPK, quick_config
+
+
+def _trainer(ds, run_dir, epochs, seed=0, **tc):
+    torch.manual_seed(seed)
+    m = PBHNO(PBHNOConfig(**quick_config(ds.meta["spec"], free_params=["k5", "k6"])))
+    cfg = TrainConfig(
+        epochs=epochs,
+        batch_size=12,
+        lr_theta=0.05,
+        sens_every=5,
+        tensorboard=False,
+        patience=1000,
+        seed=seed,
+        **tc,
+    )
+    return Trainer(m, ds, cfg, run_dir)
+
+
+def test_small_fit_recovers_mapk_theta_and_reports_uncertainty(mapk_data, tmp_path):
+    tr = _trainer(mapk_data, tmp_path, epochs=30)
+    model = tr.fit(progress=False)
+    est = model.theta_dict()
+    for k, v in TRUE_MAPK.items():  # nominal start: k5 = 1.0, k6 = 0.5
+        assert abs(est[k] - v) / v < 0.15, (k, est[k], v)
+    report = theta_report(combine_members([laplace_summary(model, mapk_data, tr.delta)]), mapk_data)
+    assert report["mape"] < 0.15 and 0 <= report["coverage"] <= 1
+    for row in report["parameters"]:
+        assert row["ci95"][0] < row["estimate"] < row["ci95"][1] and row["sd_log"] < 0.5
+    j, md = write_report(report, tmp_path)
+    assert "k5" in md.read_text() and j.exists()
+    assert (tmp_path / "log.csv").read_text().count("\n") == 31 and (tmp_path / "model.pt").exists()
+    loaded = PBHNO.load(tmp_path / "model.pt")
+    assert loaded.theta_dict() == pytest.approx(est)
+
+
+def test_resume_after_interrupt_equals_uninterrupted(mapk_data, tmp_path, monkeypatch):
+    ref = _trainer(mapk_data, tmp_path / "ref", epochs=4)
+    ref.fit(progress=False)
+    crashing = _trainer(mapk_data, tmp_path / "cut", epochs=4)
+    calls = {"n": 0}
+    original = Trainer.train_epoch
+
+    def boom(self):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", boom)
+    with pytest.raises(KeyboardInterrupt):
+        crashing.fit(progress=False)
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    resumed = _trainer(mapk_data, tmp_path / "cut", epochs=4)
+    resumed.fit(resume=True, progress=False)
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert [r["loss"] for r in ref.history] == [r["loss"] for r in resumed.history]
+
+
+def test_bad_checkpoints_and_datasets_are_refused(mapk_data, wnt_data, tmp_path):
+    tr = _trainer(mapk_data, tmp_path, epochs=1)
+    tr.fit(progress=False)
+    raw = (tmp_path / "checkpoint.pt").read_bytes()
+    (tmp_path / "trunc.pt").write_bytes(raw[: len(raw) // 3])
+    with pytest.raises(CheckpointError, match="corrupt or truncated"):
+        PBHNO.load(tmp_path / "trunc.pt")
+    torch.save({"format": "something-else"}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a PB-HNO checkpoint"):
+        PBHNO.load(tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        PBHNO.load(tmp_path / "missing.pt")
+    with pytest.raises(CheckpointError, match="a saved model, not a training checkpoint"):
+        tr.load_checkpoint(tmp_path / "model.pt")
+    other = collect_episodes("pbhno/MAPK-v0", 12, num_envs=12, seed=9, progress=False, horizon=20)
+    with pytest.raises(CheckpointError, match="different dataset"):
+        _trainer(other, tmp_path, epochs=2).fit(resume=True, progress=False)
+    m = PBHNO(PBHNOConfig(**quick_config(mapk_data.meta["spec"])))
+    with pytest.raises(DatasetError, match="dataset is for 'pbhno/Wnt-v0'"):
+        Trainer(m, wnt_data, TrainConfig(epochs=1), tmp_path / "x")
+
+
+def test_cli_fit(mapk_data, tmp_path):
+    from pbhno_gym.cli import main
+    from pbhno_gym.data import save_dataset
+
+    save_dataset(tmp_path / "d.npz", mapk_data.arrays, mapk_data.meta)
+    assert (
+        main(
+            [
+                "fit",
+                "--data",
+                str(tmp_path / "d.npz"),
+                "--out",
+                str(tmp_path / "run"),
+                "--free",
+                "k5,k6",
+                "--epochs",
+                "2",
+                "--quick",
+                "--batch-size",
+                "12",
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "run" / "theta.md").exists() and (tmp_path / "run" / "model.pt").exists()
+    assert np.isfinite(PBHNO.load(tmp_path / "run" / "model.pt").log_theta.detach().numpy()).all()
