@@ -43,6 +43,13 @@ from .transport import SpectralOperator, laplacian, phi_functions
 __all__ = ["SimState", "Simulator"]
 
 
+def _ratio(x: Tensor, x1: Tensor, eps: float = 1e-9) -> Tensor:
+    """x / x1 for the Patankar weight, set to 1 where x1 <= eps (a species that is essentially zero)
+    so that neither the value nor its derivative blows up there."""
+    ok = x1 > eps
+    return torch.where(ok, x / torch.where(ok, x1, torch.ones_like(x1)), torch.ones_like(x1))
+
+
 @dataclass
 class SimState:
     """Batched simulator state.
@@ -249,10 +256,12 @@ class Simulator:
         return None if Lf is None else (Lf @ self.A.T).clamp_min(0)
 
     def _terms(self, Lf: Tensor | None, x: Tensor, th, inh, src):
-        """Cell production/destruction (B, N, S) and field gain, sink coefficient (B, HW)."""
+        """Cell production (B, N, S), destruction coefficients (B, N, S; destruction flux = coef * x),
+        and the field's gain and sink coefficient (B, HW)."""
         nu = self.pathway.nu(x.dtype, x.device)
-        v = self.pathway.fluxes(x, self.membrane_average(Lf), th, inh)
-        prod, dest = v @ nu.clamp_min(0), v @ (-nu).clamp_min(0)
+        ell = self.membrane_average(Lf)
+        prod = self.pathway.fluxes(x, ell, th, inh) @ nu.clamp_min(0)
+        dest = self.pathway.destruction_coefficients(x, ell, th, inh)
         if Lf is None:
             return prod, dest, None, None
         sink = self.pathway.uptake(x, th, inh) @ self.M
@@ -280,7 +289,7 @@ class Simulator:
             - lam.reshape(-1, 1, 1) * state.L
             + (gain - sink * Lf).reshape(state.L.shape)
         )
-        return dL, p - d
+        return dL, p - d * state.x
 
     def max_rate(self, state: SimState, u: Tensor, log_theta: Tensor | None = None) -> Tensor:
         """(B,) fastest first-order loss rate (1/min) of any species or of the field at a membrane."""
@@ -364,12 +373,11 @@ class Simulator:
         The field is carried in both spaces (``Lf`` physical, ``L_hat`` DCT), so a substep costs
         four transforms: n0 and n1 forward, the predictor and the result back.
         """
-        tiny = torch.finfo(x.dtype).tiny
         p0, d0, g0, s0 = self._terms(Lf, x, th, inh, src)
-        x1 = (x + h * p0) / (1 + h * d0 / x.clamp_min(tiny))
+        x1 = (x + h * p0) / (1 + h * d0)
         if Lf is None:
             p1, d1, _, _ = self._terms(None, x1, th, inh, None)
-            x_new = (x + 0.5 * h * (p0 + p1)) / (1 + 0.5 * h * (d0 + d1) / x1.clamp_min(tiny))
+            x_new = (x + 0.5 * h * (p0 + p1)) / (1 + 0.5 * h * (d0 * _ratio(x, x1) + d1))
             return x_new, None, None
         shape = (Lf.shape[0], *self.grid.shape)
         e, hp1, hp2 = mult
@@ -379,7 +387,7 @@ class Simulator:
         p1, d1, g1, s1 = self._terms(a, x1, th, inh, src)
         L_hat_new = a_hat + hp2 * (self.spectral.forward((g1 - s1 * a).reshape(shape)) - n0_hat)
         L_new = self.spectral.inverse(L_hat_new)
-        x_new = (x + 0.5 * h * (p0 + p1)) / (1 + 0.5 * h * (d0 + d1) / x1.clamp_min(tiny))
+        x_new = (x + 0.5 * h * (p0 + p1)) / (1 + 0.5 * h * (d0 * _ratio(x, x1) + d1))
         if acc is not None:
             # Scalar ETD-RK2 on dM/dt = -lambda M + source - uptake: what the mass mode must obey.
             es, ph1, ph2 = acc["scal"]

@@ -137,3 +137,37 @@ def test_state_helpers_and_rhs_shapes():
     assert dL.shape == a.L.shape and dx.shape == a.x.shape
     moved = sim.to(torch.float32)
     assert moved.initial_state(batch_size=1).L.dtype == torch.float32
+
+
+def test_consuming_fluxes_are_linear_in_what_they_consume():
+    """destruction_coefficients relies on it: every consuming flux divided by the consumed
+    species equals that flux evaluated with the species set to one (mass action)."""
+    for name in ("notch", "wnt", "mapk", "mapk_feedback"):
+        pw = get_pathway(name)
+        th = pw.params.unpack(pw.params.log_theta(dtype=torch.float64))
+        g = torch.Generator().manual_seed(0)
+        x = 0.1 + torch.rand(3, 2, len(pw.species), generator=g, dtype=torch.float64)
+        x = x if name.startswith("mapk") else 10 * x
+        ell = None if name.startswith("mapk") else torch.rand(3, 2, generator=g, dtype=torch.float64)
+        u = pw.inhibitor_dict(torch.rand(3, len(pw.inhibitors), generator=g, dtype=torch.float64), 3, x)
+        v = pw.fluxes(x, ell, th, u)
+        direct = (v @ (-pw.nu(x.dtype, x.device)).clamp_min(0)) / x
+        assert torch.allclose(pw.destruction_coefficients(x, ell, th, u), direct, rtol=1e-12), name
+
+
+def test_gradients_finite_from_exact_zero_states():
+    """Rest states have exact zeros (Notch C, N, H; MAPK everything): differentiating through the
+    stepper from them must give finite gradients (a ratio d(x)/x would give inf * 0 = NaN)."""
+    for name, lay, dt in [
+        ("notch", two_cell(Grid(16, 16, 64.0), cell_size=24, gap=4), 30.0),
+        ("mapk", no_field(), 1.0),
+    ]:
+        sim = Simulator(get_pathway(name), lay, dt, substeps=4, max_stiffness=1e9, dtype=torch.float32)
+        lt = sim.log_theta().requires_grad_(True)
+        st = sim.initial_state(lt.detach(), 2)
+        assert (st.x == 0).any()
+        u = (0.3 * sim.control_high).expand(2, -1).requires_grad_(True)
+        for _ in range(3):
+            st = sim.step(st, u, lt)
+        st.x.sum().backward()
+        assert torch.isfinite(lt.grad).all() and torch.isfinite(u.grad).all() and lt.grad.abs().sum() > 0
