@@ -154,6 +154,13 @@ class PBHNO(nn.Module, ControlModel):
         self.n_cells = self.sim.n_cells
 
     def to(self, *args, **kwargs):  # type: ignore[override]
+        """Move to a device (helpers are rebuilt there). The dtype is fixed by ``PBHNOConfig.dtype``."""
+        _, dtype, _, _ = torch._C._nn._parse_to(*args, **kwargs)
+        if dtype is not None and dtype != self._dtype:
+            raise ValueError(
+                f"PB-HNO's dtype is set by PBHNOConfig.dtype ({self.config.dtype}); "
+                f"rebuild the model to use {dtype}"
+            )
         out = super().to(*args, **kwargs)
         dev = self.log_theta_fixed.device
         if self.sim.device != dev:

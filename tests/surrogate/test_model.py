@@ -114,3 +114,26 @@ def test_residuals_vanish_where_they_should(mapk_data, wnt_data):
     assert (pred - meas_true).abs().max() < 2e-3
     wrong = rollout_predictions(m, U, torch.zeros(4, 1, 3, dtype=torch.float64), truth + 0.3)
     assert (wrong - meas_true).abs().max() > 20 * (pred - meas_true).abs().max()
+
+
+def test_device_moves_and_dtype_guard(mapk_data, tmp_path):
+    m = PBHNO(PBHNOConfig(**quick_config(mapk_data.meta["spec"])))
+    assert m.to("cpu") is m and m.device.type == "cpu" and m.sim.device.type == "cpu"
+    with pytest.raises(ValueError, match="dtype is set by PBHNOConfig.dtype"):
+        m.to(torch.float64)
+    m.save(tmp_path / "m.pt")
+    assert PBHNO.load(tmp_path / "m.pt", device="cpu").log_theta.device.type == "cpu"
+
+
+@pytest.mark.cuda
+def test_surrogate_on_cuda_matches_cpu(wnt_data):
+    assert torch.cuda.is_available(), "needs a CUDA device (run with -m cuda on a GPU machine)"
+    torch.manual_seed(0)
+    cpu = PBHNO(PBHNOConfig(**quick_config(wnt_data.meta["spec"], dtype="float64")))
+    gpu = PBHNO(PBHNOConfig(**quick_config(wnt_data.meta["spec"], dtype="float64")), device="cuda")
+    gpu.load_state_dict(cpu.state_dict())
+    U = torch.tensor(wnt_data["actions"][:2], dtype=torch.float64)
+    delta = torch.zeros(2, cpu.n_cells, 4, dtype=torch.float64)
+    pc = rollout_predictions(cpu, U, delta)
+    pg = rollout_predictions(gpu, U.cuda(), delta.cuda())
+    assert torch.allclose(pg.cpu(), pc, rtol=1e-8, atol=1e-10)
