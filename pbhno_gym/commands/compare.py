@@ -2,7 +2,6 @@
 
 import json
 import shlex
-import sys
 
 
 def run(args) -> int:
@@ -36,13 +35,36 @@ def run(args) -> int:
         docs_path=None if args.no_docs else args.docs,
         progress=not args.no_progress,
         retrain=args.retrain,
-        command="pbhno " + shlex.join(sys.argv[1:]) if sys.argv[1:2] == ["compare"] else None,
+        command=_command(args),
     )
     print(print_table(res.rows))
     for s in res.skipped:
         print(f"skipped {s['env']} / {s['agent']}: {s['reason']}")
     print(json.dumps({k: str(v) for k, v in res.files.items()}, indent=2))
     return 0
+
+
+def _command(args) -> str:
+    """The command line that reproduces this run (options that differ from their defaults)."""
+    parts = ["pbhno", "compare"]
+    for flag, value in (("--quick", args.quick), ("--full", args.full), ("--retrain", args.retrain)):
+        if value:
+            parts.append(flag)
+    for flag, value in (
+        ("--config", args.config),
+        ("--envs", args.envs),
+        ("--agents", args.agents),
+        ("--budget", args.budget),
+        ("--eval-episodes", args.eval_episodes),
+        ("--seed", args.seed),
+        ("--device", args.device),
+        ("--out", args.out),
+    ):
+        if value is not None:
+            parts += [flag, *(map(str, value) if isinstance(value, list) else [str(value)])]
+    if args.threads != 1:
+        parts += ["--threads", str(args.threads)]
+    return shlex.join(parts)
 
 
 def add_parser(sub) -> None:
@@ -62,7 +84,13 @@ def add_parser(sub) -> None:
     c.add_argument("--eval-episodes", type=int, default=None, help="held-out test episodes per agent")
     c.add_argument("--seed", type=int, default=None)
     c.add_argument("--device", default=None, help="cpu, cuda, ... (agents and evaluation envs)")
-    c.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    c.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1: small policies and batched envs gain little from more, and "
+        "oversubscribed threads on a shared CPU slow everything down)",
+    )
     c.add_argument("--out", default=None, help="run directory (default runs/compare/<setting>)")
     c.add_argument("--docs", default="docs/results.md", help="results page to regenerate")
     c.add_argument("--no-docs", action="store_true", help="do not write the results page")
