@@ -8,7 +8,8 @@ config). It writes into ``run_dir``:
 
 * ``tb/``: TensorBoard logs (SB3's, plus ``eval/*`` from the learning-curve evaluations);
 * ``checkpoints/``: model + VecNormalize every ``checkpoint_every`` env samples (atomic, last
-  two kept); an interrupted ``train`` resumes from the newest (off-policy replay buffers are
+  two kept); an interrupted ``train`` with the same settings (a larger budget allowed) resumes
+  from the newest, checkpoints of other settings are discarded (off-policy replay buffers are
   not checkpointed: a resumed SAC/TD3 refills its buffer);
 * ``model.zip``, ``vecnormalize.pkl``, ``train_report.json``: the finished agent. A later
   ``train`` with the same env, config, budget and seed loads it instead of training.
@@ -23,6 +24,7 @@ import dataclasses
 import io
 import json
 import pickle
+import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,7 @@ class SB3Agent(Agent):
         self.run_dir: Path | None = None
         self.cfg: dict[str, Any] = {}
         self._wall0 = 0.0
+        self._run_id: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ config
     def resolve(self, spec: EnvSpec) -> dict[str, Any]:
@@ -129,7 +132,13 @@ class SB3Agent(Agent):
         old = json.loads((d / "latest.json").read_text()) if (d / "latest.json").exists() else {}
         wall = time.perf_counter() - self._wall0
         atomic_write_json(
-            d / "latest.json", {"num_timesteps": n, "previous": old.get("num_timesteps"), "wall_time_s": wall}
+            d / "latest.json",
+            {
+                "num_timesteps": n,
+                "previous": old.get("num_timesteps"),
+                "wall_time_s": wall,
+                "run": self._run_id,
+            },
         )
         prev2 = old.get("previous")
         if prev2 is not None:  # keep the newest two
@@ -186,6 +195,9 @@ class SB3Agent(Agent):
         cls = algo_class(self.algo)
         kwargs = sb3_kwargs(self.algo, cfg, len(self.low), where)
         latest = run_dir / "checkpoints" / "latest.json"
+        self._run_id = {k: v for k, v in fp.items() if k != "budget"}  # a longer budget may resume
+        if latest.exists() and json.loads(latest.read_text()).get("run") != self._run_id:
+            shutil.rmtree(run_dir / "checkpoints")  # checkpoints of other settings: start afresh
         done = 0
         t0 = time.perf_counter()
         prior_wall = 0.0

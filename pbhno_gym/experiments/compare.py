@@ -5,9 +5,10 @@ budget, evaluate all of them on the same held-out episodes, write tables and fig
 
 * ``config.json``: the resolved config plus provenance (command, versions, git commit, machine);
 * ``<env>/<agent>/``: the agent's files (model, checkpoints, TensorBoard logs), ``curve.json``
-  (learning-curve points), ``eval.json`` (+ ``eval_traj.npz``: per-episode test results) and
-  ``row.json`` (its table row; a rerun with the same settings reuses it, so an interrupted
-  comparison resumes where it stopped);
+  (learning-curve points), ``eval.json`` (+ ``eval_traj.npz``: per-episode test results),
+  ``key.json`` (the settings the row depends on) and ``row.json`` (its table row). A rerun with
+  the same settings reuses finished rows and resumes interrupted ones from their checkpoints;
+  a row whose settings changed starts afresh;
 * ``results.csv``, ``results.md``, ``learning_curves.png``, ``trajectories_<env>.png``;
 
 and, if ``docs_path`` is given, regenerates ``docs/results.md`` with the figures copied next to it
@@ -192,21 +193,19 @@ def run_comparison(
             continue
         adir = out / slug(env.label) / name
         key = _row_key(cfg, env, name)
-        cached = adir / "row.json"
-        if retrain and adir.exists():
-            shutil.rmtree(adir)
-        if cached.exists() and json.loads(cached.read_text()).get("key") == key:
+        key_path, cached = adir / "key.json", adir / "row.json"
+        stale = adir.exists() and (not key_path.exists() or json.loads(key_path.read_text()) != key)
+        if retrain or stale:  # other settings (or a forced rerun): start this row afresh
+            shutil.rmtree(adir, ignore_errors=True)
+        if cached.exists():  # finished with these settings: reuse
             saved = json.loads(cached.read_text())
             row, curve = saved["row"], saved["curve"]
             res = EvalResult.load(adir / "eval.json")
-        else:
-            if adir.exists() and (adir / "row.json").exists():
-                shutil.rmtree(adir)  # settings changed: start this row afresh
+        else:  # new, or interrupted: agents resume from their checkpoints in adir
+            atomic_write_json(key_path, key)
             t0 = time.perf_counter()
             row, res, curve = _run_one(cfg, env, name, adir, progress)
-            atomic_write_json(
-                cached, {"key": key, "row": row, "curve": curve, "seconds": time.perf_counter() - t0}
-            )
+            atomic_write_json(cached, {"row": row, "curve": curve, "seconds": time.perf_counter() - t0})
         rows.append(row)
         curves[(env.label, name)] = curve
         results.setdefault(env.label, {})[name] = res

@@ -89,11 +89,9 @@ def plot_trajectories(env: str, results: dict[str, EvalResult], path: str | Path
             ax.legend(fontsize=6, loc="upper right", ncol=2)
     for ax in axes[-1]:
         ax.set_xlabel("time (min)")
-    fig.suptitle(
-        f"{env}: closed loop, test episode seed {results[names[0]].seeds[episode]} (dashed: target)",
-        fontsize=9,
-    )
-    fig.tight_layout()
+    seed = results[names[0]].seeds[episode]
+    fig.suptitle(f"{env}: closed loop, test episode seed {seed} (dashed: target)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
     out = atomic_savefig(fig, path)
     plt.close(fig)
     return out

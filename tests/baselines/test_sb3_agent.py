@@ -67,6 +67,10 @@ def test_resume_from_checkpoint_and_curve_callbacks(tmp_path):
     (tmp_path / "train_report.json").unlink()
     rep = make_agent("ppo", **opts).train(SPEC, 512, 0, tmp_path, "cpu", progress=False)
     assert rep.extra["resumed_from"] == 256 and rep.env_samples == 512
+    # checkpoints of other settings (here another seed) are not resumed
+    (tmp_path / "model.zip").unlink()
+    rep = make_agent("ppo", **opts).train(SPEC, 256, 1, tmp_path, "cpu", progress=False)
+    assert rep.extra["resumed_from"] is None and rep.env_samples == 256
 
 
 def test_config_merge_validation_and_zoo_export():

@@ -3,6 +3,7 @@ through the one evaluation function, reproducible results, resume, the CLI and c
 
 import csv
 import json
+import shutil
 
 import pytest
 
@@ -94,15 +95,22 @@ def test_every_agent_goes_through_the_one_evaluation_function(tiny_run):
     assert [p["env_samples"] for p in curve] == [128, 256]
 
 
-def test_rerun_resumes_from_finished_rows(tiny_run, monkeypatch):
-    res, _, out = tiny_run
+def test_rerun_resumes_from_finished_rows(tiny_run, monkeypatch, tmp_path):
+    res, _, _ = tiny_run
+    run_dir = shutil.copytree(res.out_dir, tmp_path / "run")  # leave the shared run untouched
 
     def fail(*a, **k):
         raise AssertionError("a finished row was recomputed")
 
     monkeypatch.setattr(episodes, "evaluate_agent", fail)
-    again = run_comparison(CompareConfig.from_dict(TINY), res.out_dir, progress=False)
+    again = run_comparison(CompareConfig.from_dict(TINY), run_dir, progress=False)
     assert again.rows == res.rows
+    # changed settings are not served from the cache
+    monkeypatch.undo()
+    cfg = CompareConfig.from_dict(TINY).select(agents=["zero"])
+    cfg.envs[0].eval_episodes = 3
+    changed = run_comparison(cfg, run_dir, progress=False)
+    assert [r["episodes"] for r in changed.rows] == [3]
 
 
 def test_reproducible_with_fixed_seed_via_cli(tiny_run, tmp_path, capsys):
