@@ -101,6 +101,7 @@ class SB3Agent(Agent):
         self.cfg: dict[str, Any] = {}
         self._wall0 = 0.0
         self._run_id: dict[str, Any] = {}
+        self._evaluate, self._eval_s0 = None, 0.0
 
     # ------------------------------------------------------------------ config
     def resolve(self, spec: EnvSpec) -> dict[str, Any]:
@@ -123,6 +124,11 @@ class SB3Agent(Agent):
         if self.vecnorm is not None:
             atomic_write_bytes(path, pickle.dumps(self.vecnorm))
 
+    def _elapsed(self) -> float:
+        """Training wall time so far, without the learning-curve evaluations."""
+        evals = getattr(self._evaluate, "seconds", 0.0) - self._eval_s0
+        return time.perf_counter() - self._wall0 - evals
+
     def _checkpoint(self, n: int) -> None:
         d = self.run_dir / "checkpoints"
         buf = io.BytesIO()
@@ -130,7 +136,7 @@ class SB3Agent(Agent):
         atomic_write_bytes(d / f"model_{n}.zip", buf.getvalue())
         self._save_vecnorm(d / f"vecnormalize_{n}.pkl")
         old = json.loads((d / "latest.json").read_text()) if (d / "latest.json").exists() else {}
-        wall = time.perf_counter() - self._wall0
+        wall = self._elapsed()
         atomic_write_json(
             d / "latest.json",
             {
@@ -199,6 +205,7 @@ class SB3Agent(Agent):
         if latest.exists() and json.loads(latest.read_text()).get("run") != self._run_id:
             shutil.rmtree(run_dir / "checkpoints")  # checkpoints of other settings: start afresh
         done = 0
+        self.vecnorm = None
         t0 = time.perf_counter()
         prior_wall = 0.0
         if latest.exists():  # resume an interrupted run
@@ -226,6 +233,7 @@ class SB3Agent(Agent):
                 **kwargs,
             )
         self._wall0 = t0 - prior_wall
+        self._evaluate, self._eval_s0 = evaluate, getattr(evaluate, "seconds", 0.0)
         ckpt_every = int(cfg.get("checkpoint_every", max(budget // 4, 1)))
         cb = _TrainCallback(self, budget, ckpt_every, evaluate, progress, f"train {self.algo} {spec.id}")
         remaining = max(int(budget) - done, 0)
@@ -234,7 +242,7 @@ class SB3Agent(Agent):
         n = int(self.model.num_timesteps)
         if evaluate is not None and evaluate.pending(n):
             evaluate(self, n)
-        wall = time.perf_counter() - self._wall0
+        wall = self._elapsed()
         buf = io.BytesIO()
         self.model.save(buf)
         atomic_write_bytes(run_dir / "model.zip", buf.getvalue())

@@ -10,9 +10,12 @@ Every comparison agent
   default action space; RL agents trained with ``normalize_actions=True`` map back);
 * sees observations only. Agents that use the true simulator say so (``uses_true_model``).
 
-``evaluate(agent, env_samples)``, handed to ``train`` by the runner, evaluates the agent as it
-is now on the validation episodes through :func:`pbhno_gym.evaluation.evaluate_agent` (the one
-evaluation code path); learning agents call it periodically to draw learning curves.
+``evaluate``, handed to ``train`` by the runner (a :class:`~pbhno_gym.experiments.curves.CurveEvaluator`),
+evaluates the agent as it is now on the validation episodes through
+:func:`pbhno_gym.evaluation.evaluate_agent` (the one evaluation code path) and records a
+learning-curve point: ``evaluate(agent, env_samples)``. ``evaluate.marks`` are the env-sample
+counts the runner would like points at and ``evaluate.pending(n)`` says one is due; an MPC agent
+can instead call it after each fit on a growing dataset.
 
 Registered here: ``zero``, ``constant``, ``random`` (references), ``ppo``, ``sac``, ``td3``,
 ``recurrent_ppo`` (stable-baselines3 / sb3-contrib), ``casadi_nmpc`` (nonlinear MPC with
@@ -46,7 +49,7 @@ __all__ = [
     "MPC_SLOTS",
 ]
 
-#: ``evaluate(agent, env_samples) -> summary dict``, supplied by the runner.
+#: ``evaluate(agent, env_samples) -> curve point`` (a ``CurveEvaluator``), supplied by the runner.
 Evaluator = Callable[["Agent", int], dict[str, Any]]
 
 
@@ -56,7 +59,8 @@ class TrainReport:
 
     Attributes:
         env_samples: environment transitions (steps) consumed; 0 for agents that do not learn.
-        wall_time_s: wall time of training (of the original training when loaded).
+        wall_time_s: wall time of training (of the original training when loaded), without the
+            learning-curve evaluations.
         env_episodes: episodes collected (e.g. to fit the surrogate), when that is the unit.
         device: where the agent computes.
         loaded: True when ``train`` loaded a finished model instead of training.

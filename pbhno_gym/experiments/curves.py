@@ -9,6 +9,7 @@ interrupted training resumes with the points it already has.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class CurveEvaluator:
         self.fn, self.marks = fn, sorted(marks)
         self.path = Path(path) if path else None
         self.points: list[dict[str, Any]] = []
+        self.seconds = 0.0  # wall time spent evaluating (agents leave it out of training time)
         if self.path is not None and self.path.exists():
             self.points = json.loads(self.path.read_text())
 
@@ -44,7 +46,9 @@ class CurveEvaluator:
         return n < len(self.marks) and env_samples >= self.marks[n]
 
     def __call__(self, agent, env_samples: int) -> dict[str, Any]:
+        t0 = time.perf_counter()
         point = {"env_samples": int(env_samples), **self.fn(agent)}
+        self.seconds += time.perf_counter() - t0
         self.points.append(point)
         if self.path is not None:
             atomic_write_json(self.path, self.points)
