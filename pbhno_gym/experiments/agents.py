@@ -188,9 +188,14 @@ def _reference(kind: str) -> Callable[..., Agent]:
 
 def _sb3(algo: str) -> Callable[..., Agent]:
     def factory(**options) -> Agent:
-        from ..baselines.sb3_agent import SB3Agent
+        try:
+            from ..baselines.sb3_agent import SB3Agent
 
-        return SB3Agent(algo, **options)
+            return SB3Agent(algo, **options)
+        except ImportError as e:  # stable-baselines3 / sb3-contrib are the optional ``rl`` extra
+            raise AgentUnavailable(
+                f"{algo} needs stable-baselines3: pip install 'pbhno-gym[rl]' ({e})"
+            ) from None
 
     return factory
 

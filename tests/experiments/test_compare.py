@@ -142,3 +142,14 @@ def test_config_validation_names_the_field():
         ).validate()
     for name in ("quick", "full"):
         assert preset(name).validate().envs
+
+
+def test_missing_optional_dependency_skips_the_agent(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "casadi", None)  # import casadi -> ImportError
+    monkeypatch.delitem(sys.modules, "pbhno_gym.baselines.casadi_nmpc", raising=False)
+    cfg = CompareConfig.from_dict(TINY).select(agents=["zero", "casadi_nmpc"])
+    res = run_comparison(cfg, tmp_path / "run", progress=False)
+    assert [r["agent"] for r in res.rows] == ["zero"]
+    assert "pbhno-gym[control]" in res.skipped[0]["reason"]
