@@ -44,10 +44,12 @@ __all__ = ["SimState", "Simulator"]
 
 
 def _ratio(x: Tensor, x1: Tensor, eps: float = 1e-9) -> Tensor:
-    """x / x1 for the Patankar weight, set to 1 where x1 <= eps (a species that is essentially zero)
-    so that neither the value nor its derivative blows up there."""
+    """x / x1 for the Patankar weight, set to 0 where x1 <= eps so that neither the value nor its
+    derivative blows up there. 0 is the limit in the case that matters (x = 0, x1 = h * P small:
+    a species just being produced), so the weight is continuous across the guard; x1 <= eps also
+    forces x <= eps (1 + h r), a species too small for its destruction term to matter."""
     ok = x1 > eps
-    return torch.where(ok, x / torch.where(ok, x1, torch.ones_like(x1)), torch.ones_like(x1))
+    return torch.where(ok, x / torch.where(ok, x1, torch.ones_like(x1)), torch.zeros_like(x1))
 
 
 @dataclass
