@@ -43,6 +43,8 @@ class ControlModel(ABC):
     prior_sigma: Tensor  # (P,)
     device: torch.device
     dtype: torch.dtype
+    #: upper bound of every species (fractions, e.g. MAPK), used to keep estimates physical
+    state_upper_bound: float | None = None
 
     @abstractmethod
     def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState: ...
@@ -89,6 +91,7 @@ class SimulatorModel(ControlModel):
         self.prior_mean = self.sim.params.log_theta(self.spec.parameters, dtype, self.device)
         self.prior_sigma = self.sim.params.prior_sigma(dtype, self.device)
         self.n_cells = self.sim.n_cells
+        self.state_upper_bound = self.sim.pathway.upper_bound
 
     def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState:
         lt = self.prior_mean if log_theta is None else log_theta
