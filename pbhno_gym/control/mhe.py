@@ -31,6 +31,7 @@ import torch
 from torch import Tensor
 
 from ..physics.simulator import SimState
+from .jacobian import batched_jacobian, condense, flat_state, local_jacobians, state_dim
 from .model import ControlModel
 from .optim import adam_minimize, lm_least_squares
 from .planner import repeat_state
@@ -88,6 +89,8 @@ class MovingHorizonEstimator:
         estimate_field: fit the ligand field at the window start (else keep the prior's).
         state_eps: ``eps`` of the log map, relative to each species' typical magnitude
             (``max(mean |x_prior|, 1)``) and, for the field, to its peak (``>= 0.01``).
+        jacobian: LM Jacobians by "rows" (replica per residual), "condensed" (one-step
+            Jacobians chained through the window; small latents) or "auto".
     """
 
     def __init__(
@@ -105,6 +108,7 @@ class MovingHorizonEstimator:
         lm_max_vars: int = 64,
         damping: float = 1e-2,
         chunk: int = 256,
+        jacobian: str = "auto",
     ) -> None:
         if solver not in ("auto", "lm", "adam"):
             raise ValueError(f"MHE solver must be auto, lm or adam, got {solver!r}")
@@ -120,6 +124,16 @@ class MovingHorizonEstimator:
         self.estimate_theta, self.estimate_field = bool(estimate_theta), bool(estimate_field)
         self.state_eps, self.lm_max_vars = float(state_eps), int(lm_max_vars)
         self.damping, self.chunk = float(damping), int(chunk)
+        if jacobian not in ("auto", "rows", "condensed"):
+            raise ValueError(f"MHE jacobian must be auto, rows or condensed, got {jacobian!r}")
+        self.jacobian = jacobian
+
+    def _condense(self, prior: SimState, win: MHEWindow) -> bool:
+        if self.jacobian != "auto":
+            return self.jacobian == "condensed"
+        C, D = win.values.shape[2], state_dim(prior)
+        K = sum(self._sizes(prior, self.model.prior_mean.shape[0]))
+        return D + C < win.values.shape[1] * C + K
 
     # ------------------------------------------------------------------ variables
     def _sizes(self, z: SimState, P: int) -> tuple[int, int, int]:
@@ -166,6 +180,55 @@ class MovingHorizonEstimator:
             parts.append((v[:, nx + nL :] - mu) / sig_th)
         return torch.cat(parts, 1)
 
+    def _condensed(self, v, rows, win: MHEWindow, prior: SimState, sigma, eps, lt0, mu, sig_th):
+        """Residuals and their Jacobian for problems ``rows`` from one-step Jacobians chained
+        through the window (small latents; same residuals as :meth:`_residuals`)."""
+        pr = repeat_state(prior, rows)
+        ex, eL = eps[0][rows], None if eps[1] is None else eps[1][rows]
+        nx, nL, nP = self._sizes(prior, lt0.shape[-1])
+        b, K = v.shape
+        z0, lt = self._decode(v, pr, (ex, eL), lt0[rows])
+        # dz0/dv: diagonal of the log map where not clamped
+        dx = (pr.x + ex) * torch.exp(v[:, :nx].reshape(pr.x.shape))
+        ub = getattr(self.model, "state_upper_bound", None)
+        inside = (dx - ex > 0) & (True if ub is None else (dx - ex < ub))
+        diag = [(dx * inside).reshape(b, -1)]
+        if nL:
+            dL = (pr.L + eL) * torch.exp(v[:, nx : nx + nL].reshape(pr.L.shape))
+            diag.append((dL * (dL - eL > 0)).reshape(b, -1))
+        D = state_dim(z0)
+        G0 = v.new_zeros(b, D, K)
+        G0[:, torch.arange(nx + nL), torch.arange(nx + nL)] = torch.cat(diag, 1)
+        w = win.index(rows)
+        W = w.actions.shape[1]
+        active = torch.arange(W, device=v.device)[None, :] >= (W - w.n_steps)[:, None]
+        lj = local_jacobians(self.model, z0, w.actions, lt, self.model.measure, active, wrt_theta=nP > 0)
+        J = condense(lj, G0, theta_col=(nx + nL) if nP else None)  # (b, W, C, K)
+        _, J0 = batched_jacobian(
+            lambda xr, rep: self.model.measure(self._unflat(xr, z0, rep)), flat_state(z0), w.values.shape[2]
+        )
+        pred = torch.cat([self.model.measure(z0)[:, None], lj.y], 1)  # (b, W+1, C)
+        Jm = torch.cat([(J0 @ G0)[:, None], J], 1)
+        valid = torch.arange(W + 1, device=v.device)[None, :] >= (W - w.n_steps)[:, None]
+        use = (w.fresh & valid[:, :, None]).to(v.dtype)
+        sy = ((self.mult * w.values) ** 2 + self.add**2).sqrt().clamp_min(1e-6)
+        r = [(use * (w.values - pred) / sy).flatten(1)]
+        Jr = [(-(use / sy)[..., None] * Jm).flatten(1, 2)]
+        eye = torch.eye(K, dtype=v.dtype, device=v.device)
+        r.append(v[:, : nx + nL] / sigma[rows][:, None])
+        Jr.append(eye[: nx + nL].expand(b, -1, -1) / sigma[rows][:, None, None])
+        if nP:
+            r.append((v[:, nx + nL :] - mu) / sig_th)
+            Jr.append(eye[nx + nL :].expand(b, -1, -1) / sig_th[:, None])
+        return torch.cat(r, 1), torch.cat(Jr, 1)
+
+    @staticmethod
+    def _unflat(xr: Tensor, like: SimState, rep: Tensor) -> SimState:
+        nx = like.x[0].numel()
+        x = xr[:, :nx].reshape(-1, *like.x.shape[1:])
+        L = None if like.L is None else xr[:, nx:].reshape(-1, *like.L.shape[1:])
+        return SimState(x, L, like.t[rep])
+
     # ------------------------------------------------------------------ entry point
     def estimate(
         self,
@@ -208,7 +271,13 @@ class MovingHorizonEstimator:
                 r = resid(v0, torch.arange(B, device=v0.device))
             v, cost, iters = v0, r.pow(2).sum(1), torch.zeros(B, dtype=torch.long, device=v0.device)
         elif use_lm:
-            res = lm_least_squares(resid, v0, K, self.tol, self.damping, self.chunk)
+            jac = None
+            if self._condense(prior, win):
+
+                def jac(x, idx):
+                    return self._condensed(x, idx, win, prior, sigma, eps, log_theta, mu, sig_th)
+
+            res = lm_least_squares(resid, v0, K, self.tol, self.damping, self.chunk, jac=jac)
             v, cost, iters = res.x, res.f, res.iterations
         else:
             res = adam_minimize(lambda x, idx: resid(x, idx).pow(2).sum(1), v0, K, self.lr, self.tol, 3)

@@ -110,7 +110,7 @@ def lm_update(lam: Tensor, gain: Tensor, pred: Tensor) -> tuple[Tensor, Tensor]:
     """Accept mask and new damping from actual vs predicted decrease (Nielsen's rule)."""
     ok = gain > 0
     rho = gain / pred.clamp_min(1e-300)
-    new = torch.where(ok, lam * torch.clamp(1 - (2 * rho - 1) ** 3, min=1 / 3, max=1.0), lam * 4)
+    new = torch.where(ok, lam * torch.clamp(1 - (2 * rho - 1) ** 3, min=1 / 3, max=1.0), lam * 10)
     return ok, new.clamp(1e-12, 1e12)
 
 
@@ -127,6 +127,7 @@ def lm_least_squares(
     damping: float = 1e-3,
     chunk: int = 256,
     history: bool = False,
+    jac: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
 ) -> OptResult:
     """Minimise ``||fn(x, rep)||^2`` per problem by Levenberg-Marquardt.
 
@@ -136,13 +137,20 @@ def lm_least_squares(
         x0: (B, K) start.
         iterations: maximum LM steps.
         tol: stop when an accepted step lowers the cost by less than ``tol`` relative.
+        jac: optional ``jac(x (b, K), idx (b,)) -> (residuals, Jacobians)`` for problems
+            ``idx``, replacing the replicated reverse mode over ``fn``'s rows.
     """
     B, K = x0.shape
     dev = x0.device
-    n_res = fn(x0[:1].detach(), torch.zeros(1, dtype=torch.long, device=dev)).shape[1]
+    if jac is None:
+        n_res = fn(x0[:1].detach(), torch.zeros(1, dtype=torch.long, device=dev)).shape[1]
+
+        def jac(xs: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+            return batched_jacobian(lambda xr, rep: fn(xr, idx[rep]), xs, n_res, chunk)
+
     x = x0.detach().clone()
     with torch.no_grad():
-        r, J = batched_jacobian(fn, x, n_res, chunk)
+        r, J = jac(x, torch.arange(B, device=dev))
     f, g, H = _lm_system(r, J)
     lam = torch.full((B,), damping, dtype=torch.float64, device=dev)
     iters = torch.zeros(B, dtype=torch.long, device=dev)
@@ -160,7 +168,7 @@ def lm_least_squares(
         step = torch.where((info != 0)[:, None], -ga / (la[:, None] * (d + 1e-9) + 1e-12), step)
         x_try = x[act] + step.to(x.dtype)
         with torch.no_grad():
-            r_t, J_t = batched_jacobian(lambda xr, rep, act=act: fn(xr, act[rep]), x_try, n_res, chunk)
+            r_t, J_t = jac(x_try, act)
         f_t, g_t, H_t = _lm_system(r_t, J_t)
         pred = -(ga * step).sum(1) - 0.5 * torch.einsum("bk,bkl,bl->b", step, Ha, step)
         gain = f[act] - f_t

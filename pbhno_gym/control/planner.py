@@ -37,7 +37,7 @@ import torch
 from torch import Tensor
 
 from ..physics.simulator import SimState
-from .jacobian import batched_jacobian
+from .jacobian import batched_jacobian, condense, local_jacobians, state_dim
 from .model import ControlModel
 from .optim import adam_minimize, lm_update
 from .projection import project_schedule
@@ -166,6 +166,8 @@ class Planner:
         damping: initial Levenberg-Marquardt lambda.
         risk, risk_k, cvar_alpha: ensemble aggregate (see :mod:`.risk`).
         jac_chunk: residual rows per backward pass when building Jacobians.
+        jacobian: "rows" (one replica per residual row, any latent), "condensed" (one-step
+            Jacobians chained through the horizon, for small latents: ODE pathways) or "auto".
     """
 
     def __init__(
@@ -184,7 +186,10 @@ class Planner:
         risk_k: float = 1.0,
         cvar_alpha: float = 0.3,
         jac_chunk: int = 256,
+        jacobian: str = "auto",
     ) -> None:
+        if jacobian not in ("auto", "rows", "condensed"):
+            raise ValueError(f"jacobian must be auto, rows or condensed, got {jacobian!r}")
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
         if risk not in RISKS:
@@ -208,7 +213,7 @@ class Planner:
         self.solver, self.iterations, self.lr = solver, int(iterations), float(lr)
         self.tol, self.patience, self.damping = float(tol), int(patience), float(damping)
         self.risk, self.risk_k, self.cvar_alpha = risk, float(risk_k), float(cvar_alpha)
-        self.jac_chunk = int(jac_chunk)
+        self.jac_chunk, self.jacobian = int(jac_chunk), jacobian
         self.low, self.high = model.control_low, model.control_high
         self.span = (self.high - self.low).clamp_min(1e-12)
         self.u_max = self.high.clamp_min(1e-12)
@@ -227,6 +232,12 @@ class Planner:
         cap = (prob.dose_left / self.model.dt - self.T * self.low) / self.span  # in s-units x steps
         return project_schedule(S, 0.0, 1.0, cap, dt=1.0)
 
+    def _track_scale(self, prob: PlanProblem, like: Tensor) -> Tensor:
+        """(b, 1, T, 1) ``sqrt(Q w_t / N)``."""
+        N = prob.target.shape[-1]
+        w = torch.ones_like(prob.target[..., 0]) if prob.weight is None else prob.weight.to(like.dtype)
+        return (self.Q / N * w).sqrt()[:, None, :, None]
+
     def _track_residuals(self, S: Tensor, prob: PlanProblem) -> Tensor:
         """(b, M, T, N) weighted tracking residuals ``sqrt(Q w_t / N) (p_t - p*_t)``."""
         b, M = S.shape[0], prob.members
@@ -234,13 +245,36 @@ class Planner:
         if M > 1:
             U = U.repeat_interleave(M, 0)
         _, ph = self.model.rollout(prob.z0, U, prob.log_theta)
-        N = ph.shape[-1]
-        err = ph[:, 1:].reshape(b, M, self.T, N) - prob.target[:, None]
-        w = self.Q / N * (1.0 if prob.weight is None else prob.weight)
-        w = torch.as_tensor(w, dtype=err.dtype, device=err.device)
-        if w.ndim == 2:
-            w = w[:, None, :, None]
-        return err * w.sqrt()
+        err = ph[:, 1:].reshape(b, M, self.T, -1) - prob.target[:, None]
+        return err * self._track_scale(prob, err)
+
+    def _jacobian_mode(self, prob: PlanProblem) -> str:
+        if self.jacobian != "auto":
+            return self.jacobian
+        N = prob.target.shape[-1]
+        return "condensed" if state_dim(prob.z0) + N < self.T * N else "rows"
+
+    def _track_jacobian(self, S: Tensor, prob: PlanProblem) -> tuple[Tensor, Tensor]:
+        """Tracking residuals (b, M*T*N) and their Jacobian wrt S (b, M*T*N, T*n_u)."""
+        b, M = S.shape[0], prob.members
+        Kv = self.T * self.n_u
+        if self._jacobian_mode(prob) == "rows":
+
+            def fn(x: Tensor, rep: Tensor) -> Tensor:
+                sub = prob.index(rep)
+                return self._track_residuals(x.reshape(-1, self.T, self.n_u), sub).reshape(len(rep), -1)
+
+            return batched_jacobian(fn, S.reshape(b, Kv), M * self.T * prob.target.shape[-1], self.jac_chunk)
+        U = self.controls(S)
+        if M > 1:
+            U = U.repeat_interleave(M, 0)
+        lj = local_jacobians(self.model, prob.z0, U, prob.log_theta, self.model.phenotype)
+        G0 = U.new_zeros(b * M, state_dim(prob.z0), Kv)
+        Jp = condense(lj, G0, u_cols=True) * self.span.repeat(self.T)  # (bM, T, N, Kv) wrt S
+        sc = self._track_scale(prob, U)  # (b, 1, T, 1)
+        e = (lj.y.reshape(b, M, self.T, -1) - prob.target[:, None]) * sc
+        Je = Jp.reshape(b, M, self.T, -1, Kv) * sc[..., None]
+        return e.reshape(b, -1), Je.reshape(b, -1, Kv)
 
     def _control_residuals(self, S: Tensor) -> Tensor:
         """(b, T, n_u) ``sqrt(R / n_u) u / u_max``."""
@@ -293,26 +327,24 @@ class Planner:
     def _gn_eval(self, S: Tensor, prob: PlanProblem):
         """Cost, member weights, gradient g (b, K) and GN matrix H (b, K, K) at S (float64)."""
         b, M = S.shape[0], prob.members
-        N = prob.target.shape[-1]
-        n_rows = M * self.T * N
         Kv = self.T * self.n_u
-
-        def fn(x: Tensor, rep: Tensor) -> Tensor:
-            sub = prob.index(rep)
-            return self._track_residuals(x.reshape(-1, self.T, self.n_u), sub).reshape(len(rep), -1)
-
         with torch.no_grad():
-            e, Je = batched_jacobian(fn, S.reshape(b, Kv), n_rows, self.jac_chunk)
+            e, Je = self._track_jacobian(S, prob)
             c = self._control_residuals(S).reshape(b, Kv)
             member = e.reshape(b, M, -1).pow(2).sum(2) + c.pow(2).sum(1, keepdim=True)
             cost, omega = aggregate_costs(member, prob.member_weight, self.risk, self.risk_k, self.cvar_alpha)
-            omega = omega.clamp_min(0).double()
+            omega = omega.double()
             e64, Je64 = e.double().reshape(b, M, -1), Je.double().reshape(b, M, -1, Kv)
             dc = (math.sqrt(self.R / self.n_u) * self.span / self.u_max).repeat(self.T).double()  # dc/ds
             wc = omega.sum(1, keepdim=True)
             g = torch.einsum("bm,bmrk,bmr->bk", omega, Je64, e64) + wc * dc * c.double()
-            H = torch.einsum("bm,bmrk,bmrl->bkl", omega, Je64, Je64)
-            H = H + torch.diag_embed(wc * dc**2)
+            # curvature: the Gauss-Newton matrix of the members' weighted mean (the exact one for
+            # risk="mean"; a positive-definite model of the non-smooth risk-averse aggregates)
+            wm = (
+                torch.full_like(omega, 1.0 / M) if prob.member_weight is None else prob.member_weight.double()
+            )
+            H = torch.einsum("bm,bmrk,bmrl->bkl", wm, Je64, Je64)
+            H = H + torch.diag_embed(dc**2).expand_as(H)
         return cost, g, H
 
     def _gn_step(self, S: Tensor, g: Tensor, H: Tensor, lam: Tensor, prob: PlanProblem) -> Tensor:
