@@ -113,7 +113,7 @@ class MPCAgent:
             e.lr,
             e.tol,
             e.estimate_theta,
-            e.estimate_field,
+            e.field,
             e.state_eps,
             chunk=c.jac_chunk,
         )

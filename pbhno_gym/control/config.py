@@ -39,7 +39,7 @@ class EstimationConfig:
     lr: float = 0.05
     tol: float = 1e-6
     estimate_theta: bool = False  # adaptive: re-estimate log theta online (with its prior)
-    estimate_field: bool = True
+    field: str = "scale"  # scale (one log-factor on the predicted field) | full | none
     initial_sigma: float = 0.05  # arrival-cost sd at episode start (>= the spec's init_noise)
     arrival_sigma: float = 0.2  # arrival-cost sd once the window slides
     state_eps: float = 0.01
@@ -172,6 +172,10 @@ def validate(cfg: MPCConfig) -> None:
     )
     need(e.lr > 0 and e.tol >= 0, "mpc.estimation.lr must be > 0 and tol >= 0")
     need(e.initial_sigma > 0, "mpc.estimation.initial_sigma must be > 0")
+    need(
+        e.field in ("scale", "full", "none"),
+        f"mpc.estimation.field must be scale, full or none, got {e.field!r}",
+    )
     need(e.arrival_sigma > 0, "mpc.estimation.arrival_sigma must be > 0")
     need(e.state_eps > 0, "mpc.estimation.state_eps must be > 0")
     n = cfg.ensemble

@@ -10,6 +10,11 @@ support needed, e.g. data-dependent substep counts) and costs one forward + back
 
 Forward mode (one replica per input column) was measured slower on the simulator in this
 torch build (decomposed forward-AD formulas for mul/add), so it is not offered.
+
+Non-finite derivative entries are set to zero: the simulator's Patankar weights
+``dest / x.clamp_min(tiny)`` have an ``inf * 0`` derivative at species that are exactly zero
+(e.g. MAPK at rest), although the true one-sided derivative is finite. Zeroing them only loses
+sensitivity through those exact zeros, for one step.
 """
 
 from __future__ import annotations
@@ -57,7 +62,7 @@ def batched_jacobian(
             sel = torch.zeros(c, n_out, dtype=out.dtype, device=out.device)
             sel[torch.arange(c), c0 + torch.arange(c)] = 1
             (grad,) = torch.autograd.grad((out * sel).sum(), xr, allow_unused=True)
-        J[:, c0 : c0 + c] = 0 if grad is None else grad.reshape(B, c, K)
+        J[:, c0 : c0 + c] = 0 if grad is None else torch.nan_to_num(grad, 0.0, 0.0, 0.0).reshape(B, c, K)
         if value is None:
             value = out[:, 0].detach()
     if value is None:  # n_out == 0
@@ -163,8 +168,9 @@ def local_jacobians(
         if wrt_theta:
             gt = next(grads)
             Jth.append((torch.zeros_like(th) if gt is None else gt).reshape(B, R, -1))
-    Jz, Ju = torch.stack(Jz, 1), torch.stack(Ju, 1)  # (B, T, R, D), (B, T, R, n_u)
-    Jt = torch.stack(Jth, 1) if wrt_theta else None
+    fin = lambda a: torch.nan_to_num(a, 0.0, 0.0, 0.0)  # noqa: E731 - see the module docstring
+    Jz, Ju = fin(torch.stack(Jz, 1)), fin(torch.stack(Ju, 1))  # (B, T, R, D), (B, T, R, n_u)
+    Jt = fin(torch.stack(Jth, 1)) if wrt_theta else None
     return LocalJacobians(
         zs,
         torch.stack(ys, 1),

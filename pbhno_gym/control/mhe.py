@@ -38,6 +38,10 @@ from .planner import repeat_state
 
 __all__ = ["MHEWindow", "MHEResult", "MovingHorizonEstimator", "rollout_window"]
 
+#: estimated species and field stay >= FLOOR * eps (a 1e-4 relative floor): the simulator's
+#: Patankar weights ``dest / x`` have garbage autograd derivatives at exactly zero species.
+FLOOR = 0.01
+
 
 @dataclass
 class MHEWindow:
@@ -86,7 +90,9 @@ class MovingHorizonEstimator:
         lr: Adam step in log units.
         tol: relative cost decrease for convergence.
         estimate_theta: also fit log theta (with its prior).
-        estimate_field: fit the ligand field at the window start (else keep the prior's).
+        field: how the ligand field at the window start is fitted: "scale" (one log-scale
+            factor on the prior's field: the field is weakly observed, and per-pixel freedom
+            lets first-order optimisers drift), "full" (every pixel) or "none".
         state_eps: ``eps`` of the log map, relative to each species' typical magnitude
             (``max(mean |x_prior|, 1)``) and, for the field, to its peak (``>= 0.01``).
         jacobian: LM Jacobians by "rows" (replica per residual), "condensed" (one-step
@@ -103,7 +109,7 @@ class MovingHorizonEstimator:
         lr: float = 0.05,
         tol: float = 1e-6,
         estimate_theta: bool = False,
-        estimate_field: bool = True,
+        field: str = "scale",
         state_eps: float = 0.01,
         lm_max_vars: int = 64,
         damping: float = 1e-2,
@@ -121,7 +127,9 @@ class MovingHorizonEstimator:
         self.model = model
         self.add, self.mult = float(additive_noise), float(multiplicative_noise)
         self.iterations, self.solver, self.lr, self.tol = int(iterations), solver, float(lr), float(tol)
-        self.estimate_theta, self.estimate_field = bool(estimate_theta), bool(estimate_field)
+        if field not in ("scale", "full", "none"):
+            raise ValueError(f"MHE field must be scale, full or none, got {field!r}")
+        self.estimate_theta, self.field = bool(estimate_theta), field
         self.state_eps, self.lm_max_vars = float(state_eps), int(lm_max_vars)
         self.damping, self.chunk = float(damping), int(chunk)
         if jacobian not in ("auto", "rows", "condensed"):
@@ -131,6 +139,8 @@ class MovingHorizonEstimator:
     def _condense(self, prior: SimState, win: MHEWindow) -> bool:
         if self.jacobian != "auto":
             return self.jacobian == "condensed"
+        if prior.L is not None:  # one-step Jacobians only pay off for ODE latents
+            return False
         C, D = win.values.shape[2], state_dim(prior)
         K = sum(self._sizes(prior, self.model.prior_mean.shape[0]))
         return D + C < win.values.shape[1] * C + K
@@ -138,7 +148,9 @@ class MovingHorizonEstimator:
     # ------------------------------------------------------------------ variables
     def _sizes(self, z: SimState, P: int) -> tuple[int, int, int]:
         nx = z.x[0].numel()
-        nL = z.L[0].numel() if (z.L is not None and self.estimate_field) else 0
+        nL = 0
+        if z.L is not None and self.field != "none":
+            nL = 1 if self.field == "scale" else z.L[0].numel()
         return nx, nL, P if self.estimate_theta else 0
 
     def _eps(self, z: SimState) -> tuple[Tensor, Tensor | None]:
@@ -151,13 +163,14 @@ class MovingHorizonEstimator:
     def _decode(self, v: Tensor, prior: SimState, eps, lt_fixed: Tensor):
         nx, nL, nP = self._sizes(prior, lt_fixed.shape[-1])
         ex, eL = eps
-        x = ((prior.x + ex) * torch.exp(v[:, :nx].reshape(prior.x.shape)) - ex).clamp_min(0)
+        x = ((prior.x + ex) * torch.exp(v[:, :nx].reshape(prior.x.shape)) - ex).clamp_min(FLOOR * ex)
         ub = getattr(self.model, "state_upper_bound", None)
         if ub is not None:
             x = x.clamp_max(ub)
         L = prior.L
         if nL:
-            L = ((L + eL) * torch.exp(v[:, nx : nx + nL].reshape(L.shape)) - eL).clamp_min(0)
+            dL = v[:, nx : nx + nL].reshape(-1, 1, 1) if nL == 1 else v[:, nx : nx + nL].reshape(L.shape)
+            L = ((L + eL) * torch.exp(dL) - eL).clamp_min(FLOOR * eL)
         lt = v[:, nx + nL :] if nP else lt_fixed
         return SimState(x, L, prior.t), lt
 
@@ -191,11 +204,11 @@ class MovingHorizonEstimator:
         # dz0/dv: diagonal of the log map where not clamped
         dx = (pr.x + ex) * torch.exp(v[:, :nx].reshape(pr.x.shape))
         ub = getattr(self.model, "state_upper_bound", None)
-        inside = (dx - ex > 0) & (True if ub is None else (dx - ex < ub))
+        inside = (dx - ex >= FLOOR * ex) & (True if ub is None else (dx - ex <= ub))  # as clamp's gradient
         diag = [(dx * inside).reshape(b, -1)]
         if nL:
             dL = (pr.L + eL) * torch.exp(v[:, nx : nx + nL].reshape(pr.L.shape))
-            diag.append((dL * (dL - eL > 0)).reshape(b, -1))
+            diag.append((dL * (dL - eL >= FLOOR * eL)).reshape(b, -1))
         D = state_dim(z0)
         G0 = v.new_zeros(b, D, K)
         G0[:, torch.arange(nx + nL), torch.arange(nx + nL)] = torch.cat(diag, 1)
@@ -256,6 +269,11 @@ class MovingHorizonEstimator:
         sig_th = self.model.prior_sigma if theta_sigma is None else theta_sigma
         prior = prior.detach()
         eps = self._eps(prior)
+        prior = SimState(  # keep species off exact zero, see FLOOR
+            prior.x.clamp_min(FLOOR * eps[0]),
+            None if prior.L is None else prior.L.clamp_min(FLOOR * eps[1]),
+            prior.t,
+        )
         nx, nL, nP = self._sizes(prior, P)
         v0 = prior.x.new_zeros(B, nx + nL + nP)
         if nP:

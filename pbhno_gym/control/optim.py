@@ -80,6 +80,7 @@ def adam_minimize(
             f = fn(xa, act)
             (grad,) = torch.autograd.grad(f.sum(), xa)
         f = f.detach()
+        grad = torch.nan_to_num(grad, 0.0, 0.0, 0.0)  # inf*0 at exactly-zero species, see .jacobian
         improved = f < best[act]
         better = (best[act] - f) > tol * f.abs()
         best_x[act] = torch.where(improved.view(shape), xa.detach(), best_x[act])
@@ -167,12 +168,17 @@ def lm_least_squares(
         step = torch.cholesky_solve(-ga[..., None], L)[..., 0]
         step = torch.where((info != 0)[:, None], -ga / (la[:, None] * (d + 1e-9) + 1e-12), step)
         x_try = x[act] + step.to(x.dtype)
+        finite = torch.isfinite(x_try).all(1)
+        x_try = torch.where(finite[:, None], x_try, x[act])
         with torch.no_grad():
             r_t, J_t = jac(x_try, act)
         f_t, g_t, H_t = _lm_system(r_t, J_t)
+        finite = finite & torch.isfinite(f_t) & torch.isfinite(H_t).flatten(1).all(1)
+        f_t = torch.where(finite, f_t, torch.full_like(f_t, math.inf))  # a blown-up trial is rejected
         pred = -(ga * step).sum(1) - 0.5 * torch.einsum("bk,bkl,bl->b", step, Ha, step)
         gain = f[act] - f_t
         ok, lam[act] = lm_update(la, gain, pred)
+        ok = ok & finite
         small = gain <= tol * f[act] + 1e-14
         conv[act] = (ok & small) | (~ok & (lam[act] >= 1e10)) | (pred.abs() <= 1e-14)
         acc = act[ok]
