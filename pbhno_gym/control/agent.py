@@ -331,15 +331,26 @@ class MPCAgent:
 
 
 class OracleMPCAgent(MPCAgent):
-    """ORACLE MPC: plans through the true simulator from the env's TRUE state and parameters.
+    """ORACLE MPC: plans through the true simulator with the env's TRUE parameters (and, by
+    default, its TRUE state).
 
-    Not a lab-realisable controller: it reads ``core.state`` and ``core.log_theta`` of the
+    Not a lab-realisable controller: it reads ``core.log_theta`` (and ``core.state``) of the
     environment it is bound to (single env, vector env, SB3 VecEnv, or DummyVecEnv of single
-    envs). It bounds what any controller can reach with the same horizon and solver.
+    envs). With ``oracle_state=True`` it bounds what any controller can reach with the same
+    horizon and solver. With ``oracle_state=False`` it estimates the state by MHE from the
+    observations like :class:`MPCAgent` but knows the true parameters: the reference a
+    parameter-adaptive agent is measured against.
     """
 
-    def __init__(self, env, config: MPCConfig | str | Path | dict | None = None, model=None) -> None:
+    def __init__(
+        self,
+        env,
+        config: MPCConfig | str | Path | dict | None = None,
+        model=None,
+        oracle_state: bool = True,
+    ) -> None:
         self.cores = find_cores(env)
+        self.oracle_state = bool(oracle_state)
         spec = self.cores[0].spec
         cfg = config if isinstance(config, MPCConfig) else load_config(config, spec.id)
         cfg = load_config(cfg, None, ensemble={"members": 0}, estimation={"estimate_theta": False})
@@ -347,10 +358,7 @@ class OracleMPCAgent(MPCAgent):
             model = SimulatorModel(spec, device=cfg.device, dtype=_DTYPES[cfg.dtype])
         super().__init__(model, spec, cfg)
 
-    def _observe(self, y: Tensor, fresh: Tensor, start: Tensor) -> None:
-        self.has_plan = self.has_plan & ~start
-
-    def _estimate(self) -> tuple[SimState, Tensor, None]:
+    def _true(self) -> tuple[SimState, Tensor]:
         xs, Ls, lts = [], [], []
         for c in self.cores:
             xs.append(c.state.x)
@@ -361,4 +369,18 @@ class OracleMPCAgent(MPCAgent):
             raise ValueError(f"oracle: the env has {x.shape[0]} environments but obs has {self.n_envs} rows")
         L = None if Ls[0] is None else torch.cat(Ls).to(device=self.device, dtype=self.dtype)
         z = SimState(x, L, torch.zeros(x.shape[0], dtype=self.dtype, device=self.device))
-        return z, torch.cat(lts).to(device=self.device, dtype=self.dtype), None
+        return z, torch.cat(lts).to(device=self.device, dtype=self.dtype)
+
+    def _observe(self, y: Tensor, fresh: Tensor, start: Tensor) -> None:
+        if self.oracle_state:
+            self.has_plan = self.has_plan & ~start
+        else:
+            super()._observe(y, fresh, start)
+
+    def _estimate(self) -> tuple[SimState, Tensor, None]:
+        z, lt = self._true()
+        if self.oracle_state:
+            return z, lt, None
+        self.theta = lt  # true parameters, estimated state
+        z_est, _, _ = super()._estimate()
+        return z_est, lt, None

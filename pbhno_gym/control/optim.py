@@ -163,6 +163,16 @@ def lm_least_squares(
             break
         Ha, ga, la = H[act], g[act], lam[act]
         d = torch.diagonal(Ha, dim1=1, dim2=2)
+        # Gauss-Newton decrement g H^-1 g / 2: what the undamped model still promises
+        L0, info0 = torch.linalg.cholesky_ex(Ha + torch.diag_embed(1e-9 * d + 1e-12))
+        dec = 0.5 * (ga * torch.cholesky_solve(ga[..., None], L0)[..., 0]).sum(1)
+        at_opt = (info0 == 0) & (dec <= tol * f[act] + 1e-14)
+        if bool(at_opt.any()):
+            conv[act[at_opt]] = True
+            keep = ~at_opt
+            act, Ha, ga, la, d = act[keep], Ha[keep], ga[keep], la[keep], d[keep]
+            if len(act) == 0:
+                break
         A = Ha + torch.diag_embed(la[:, None] * (d + 1e-9))
         L, info = torch.linalg.cholesky_ex(A)
         step = torch.cholesky_solve(-ga[..., None], L)[..., 0]

@@ -347,23 +347,42 @@ class Planner:
             H = H + torch.diag_embed(dc**2).expand_as(H)
         return cost, g, H
 
-    def _gn_step(self, S: Tensor, g: Tensor, H: Tensor, lam: Tensor, prob: PlanProblem) -> Tensor:
-        """Projected, damped Newton step on the free variables (normalised units)."""
+    @staticmethod
+    def _free_system(S: Tensor, g: Tensor, H: Tensor, lam: Tensor) -> tuple[Tensor, Tensor]:
+        """Damped Newton step on the free variables (those not held at a bound by their
+        gradient, as in Bertsekas' projected Newton) and the free mask."""
         b, Kv = g.shape
         s = S.reshape(b, Kv).double()
         eps = 1e-9
         held = ((s <= eps) & (g > 0)) | ((s >= 1 - eps) & (g < 0))
         free = (~held).double()
         d = torch.diagonal(H, dim1=1, dim2=2)
-        A = H + torch.diag_embed(lam[:, None] * (d + 1e-9))
+        A = H + torch.diag_embed(lam[:, None] * (d + 1e-9) + 1e-12)
         A = A * free[:, :, None] * free[:, None, :] + torch.diag_embed(1 - free)
         L, info = torch.linalg.cholesky_ex(A)
         step = torch.cholesky_solve((-g * free)[..., None], L)[..., 0]
         bad = info != 0
         if bool(bad.any()):  # numerically indefinite: fall back to a scaled gradient step
             step = torch.where(bad[:, None], -g * free / (lam[:, None] * (d + 1e-9) + 1e-12), step)
-        S_new = (s + step).reshape(S.shape).to(S.dtype)
+        return step, free
+
+    def _decrement(self, S: Tensor, g: Tensor, H: Tensor) -> Tensor:
+        """(b,) ``-g.d / 2`` for the undamped free Newton step d (>= 0; 0 only at a KKT point of
+        the box)."""
+        step, _ = self._free_system(S, g, H, torch.zeros(g.shape[0], dtype=g.dtype, device=g.device))
+        return -0.5 * (g * step).sum(1)
+
+    def _gn_step(self, S: Tensor, g: Tensor, H: Tensor, lam: Tensor, prob: PlanProblem) -> Tensor:
+        """Projected, damped Newton step on the free variables (normalised units)."""
+        step, _ = self._free_system(S, g, H, lam)
+        S_new = (S.reshape(step.shape).double() + step).reshape(S.shape).to(S.dtype)
         return self.project(S_new, prob)
+
+    @staticmethod
+    def _model_decrease(S: Tensor, S_new: Tensor, g: Tensor, H: Tensor) -> Tensor:
+        """Decrease of the quadratic model ``g.d + d H d / 2`` from S to S_new (b,)."""
+        d = (S_new - S).reshape(S.shape[0], -1).double()
+        return -(g * d).sum(1) - 0.5 * torch.einsum("bk,bkl,bl->b", d, H, d)
 
     def _solve_gn(self, prob: PlanProblem, S: Tensor, K: int, history: bool) -> PlanResult:
         B = prob.batch
@@ -377,12 +396,19 @@ class Planner:
             if len(act) == 0:
                 break
             sub = prob.index(act)
+            # optimality: the Gauss-Newton decrement on the variables free of their bounds, i.e.
+            # what the undamped model still promises; below tol * J a Jacobian is not worth it
+            opt = self._decrement(S[act], g[act], H[act])
+            at_opt = opt <= self.tol * cost[act].double().abs() + 1e-14
+            if bool(at_opt.any()):
+                conv[act[at_opt]] = True
+                act, sub = act[~at_opt], sub.index((~at_opt).nonzero().flatten())
+                if len(act) == 0:
+                    break
             S_try = self._gn_step(S[act], g[act], H[act], lam[act], sub)
             c_try, g_try, H_try = self._gn_eval(S_try, sub)
             c_old = cost[act]
-            # predicted decrease of the quadratic model along the projected step
-            dlt = (S_try - S[act]).reshape(len(act), -1).double()
-            pred = -(g[act] * dlt).sum(1) - 0.5 * torch.einsum("bk,bkl,bl->b", dlt, H[act], dlt)
+            pred = self._model_decrease(S[act], S_try, g[act], H[act])  # along the projected step
             gain = (c_old - c_try).double()
             ok, lam_a = lm_update(lam[act], gain, pred)
             small = gain <= self.tol * c_old.double().abs() + 1e-12
