@@ -144,14 +144,15 @@ print(f"\n### MPC benchmarks — {res['machine']}, {datetime.date.today()}\n")
 if "latency" in res:
     print(
         "| problem | device | model | batch | solver | cold solve ms (iters) | ms/iter | warm replan ms | "
-        "ms/problem (warm) | warm iters |\n|---|---|---|---:|---|---:|---:|---:|---:|---:|"
+        "ms/problem (warm) | warm iters | baseline: one T-step rollout ms |"
+        "\n|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|"
     )
     for k, v in res["latency"].items():
         env_id, d, mode, b, s = k.split(" ")
         print(
             f"| {env_id} | {d} | {mode} | {v['batch']} | {s} | {v['cold_ms']:.0f} ({v['iterations']}) | "
             f"{v['ms_per_iteration']:.1f} | {v['warm_ms']:.0f} | {v['warm_ms_per_problem']:.2f} | "
-            f"{v['warm_iterations_mean']:.1f} |"
+            f"{v['warm_iterations_mean']:.1f} | {v.get('rollout_ms', float('nan')):.1f} |"
         )
 if "convergence" in res:
     print(

@@ -39,9 +39,10 @@ class CompiledModel(ControlModel):
     Args:
         model: any :class:`ControlModel`.
         mode: ``torch.compile`` mode (None, "reduce-overhead" for CUDA graphs, "max-autotune").
+        backend: ``torch.compile`` backend ("inductor"; "eager" only traces, for tests).
     """
 
-    def __init__(self, model: ControlModel, mode: str | None = None) -> None:
+    def __init__(self, model: ControlModel, mode: str | None = None, backend: str = "inductor") -> None:
         self.inner = model
         for a in _ATTRS:
             if hasattr(model, a):
@@ -51,7 +52,7 @@ class CompiledModel(ControlModel):
             z = model.step(SimState(x, L, t), u, lt)
             return z.x, z.L, z.t
 
-        self._step = torch.compile(raw, dynamic=True, mode=mode)
+        self._step = torch.compile(raw, dynamic=True, mode=mode, backend=backend)
 
     def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState:
         return self.inner.initial_state(batch, log_theta)

@@ -66,7 +66,7 @@ class MPCConfig:
     iterations: int = 20  # cold start
     warm_iterations: int = 10  # warm start from the shifted previous plan
     lr: float = 0.05
-    tol: float = 1e-4
+    tol: float = 1e-2
     patience: int = 5
     damping: float = 1e-3
     Q: float | None = None  # None: the env's reward weights
