@@ -62,7 +62,8 @@ def done(section, key):
 MAPK = "pbhno/MAPK-v0"
 
 if "latency" in args.sections:
-    models = {"eager": SimulatorModel(MAPK, device=dev)}
+    FLOOR = load_config(None).state_floor  # the agents' planning model
+    models = {"eager": SimulatorModel(MAPK, device=dev, state_floor=FLOOR)}
     if args.compile:
         models["compiled"] = CompiledModel(models["eager"], mode=args.compile_mode)
     for mode, model in models.items():
@@ -76,7 +77,7 @@ if "latency" in args.sections:
         for B in (1, 8):
             key = f"{env_id} {args.device} eager B={B} adam"
             if not done("latency", key):
-                model = SimulatorModel(env_id, device=dev)
+                model = SimulatorModel(env_id, device=dev, state_floor=FLOOR)
                 prob, _ = env_problems(env_id, B, model=model)
                 save("latency", key, latency(model, prob, "adam", 3, repeats=1, warm_iterations=3))
 
@@ -85,7 +86,7 @@ if "convergence" in args.sections and not done("convergence", MAPK):
     save("convergence", MAPK, convergence(model, prob))
 
 if "reference" in args.sections and not done("reference", MAPK):
-    model = SimulatorModel(MAPK, dtype=torch.float64)
+    model = SimulatorModel(MAPK, dtype=torch.float64, state_floor=load_config(None).state_floor)
     prob, _ = env_problems(MAPK, 16, seed=2000, model=model)
     save("reference", MAPK, reference_gap(model, prob))
 

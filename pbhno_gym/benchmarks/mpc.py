@@ -45,7 +45,7 @@ def env_problems(
     pol.reset(batch, [seed + i for i in range(batch)])
     for _ in range(warmup):
         core.step(torch.as_tensor(pol.act(batch)))
-    model = model or SimulatorModel(spec)
+    model = model or SimulatorModel(spec, state_floor=1e-6)  # as the agents plan (see SimulatorModel)
     dev, dt = model.device, model.dtype
     st = core.state.to(dtype=dt, device=dev)
     frac = core.dose_left()

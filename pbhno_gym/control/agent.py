@@ -136,7 +136,9 @@ class MPCAgent:
         spec = load_spec(spec) if isinstance(spec, str) else spec
         cfg = load_config(source, spec.id)
         if model is None:
-            model = SimulatorModel(spec, device=cfg.device, dtype=_DTYPES[cfg.dtype])
+            model = SimulatorModel(
+                spec, device=cfg.device, dtype=_DTYPES[cfg.dtype], state_floor=cfg.state_floor
+            )
         return cls(model, spec, cfg)
 
     @staticmethod
@@ -355,7 +357,9 @@ class OracleMPCAgent(MPCAgent):
         cfg = config if isinstance(config, MPCConfig) else load_config(config, spec.id)
         cfg = load_config(cfg, None, ensemble={"members": 0}, estimation={"estimate_theta": False})
         if model is None:
-            model = SimulatorModel(spec, device=cfg.device, dtype=_DTYPES[cfg.dtype])
+            model = SimulatorModel(
+                spec, device=cfg.device, dtype=_DTYPES[cfg.dtype], state_floor=cfg.state_floor
+            )
         super().__init__(model, spec, cfg)
 
     def _true(self) -> tuple[SimState, Tensor]:

@@ -72,6 +72,7 @@ class MPCConfig:
     Q: float | None = None  # None: the env's reward weights
     R: float | None = None
     jac_chunk: int = 256
+    state_floor: float = 1e-6  # species floor of the agent's simulator model (see SimulatorModel)
     device: str = "cpu"
     dtype: str = "float32"
     estimation: EstimationConfig = field(default_factory=EstimationConfig)
@@ -162,6 +163,7 @@ def validate(cfg: MPCConfig) -> None:
     need(cfg.Q is None or cfg.Q >= 0, f"mpc.Q must be >= 0, got {cfg.Q}")
     need(cfg.R is None or cfg.R >= 0, f"mpc.R must be >= 0, got {cfg.R}")
     need(cfg.jac_chunk >= 1, "mpc.jac_chunk must be >= 1")
+    need(cfg.state_floor >= 0, f"mpc.state_floor must be >= 0, got {cfg.state_floor}")
     need(cfg.dtype in ("float32", "float64"), f"mpc.dtype must be float32 or float64, got {cfg.dtype!r}")
     e = cfg.estimation
     need(e.window >= 0, f"mpc.estimation.window must be >= 0, got {e.window}")
