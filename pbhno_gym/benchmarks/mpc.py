@@ -185,7 +185,7 @@ def reference_gap(model: ControlModel, prob: PlanProblem, gn_iterations: int = 1
             x = torch.tensor(s, dtype=torch.float64).reshape(1, T, n_u).requires_grad_(True)
             c = p.objective(x, sub)[0].sum()
             (g,) = torch.autograd.grad(c, x)
-            return float(c), g.reshape(-1).numpy()
+            return float(c.detach()), g.reshape(-1).numpy()
 
         cap = (sub.dose_left[0] / dt - T * p.low) / p.span
         cons = []
