@@ -1,0 +1,235 @@
+"""MPC agent configuration: ``agents/mpc.toml`` (defaults, then per-environment sections).
+
+The file has a ``[mpc]`` table (with ``[mpc.estimation]`` and ``[mpc.ensemble]``) and optional
+``[envs."<env id>"]`` tables of the same shape whose keys override the defaults for that
+environment. :func:`load_config` merges them and validates every field, naming the offending
+one. ``Q`` and ``R`` default to the environment's reward weights (the planner optimises the
+env's own cost unless told otherwise).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["EstimationConfig", "EnsembleConfig", "MPCConfig", "load_config", "default_config_path"]
+
+
+class ConfigError(ValueError):
+    """An invalid MPC config field (the message names it)."""
+
+
+@dataclass(frozen=True)
+class EstimationConfig:
+    """Moving-horizon estimation (see :class:`pbhno_gym.control.mhe.MovingHorizonEstimator`)."""
+
+    window: int = 10  # W, control steps of measurements fitted
+    iterations: int = 10
+    solver: str = "auto"  # auto | lm | adam
+    lr: float = 0.05
+    tol: float = 1e-6
+    estimate_theta: bool = False  # adaptive: re-estimate log theta online (with its prior)
+    field: str = "scale"  # scale (one log-factor on the predicted field) | full | none
+    initial_sigma: float = 0.05  # arrival-cost sd at episode start (>= the spec's init_noise)
+    arrival_sigma: float = 0.2  # arrival-cost sd once the window slides
+    state_eps: float = 0.01
+
+
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """Plan against several parameter samples (members = 0: a single model)."""
+
+    members: int = 0
+    risk: str = "mean"  # mean | mean_std | cvar
+    risk_k: float = 1.0
+    cvar_alpha: float = 0.3
+    weighting: str = "uniform"  # uniform | likelihood (softmax of -MHE fit / 2 per env)
+    sigma_scale: float = 1.0  # members drawn from the prior with this many prior sds
+    include_nominal: bool = True
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class MPCConfig:
+    horizon: int = 20
+    solver: str = "gn"  # gn | adam
+    iterations: int = 20  # cold start
+    warm_iterations: int = 10  # warm start from the shifted previous plan
+    lr: float = 0.05
+    tol: float = 1e-2
+    patience: int = 5
+    damping: float = 1e-3
+    Q: float | None = None  # None: the env's reward weights
+    R: float | None = None
+    jac_chunk: int = 256
+    state_floor: float = 1e-6  # species floor of the agent's simulator model (see SimulatorModel)
+    device: str = "cpu"
+    dtype: str = "float32"
+    estimation: EstimationConfig = field(default_factory=EstimationConfig)
+    ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_SECTIONS = {"estimation": EstimationConfig, "ensemble": EnsembleConfig}
+_OPTIONAL_FLOATS = {"Q", "R"}
+
+
+def default_config_path() -> Path:
+    """``agents/mpc.toml``: inside the installed wheel, else the source tree's ``agents/``."""
+    packaged = Path(__file__).resolve().parents[1] / "_specs" / "agents" / "mpc.toml"
+    if packaged.is_file():
+        return packaged
+    return Path(__file__).resolve().parents[2] / "agents" / "mpc.toml"
+
+
+def _coerce(cls, name: str, value: Any, where: str) -> Any:
+    f = {f.name: f for f in fields(cls)}[name]
+    proto = f.default if f.default is not dataclasses.MISSING else None
+    if name in _OPTIONAL_FLOATS or isinstance(proto, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{where}.{name} must be a finite number, got {value!r}")
+        return float(value)
+    if isinstance(proto, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}.{name} must be true or false, got {value!r}")
+        return value
+    if isinstance(proto, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}.{name} must be an integer, got {value!r}")
+        return value
+    if isinstance(proto, str) and not isinstance(value, str):
+        raise ConfigError(f"{where}.{name} must be a string, got {value!r}")
+    return value
+
+
+def _build(cls, raw: dict[str, Any], where: str):
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise ConfigError(
+            f"unknown field(s) {', '.join(where + '.' + u for u in unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    kw = {}
+    for k, v in raw.items():
+        if k in _SECTIONS and cls is MPCConfig:
+            if not isinstance(v, dict):
+                raise ConfigError(f"{where}.{k} must be a table, got {v!r}")
+            kw[k] = _build(_SECTIONS[k], v, f"{where}.{k}")
+        else:
+            kw[k] = _coerce(cls, k, v, where)
+    return cls(**kw)
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def validate(cfg: MPCConfig) -> None:
+    """Semantic checks; every message names the field."""
+
+    def need(cond: bool, msg: str) -> None:
+        if not cond:
+            raise ConfigError(msg)
+
+    need(cfg.horizon >= 1, f"mpc.horizon must be >= 1, got {cfg.horizon}")
+    need(cfg.solver in ("gn", "adam"), f"mpc.solver must be gn or adam, got {cfg.solver!r}")
+    need(
+        cfg.iterations >= 0 and cfg.warm_iterations >= 0,
+        "mpc.iterations and mpc.warm_iterations must be >= 0",
+    )
+    need(cfg.lr > 0, f"mpc.lr must be > 0, got {cfg.lr}")
+    need(cfg.tol >= 0, f"mpc.tol must be >= 0, got {cfg.tol}")
+    need(cfg.patience >= 1, f"mpc.patience must be >= 1, got {cfg.patience}")
+    need(cfg.damping > 0, f"mpc.damping must be > 0, got {cfg.damping}")
+    need(cfg.Q is None or cfg.Q >= 0, f"mpc.Q must be >= 0, got {cfg.Q}")
+    need(cfg.R is None or cfg.R >= 0, f"mpc.R must be >= 0, got {cfg.R}")
+    need(cfg.jac_chunk >= 1, "mpc.jac_chunk must be >= 1")
+    need(cfg.state_floor >= 0, f"mpc.state_floor must be >= 0, got {cfg.state_floor}")
+    need(cfg.dtype in ("float32", "float64"), f"mpc.dtype must be float32 or float64, got {cfg.dtype!r}")
+    e = cfg.estimation
+    need(e.window >= 0, f"mpc.estimation.window must be >= 0, got {e.window}")
+    need(e.iterations >= 0, "mpc.estimation.iterations must be >= 0")
+    need(
+        e.solver in ("auto", "lm", "adam"),
+        f"mpc.estimation.solver must be auto, lm or adam, got {e.solver!r}",
+    )
+    need(e.lr > 0 and e.tol >= 0, "mpc.estimation.lr must be > 0 and tol >= 0")
+    need(e.initial_sigma > 0, "mpc.estimation.initial_sigma must be > 0")
+    need(
+        e.field in ("scale", "full", "none"),
+        f"mpc.estimation.field must be scale, full or none, got {e.field!r}",
+    )
+    need(e.arrival_sigma > 0, "mpc.estimation.arrival_sigma must be > 0")
+    need(e.state_eps > 0, "mpc.estimation.state_eps must be > 0")
+    n = cfg.ensemble
+    need(n.members >= 0, f"mpc.ensemble.members must be >= 0, got {n.members}")
+    need(
+        n.risk in ("mean", "mean_std", "cvar"),
+        f"mpc.ensemble.risk must be mean, mean_std or cvar, got {n.risk!r}",
+    )
+    need(0 < n.cvar_alpha <= 1, f"mpc.ensemble.cvar_alpha must be in (0, 1], got {n.cvar_alpha}")
+    need(
+        n.weighting in ("uniform", "likelihood"),
+        f"mpc.ensemble.weighting must be uniform or likelihood, got {n.weighting!r}",
+    )
+    need(n.sigma_scale >= 0, "mpc.ensemble.sigma_scale must be >= 0")
+
+
+def load_config(
+    source: str | Path | dict | MPCConfig | None = None, env_id: str | None = None, **overrides
+) -> MPCConfig:
+    """An :class:`MPCConfig` from a TOML path, a dict (same layout as the file, or just the
+    ``mpc`` table), an existing config, or None (the packaged ``agents/mpc.toml``).
+
+    ``env_id`` applies that environment's ``[envs."<id>"]`` overrides; keyword ``overrides``
+    (nested sections as dicts) are applied last.
+    """
+    if isinstance(source, MPCConfig):
+        raw: dict[str, Any] = {"mpc": source.to_dict()}
+    elif isinstance(source, dict):
+        raw = (
+            copy.deepcopy(source) if ("mpc" in source or "envs" in source) else {"mpc": copy.deepcopy(source)}
+        )
+    else:
+        path = Path(source) if source is not None else default_config_path()
+        if not path.is_file():
+            raise ConfigError(f"MPC config file not found: {path}")
+        with open(path, "rb") as f:
+            raw = tomllib.load(f)
+    unknown = sorted(set(raw) - {"mpc", "envs"})
+    if unknown:
+        raise ConfigError(f'unknown top-level table(s) {unknown}; expected [mpc] and [envs."<id>"]')
+    base = raw.get("mpc", {})
+    envs = raw.get("envs", {})
+    if not isinstance(envs, dict):
+        raise ConfigError("envs must be a table of per-environment tables")
+    for eid, sec in envs.items():  # every section must be valid, used or not
+        if not isinstance(sec, dict):
+            raise ConfigError(f"envs.{eid!r} must be a table")
+        validate(_build(MPCConfig, _merge(base, sec), f"envs.{eid!r}"))
+    if env_id is not None and env_id in envs:
+        base = _merge(base, envs[env_id])
+    for k, v in overrides.items():
+        base = _merge(base, {k: v})
+    cfg = _build(MPCConfig, {k: v for k, v in base.items() if v is not None}, "mpc")
+    validate(cfg)
+    return cfg
