@@ -4,4 +4,4 @@ To add a command, write ``commands/<name>.py`` with ``add_parser`` (which sets `
 the module name to ``COMMANDS``.
 """
 
-COMMANDS = ["demo", "collect", "envs"]
+COMMANDS = ["demo", "collect", "envs", "identify", "reproduce"]
