@@ -50,6 +50,7 @@ FNO_DEFAULTS = dict(
     cache_dir=None,
     train_seed=1_000_000,
     forecaster=True,
+    device=None,
 )
 
 
@@ -189,9 +190,15 @@ def _fit_net(
 def _train(design: Design, prior: Prior, s: dict, progress: bool = False) -> dict:
     """Simulate the prior and train encoder + forecaster (see the module docstring)."""
     model = design_model(design)
-    torch.manual_seed(int(s["train_seed"]))
     seeds = [int(s["train_seed"]) + i for i in range(int(s["n_train"]))]
-    data = simulate_prior(design, seeds)
+    data = simulate_prior(design, seeds)  # the float64 simulator on the CPU
+    device = torch.device(s["device"] or "cpu")
+    with torch.device(device):
+        return _train_on(data, model, prior, s, device)
+
+
+def _train_on(data: dict, model, prior: Prior, s: dict, device: torch.device) -> dict:
+    torch.manual_seed(int(s["train_seed"]))
     u_scale = np.maximum(model.sim.control_high.cpu().numpy(), 1e-9)
     X = torch.as_tensor(_features(data["meas_values"], data["meas_mask"], data["actions"], u_scale))
     free_idx = model.free_idx
@@ -209,12 +216,13 @@ def _train(design: Design, prior: Prior, s: dict, progress: bool = False) -> dic
         np.swapaxes(data["clean"].reshape(n * E, *data["clean"].shape[2:]), -1, -2), dtype=torch.float32
     )
     fc = _Forecaster(Uf.shape[1], Yf.shape[1], s["width"], s["modes"], s["layers"])
-    gen = torch.Generator().manual_seed(int(s["train_seed"]))
+    gen = torch.Generator(device=device).manual_seed(int(s["train_seed"]))
     hist = {}
     jobs = [("encoder", enc, "nll", X, Z)] + ([("forecaster", fc, "mse", Uf, Yf)] if s["forecaster"] else [])
     for name, net, loss_fn, inputs, targets in jobs:
         hist[name] = _fit_net(net, loss_fn, inputs, targets, s, gen)
     return dict(
+        device=str(device),
         encoder=enc.eval(),
         forecaster=fc.eval() if s["forecaster"] else None,
         u_scale=u_scale,
@@ -229,7 +237,7 @@ def _trained(design: Design, prior: Prior, s: dict) -> dict:
         return _CACHE[key]
     path = Path(s["cache_dir"]) / f"fno_plain_{key}.pt" if s.get("cache_dir") else None
     if path is not None and path.is_file():
-        blob = torch.load(path, weights_only=False)
+        blob = torch.load(path, weights_only=False, map_location=torch.device(s["device"] or "cpu"))
     else:
         blob = _train(design, prior, s)
         if path is not None:
@@ -252,7 +260,8 @@ class FNOPredictor:
         u = dataset["actions"].astype(np.float64)
         f = torch.as_tensor(_forecast_features(u, np.tile(self.z, (len(u), 1)), self.blob["u_scale"]))
         with torch.no_grad():
-            return np.swapaxes(self.blob["forecaster"](f).double().numpy(), -1, -2)
+            out = self.blob["forecaster"](f.to(self.blob.get("device", "cpu")))
+        return np.swapaxes(out.double().cpu().numpy(), -1, -2)
 
     def field(self, dataset: Dataset) -> None:
         return None
@@ -281,9 +290,9 @@ def fit_fno(
         )
     )
     with torch.no_grad():
-        mean, logvar = blob["encoder"](X)
-    z = mean[0].double().numpy()
-    var = np.exp(logvar[0].double().numpy())
+        mean, logvar = blob["encoder"](X.to(blob.get("device", "cpu")))
+    z = mean[0].double().cpu().numpy()
+    var = np.exp(logvar[0].double().cpu().numpy())
     est = prior.mean + prior.sd * z
     cov = np.diag(var * prior.sd**2)
     res = FitResult(

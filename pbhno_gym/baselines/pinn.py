@@ -51,13 +51,14 @@ PINN_PDE_DEFAULTS = dict(
     epochs=3000,
     lr=2e-3,
     lr_theta=1e-2,
-    lambda_pde=10.0,
+    lambda_pde=1.0,
     lambda_bc=1.0,
     lambda_theta=1.0,
     n_colloc=1024,
     n_boundary=256,
     ensemble=1,
     clip=1.0,
+    device=None,
 )
 FIELD_PARAMS = ("D_L", "lambda_L", "s0")
 
@@ -87,13 +88,20 @@ def fit_pinn_pde(
         raise ValueError(
             f"pinn_pde: unknown setting(s) {sorted(unknown)}; known: {sorted(PINN_PDE_DEFAULTS)}"
         )
+    chans = dataset.meta["channels"]
+    if not any(c["kind"] == "ligand" for c in chans):
+        raise NotApplicable("pinn_pde needs ligand measurements; this design measures none")
+    device = torch.device(s["device"] or "cpu")
+    with torch.device(device):
+        return _fit_pinn_pde(dataset, free, prior, seed, s, device)
+
+
+def _fit_pinn_pde(dataset, free, prior, seed, s, device) -> FitResult:
     t0 = time.perf_counter()
     chans = dataset.meta["channels"]
     lig = [i for i, c in enumerate(chans) if c["kind"] == "ligand"]
-    if not lig:
-        raise NotApplicable("pinn_pde needs ligand measurements; this design measures none")
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
     design = dataset_design(dataset).replace(free=tuple(free))
     model = design_model(design)
     sim, pw = model.sim, model.pathway
@@ -130,8 +138,8 @@ def fit_pinn_pde(
     )
 
     # ---- operators on pixels: source regions (K_src, HW), membranes (N, HW)
-    S_masks = sim.S.to(dtype)
-    memb = sim.M.to(dtype)
+    S_masks = sim.S.to(dtype=dtype, device=device)
+    memb = sim.M.to(dtype=dtype, device=device)
     N = sim.n_cells
     names = list(dataset.meta["control_names"])
     actions = torch.as_tensor(dataset["actions"], dtype=dtype)
@@ -202,7 +210,7 @@ def fit_pinn_pde(
         # zero flux through the outer boundary
         nb = int(s["n_boundary"])
         b = torch.rand(G, nb, 3, generator=gen, dtype=dtype)
-        side = torch.randint(0, 4, (G, nb), generator=gen)
+        side = torch.randint(0, 4, (G, nb), generator=gen, device=device)
         b[..., 0] = torch.where(side == 0, 0.0, torch.where(side == 1, 1.0, b[..., 0]))
         b[..., 1] = torch.where(side == 2, 0.0, torch.where(side == 3, 1.0, b[..., 1]))
         b.requires_grad_(True)
@@ -237,8 +245,8 @@ def fit_pinn_pde(
         for t in times / t_end:
             pts = torch.stack([X.flatten(), Y.flatten(), torch.full((ny * nx,), float(t))], -1)
             fields.append(L_of(pts.expand(G, -1, -1))[..., 0].reshape(K, E, ny, nx).mean(0))
-        fields = torch.stack(fields, 1).double().numpy()  # (E, T+1, H, W)
-    est_all = lt.detach().double().numpy()
+        fields = torch.stack(fields, 1).double().cpu().numpy()  # (E, T+1, H, W)
+    est_all = lt.detach().double().cpu().numpy()
     est = est_all.mean(0)
     cov = np.diag(prior.sd**2).astype(float)
     if K >= 2:
@@ -257,7 +265,7 @@ def fit_pinn_pde(
         success=True,
         wall_s=time.perf_counter() - t0,
         meta=dict(
-            settings=s,
+            settings={**s, "device": str(device)},
             history=history,
             estimated=[names_p[j] for j in fit_idx],
             kept_prior=[n for j, n in enumerate(names_p) if j not in fit_idx],

@@ -63,6 +63,7 @@ SBINN_DEFAULTS = dict(
     squash=True,
     staged=True,
     clip=1.0,
+    device=None,
 )
 
 
@@ -89,9 +90,15 @@ def fit_cell_pinn(
     unknown = set(s) - set(SBINN_DEFAULTS)
     if unknown:
         raise ValueError(f"{method}: unknown setting(s) {sorted(unknown)}; known: {sorted(SBINN_DEFAULTS)}")
+    device = torch.device(s["device"] or "cpu")
+    with torch.device(device):
+        return _fit_cell_pinn(dataset, free, prior, seed, s, method, device)
+
+
+def _fit_cell_pinn(dataset, free, prior, seed, s, method, device) -> FitResult:
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
     design = dataset_design(dataset).replace(free=tuple(free))
     model = design_model(design)
     pw, sim = model.pathway, model.sim
@@ -191,7 +198,8 @@ def fit_cell_pinn(
     def losses(with_physics: bool):
         lt = log_theta()
         th = theta_dict(lt)
-        x0 = pw.initial_state(th, N).to(dtype).repeat_interleave(E, 0) if x0_known else None  # (G, N, S)
+        th2 = {n: v.reshape(K, 1) for n, v in th.items()}  # (B, 1) as initial_state expects
+        x0 = pw.initial_state(th2, N).to(dtype).repeat_interleave(E, 0) if x0_known else None  # (G, N, S)
         x, _, _ = states(tau_grid, False, x0)  # (G, T+1, N, S)
         pred = (x[:, :, ch_cell, ch_sp] - cl) / cs  # (G, T+1, Cs)
         r = (pred - y.repeat(K, 1, 1)) * mask.repeat(K, 1, 1)
@@ -234,7 +242,7 @@ def fit_cell_pinn(
                     raw.copy_(torch.maximum(torch.minimum(raw, hi), lo))
         if step % 250 == 0 or step == n1 + n2 - 1:
             history.append({"step": step, **{k: float(v.detach()) for k, v in ls.items()}})
-    lt = log_theta().detach().double().numpy()  # (K, p)
+    lt = log_theta().detach().double().cpu().numpy()  # (K, p)
     est = lt.mean(0)
     cov = np.cov(lt.T, ddof=1).reshape(prior.size, prior.size) if K >= 2 else None
     res = FitResult(
@@ -246,7 +254,11 @@ def fit_cell_pinn(
         success=bool(np.isfinite(est).all()),
         wall_s=time.perf_counter() - t0,
         meta=dict(
-            settings=s, history=history, ensemble_log_theta=lt.tolist(), n_data=n_data, latent_ell=has_field
+            settings={**s, "device": str(device)},
+            history=history,
+            ensemble_log_theta=lt.tolist(),
+            n_data=n_data,
+            latent_ell=has_field,
         ),
     )
     res.predictor = MechanisticPredictor(prior.names, est)

@@ -174,6 +174,20 @@ DESIGNS: dict[str, Design] = {
             noise=0.05,
         ),
         Design(
+            name="wnt_tiny",
+            env="pbhno/Wnt-v0",
+            description="Wnt on a 16 x 16 grid with one cell: 12 ligand samples along the edge and T, 12 "
+            "irregular times of 4 h, 2% noise; D_L and lambda_L free (the tiny PINN-PDE problem)",
+            overrides={"horizon": 24, "layout": {"ny": 16, "nx": 16, "length_x": 64.0, "rows": 1, "cols": 1,
+                                                 "cell_size": 16.0, "source_width": 8.0}},
+            observed=("T",),
+            ligand_samples=12,
+            free=("D_L", "lambda_L"),
+            n_traj=1,
+            n_times=12,
+            noise=0.02,
+        ),
+        Design(
             name="mapk_tiny",
             env="pbhno/MAPK-v0",
             description="MAPK cascade, one cell, X/Y/Z measured at 20 irregular minutes of 60, "

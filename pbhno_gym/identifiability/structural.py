@@ -321,6 +321,7 @@ def pathway_ode(
     controls: str | Mapping[str, float] = "input",
     values: Mapping[str, float] | None = None,
     known_initial: Sequence[str] = (),
+    exchange: Sequence[Sequence[float]] | None = None,
 ) -> tuple[ODEModel, list[str]]:
     """A pathway's one-cell kinetics as an :class:`ODEModel` (from ``rate_expressions``).
 
@@ -331,6 +332,10 @@ def pathway_ode(
         ell: "input" (membrane ligand a known input), or a number (a given constant).
         controls: "input" (inhibitor doses are known inputs) or {name: constant dose}.
         known_initial: species whose initial value is known.
+        exchange: N x N matrix W for an N-cell model with a quasi-steady linear field: the
+            membrane ligand of cell i is ``ell_i = sum_j W_ij emission_j`` (e.g. Notch's shed
+            Delta ``sigma D_j``; W from the layout's steady Green's function). Species are then
+            named ``<species>_<cell>`` and ``observed`` applies to every cell.
     Returns:
         The model and the names of free parameters that do not appear in it (field parameters).
     """
@@ -344,14 +349,13 @@ def pathway_ode(
         raise ValueError(f"observed species {bad} are not species of {pathway.name} ({pathway.species})")
     vals = {s.name: s.nominal for s in params.specs}
     vals.update(values or {})
-    x = {s: sp.Symbol(s, positive=True) for s in pathway.species}
     th = {n: (sp.Symbol(n, positive=True) if n in free else _rational(vals[n])) for n in params.names}
+    n_cells = 1 if exchange is None else len(exchange)
+    cells = [
+        {s: sp.Symbol(s if exchange is None else f"{s}_{i}", positive=True) for s in pathway.species}
+        for i in range(n_cells)
+    ]
     inputs = []
-    if ell == "input":
-        ell_v = sp.Symbol("ell", positive=True)
-        inputs.append(ell_v)
-    else:
-        ell_v = _rational(float(ell))
     u = {}
     for c in pathway.inhibitors:
         if controls == "input":
@@ -359,23 +363,44 @@ def pathway_ode(
             inputs.append(u[c.name])
         else:
             u[c.name] = _rational(float(dict(controls).get(c.name, 0.0)))
-    rates = [sp.sympify(r) for r in pathway.rate_expressions(x, ell_v if pathway.has_field else None, th, u)]
+    if exchange is not None:
+        if not pathway.has_field:
+            raise ValueError(f"exchange: {pathway.name} has no ligand field")
+        emis = [sp.sympify(pathway.emission_expression(x, th, u)) for x in cells]
+        ells = [
+            sum((_rational(float(w)) * e for w, e in zip(row, emis, strict=True)), sp.Integer(0))
+            for row in exchange
+        ]
+    elif ell == "input":
+        ells = [sp.Symbol("ell", positive=True)]
+        inputs.insert(0, ells[0])
+    else:
+        ells = [_rational(float(ell))]
     nu = pathway._nu64.numpy()
-    rhs = [
-        sp.expand(sum((int(nu[r, j]) * rates[r] for r in range(len(rates)) if nu[r, j] != 0), sp.Integer(0)))
-        for j in range(len(pathway.species))
-    ]
-    rhs = [sp.together(e) for e in rhs]
+    states, rhs, outputs = [], [], []
+    for x, e in zip(cells, ells, strict=True):
+        rates = [sp.sympify(r) for r in pathway.rate_expressions(x, e if pathway.has_field else None, th, u)]
+        for j, s in enumerate(pathway.species):
+            terms = [int(nu[r, j]) * rates[r] for r in range(len(rates)) if nu[r, j] != 0]
+            rhs.append(sp.together(sp.expand(sum(terms, sp.Integer(0)))))
+            states.append(x[s])
+        outputs += [x[s] for s in observed]
     used = set().union(*(e.free_symbols for e in rhs))
     present = [n for n in free if th[n] in used]
     missing = [n for n in free if th[n] not in used]
     model = ODEModel(
-        states=[x[s] for s in pathway.species],
+        states=states,
         params=[th[n] for n in present],
         rhs=rhs,
-        outputs=[x[s] for s in observed],
+        outputs=outputs,
         inputs=[i for i in inputs if i in used],
-        known_initial=[x[s] for s in known_initial],
-        name=f"{pathway.name}[y={','.join(observed)}; ell={'input' if ell == 'input' else ell}]",
+        known_initial=[x[s] for x in cells for s in known_initial],
+        name=f"{pathway.name}[y={','.join(observed)}; "
+        + (
+            f"{n_cells} cells, quasi-steady exchange"
+            if exchange is not None
+            else f"ell={'input' if ell == 'input' else ell}"
+        )
+        + "]",
     )
     return model, missing
