@@ -284,7 +284,7 @@ register_method(
         family="physics-informed",
         quick={"epochs": 3000, "ensemble": 3},
         full={"epochs": 12000, "ensemble": 5, "n_colloc": 512},
-        provides=("forecast", "field", "intervals"),
+        provides=("forecast", "intervals"),
     )
 )
 register_method(

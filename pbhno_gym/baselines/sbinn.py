@@ -280,7 +280,7 @@ register_method(
         family="physics-informed",
         quick={"epochs_data": 500, "epochs": 3000, "ensemble": 3},
         full={"epochs_data": 2000, "epochs": 10000, "ensemble": 5, "n_colloc": 512},
-        provides=("forecast", "field", "intervals"),
+        provides=("forecast", "intervals"),
     )
 )
 _ = math

@@ -178,8 +178,18 @@ DESIGNS: dict[str, Design] = {
             env="pbhno/Wnt-v0",
             description="Wnt on a 16 x 16 grid with one cell: 12 ligand samples along the edge and T, 12 "
             "irregular times of 4 h, 2% noise; D_L and lambda_L free (the tiny PINN-PDE problem)",
-            overrides={"horizon": 24, "layout": {"ny": 16, "nx": 16, "length_x": 64.0, "rows": 1, "cols": 1,
-                                                 "cell_size": 16.0, "source_width": 8.0}},
+            overrides={
+                "horizon": 24,
+                "layout": {
+                    "ny": 16,
+                    "nx": 16,
+                    "length_x": 64.0,
+                    "rows": 1,
+                    "cols": 1,
+                    "cell_size": 16.0,
+                    "source_width": 8.0,
+                },
+            },
             observed=("T",),
             ligand_samples=12,
             free=("D_L", "lambda_L"),

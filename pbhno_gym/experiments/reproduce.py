@@ -556,12 +556,15 @@ def reproduce(
     progress: bool = True,
     design: str | None = None,
     method_settings: dict[str, dict] | None = None,
+    report_only: bool = False,
 ) -> dict:
     """Run (or resume) one experiment and write its report; returns paths and a summary.
 
     Args:
         design: run the experiment on another design than its own (e.g. a tiny one in tests).
         method_settings: per-method setting overrides on top of the quick/full settings.
+        report_only: run nothing; report from the task records written so far (a partial or
+            killed run; missing tasks are listed in config.json).
     """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; known: {', '.join(EXPERIMENTS)}")
@@ -605,13 +608,24 @@ def reproduce(
         machine=platform.platform(),
         command=f"pbhno reproduce {name}{' --quick' if quick else ''}",
     )
-    results = run_sweep(tasks, task_dir, executor=executor, ray_address=ray_address, progress=progress)
+    if report_only:
+        results = load_results(task_dir, [t.id for t in tasks])
+    else:
+        results = run_sweep(tasks, task_dir, executor=executor, ray_address=ray_address, progress=progress)
     out.mkdir(parents=True, exist_ok=True)
     failed = [r for r in results if r["status"] == "failed"]
     cfg_record["failed_tasks"] = [dict(id=r["id"], message=r.get("message", "")) for r in failed]
+    done = {r["id"] for r in results}
+    cfg_record["missing_tasks"] = [t.id for t in tasks if t.id not in done]
     atomic_write_json(out / "config.json", cfg_record)
     summary = exp.report(results, cfg, out)
-    return dict(out=str(out), n_tasks=len(tasks), n_failed=len(failed), **summary)
+    return dict(
+        out=str(out),
+        n_tasks=len(tasks),
+        n_failed=len(failed),
+        n_missing=len(cfg_record["missing_tasks"]),
+        **summary,
+    )
 
 
 def load_task_records(name: str, quick: bool = True, runs_dir: str | Path = "runs/reproduce") -> list[dict]:
