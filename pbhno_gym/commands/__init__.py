@@ -4,4 +4,4 @@ To add a command, write ``commands/<name>.py`` with ``add_parser`` (which sets `
 the module name to ``COMMANDS``.
 """
 
-COMMANDS = ["demo", "collect", "envs", "fit", "plan", "compare", "zoo"]
+COMMANDS = ["demo", "collect", "envs", "fit", "plan", "compare", "zoo", "identify", "reproduce"]

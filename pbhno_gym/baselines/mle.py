@@ -1,0 +1,221 @@
+"""True-model maximum likelihood and MAP: the statistical reference for every learned method.
+
+Multistart bounded least squares (``scipy.optimize.least_squares``, trust-region reflective)
+on the free log-parameters through the float64 simulator of the dataset's design, Jacobians
+by forward-mode autograd (:class:`~pbhno_gym.discovery.problem.SimulatorProblem`). The K starts
+(the prior mean, then prior draws) run in lockstep threads whose residual requests are answered
+by one batched rollout (:mod:`~pbhno_gym.discovery.batching`).
+
+Uncertainty: the Laplace covariance ``(J^T J)^-1`` at the optimum (inverse observed Fisher
+information, with the prior precision for MAP) gives Wald intervals; optionally pyPESTO's
+profile-likelihood intervals (``profile=True``) and posterior samples (``mcmc_steps=n``: emcee's
+ensemble sampler, all walkers in one batched rollout per step, or pyPESTO's adaptive
+Metropolis with ``mcmc_sampler="pypesto"``). The waterfall (sorted final objective of every
+start) and the number of
+starts that reached the best optimum are in ``meta``.
+
+MLE: ``0.5 * sum ((h(theta) - y) / sigma)^2`` within the prior box (mean +- 3 sd). MAP adds the
+Gaussian prior on log theta.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from ..data.format import Dataset
+from ..discovery.batching import LockstepBatcher, run_lockstep
+from ..discovery.predictors import MechanisticPredictor
+from ..discovery.prior import Prior
+from ..discovery.problem import InverseProblem, SimulatorProblem
+from ..discovery.registry import Method, register_method
+from ..discovery.result import FitResult
+
+__all__ = ["multistart", "fit_problem", "fit_mle", "fit_map", "laplace_cov"]
+
+
+def multistart(
+    problem: InverseProblem,
+    starts: np.ndarray,
+    use_prior: bool,
+    max_nfev: int = 50,
+    tol: float = 1e-8,
+) -> list[dict]:
+    """Run ``least_squares`` from every row of ``starts`` (K, p) in lockstep; one dict per start
+    (x, cost, nfev, status, message) - ``cost`` is 0.5 * sum r^2 (inf if the start failed)."""
+    lb, ub = problem.prior.lower, problem.prior.upper
+    starts = np.clip(np.atleast_2d(starts), lb, ub)
+
+    def batched(X):
+        return problem.residuals(X, True, use_prior)
+
+    batcher = LockstepBatcher(batched, len(starts))
+
+    def job(i: int):
+        return least_squares(
+            batcher.fun(i),
+            starts[i],
+            jac=batcher.jac(i),
+            bounds=(lb, ub),
+            method="trf",
+            x_scale="jac",
+            max_nfev=max_nfev,
+            ftol=tol,
+            xtol=tol,
+            gtol=tol,
+        )
+
+    out = []
+    for i, r in enumerate(run_lockstep(batcher, [job] * len(starts))):
+        if isinstance(r, BaseException):
+            out.append(dict(x=starts[i], cost=np.inf, nfev=0, status=-99, message=f"failed: {r}"))
+        else:
+            out.append(
+                dict(x=r.x, cost=float(r.cost), nfev=int(r.nfev), status=int(r.status), message=r.message)
+            )
+    return out
+
+
+def laplace_cov(problem: InverseProblem, x: np.ndarray, use_prior: bool) -> np.ndarray:
+    """(p, p) inverse Gauss-Newton Hessian of the objective at ``x`` (pseudo-inverse if singular)."""
+    _, J = problem.residuals(x[None], True, use_prior)
+    H = J[0].T @ J[0]
+    return np.linalg.pinv(H, rcond=1e-12, hermitian=True)
+
+
+def fit_problem(
+    problem: InverseProblem,
+    use_prior: bool,
+    seed: int = 0,
+    n_starts: int = 4,
+    max_nfev: int = 50,
+    profile: bool | Sequence[str] = False,
+    mcmc_steps: int = 0,
+    mcmc_sampler: str = "emcee",
+    method: str = "mle",
+) -> FitResult:
+    """Multistart fit of any :class:`InverseProblem` with Laplace, profile and MCMC uncertainty."""
+    t0 = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    prior = problem.prior
+    starts = np.concatenate([prior.mean[None], prior.sample(max(0, n_starts - 1), rng)], 0)[:n_starts]
+    runs = multistart(problem, starts, use_prior, max_nfev)
+    costs = np.array([r["cost"] for r in runs])
+    best = int(np.argmin(costs))
+    x = runs[best]["x"]
+    if not np.isfinite(costs[best]):
+        raise RuntimeError(f"{method}: every start failed ({runs[0]['message']})")
+    cov = laplace_cov(problem, x, use_prior)
+    meta = dict(
+        objective="neg_log_posterior" if use_prior else "neg_log_likelihood",
+        best_cost=float(costs[best]),
+        waterfall=np.sort(costs).tolist(),
+        n_starts=len(runs),
+        n_at_best=int((costs - costs[best] < 0.5).sum()),
+        nfev=[r["nfev"] for r in runs],
+        status=[r["status"] for r in runs],
+        starts_x=[np.asarray(r["x"]).tolist() for r in runs],
+        at_bounds=[
+            bool(v) for v in (np.isclose(x, prior.lower, atol=1e-6) | np.isclose(x, prior.upper, atol=1e-6))
+        ],
+        n_data=problem.n_data,
+    )
+    res = FitResult(method, problem.names, x, cov=cov, success=runs[best]["status"] > 0, meta=meta)
+    if profile:
+        from ..discovery.pypesto_bridge import profile_intervals
+
+        idx = None if profile is True else [problem.names.index(n) for n in profile]
+        pr = profile_intervals(problem, x, use_prior, indices=idx)
+        res.ci_low, res.ci_high = pr["low"], pr["high"]
+        if idx is not None:  # Wald intervals for parameters not profiled
+            sd = res.sd
+            for i in set(range(problem.p)) - set(idx):
+                res.ci_low[i], res.ci_high[i] = x[i] - 1.96 * sd[i], x[i] + 1.96 * sd[i]
+        meta["profile"] = {"bounded": pr["bounded"].tolist(), "profiles": pr["profiles"]}
+    if mcmc_steps:
+        if mcmc_sampler == "emcee":
+            from ..discovery.sampling import ensemble_samples
+
+            res.samples, info = ensemble_samples(
+                problem,
+                x,
+                mcmc_steps,
+                use_prior=use_prior,
+                seed=seed,
+                init_scale=0.1 * np.maximum(res.sd, 1e-3),
+            )
+        elif mcmc_sampler == "pypesto":
+            from ..discovery.pypesto_bridge import mcmc_samples
+
+            res.samples, info = mcmc_samples(problem, x, mcmc_steps, use_prior, seed)
+        else:
+            raise ValueError(f"mcmc_sampler must be 'emcee' or 'pypesto', got {mcmc_sampler!r}")
+        meta["mcmc"] = info
+    res.wall_s = time.perf_counter() - t0
+    meta["n_sim_rows"] = getattr(problem, "n_sim_rows", None)
+    return res
+
+
+def _fit(
+    dataset: Dataset,
+    free: Sequence[str],
+    prior: Prior,
+    use_prior: bool,
+    seed: int,
+    settings: dict | None,
+    method: str,
+) -> FitResult:
+    s = dict(settings or {})
+    problem = SimulatorProblem(dataset, free, prior, jac_mode=s.pop("jac_mode", "autograd"))
+    s.pop("cache_dir", None)
+    res = fit_problem(problem, use_prior, seed=seed, method=method, **s)
+    res.predictor = MechanisticPredictor(problem.names, res.log_theta)
+    return res
+
+
+def fit_mle(
+    dataset: Dataset, free: Sequence[str], prior: Prior, *, seed: int = 0, settings: dict | None = None
+) -> FitResult:
+    """True-model maximum likelihood within the prior box (see the module docstring)."""
+    return _fit(dataset, free, prior, False, seed, settings, "mle")
+
+
+def fit_map(
+    dataset: Dataset, free: Sequence[str], prior: Prior, *, seed: int = 0, settings: dict | None = None
+) -> FitResult:
+    """True-model maximum a posteriori with the Gaussian prior on log theta."""
+    return _fit(dataset, free, prior, True, seed, settings, "map")
+
+
+# The registered settings use central differences in the batched simulator for the optimiser's
+# Jacobians: on a CPU, torch's forward-mode AD pays ~0.3 ms per op that mixes dual and plain
+# tensors, which made one Notch MLE 16x slower (748 s vs 47 s, identical optimum and Laplace
+# covariance to 1e-10; tests/baselines compare both). ``settings={"jac_mode": "autograd"}`` selects
+# exact forward-mode AD; the Fisher information / CRLB always use autograd.
+_QUICK = {"n_starts": 3, "max_nfev": 20, "jac_mode": "fd"}
+_FULL = {"n_starts": 8, "max_nfev": 60, "jac_mode": "fd"}
+register_method(
+    Method(
+        "mle",
+        fit_mle,
+        "true-model maximum likelihood (multistart least squares, Laplace intervals)",
+        family="statistical",
+        quick=_QUICK,
+        full=_FULL,
+        provides=("forecast", "field", "intervals"),
+    )
+)
+register_method(
+    Method(
+        "map",
+        fit_map,
+        "true-model MAP with the log-normal prior (multistart least squares, Laplace intervals)",
+        family="statistical",
+        quick=_QUICK,
+        full=_FULL,
+        provides=("forecast", "field", "intervals"),
+    )
+)

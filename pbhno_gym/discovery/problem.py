@@ -1,0 +1,241 @@
+"""Inverse problems as batched residual functions of the free log-parameters.
+
+An :class:`InverseProblem` predicts the measured data ``y`` (R,) with noise sd ``sigma`` (R,)
+from free log-parameters, for a batch of K parameter vectors at once, optionally with the
+Jacobian. Everything statistical (MLE/MAP, Fisher information, CRLB, profiles, MCMC) works on
+this interface, so it is tested on a linear-Gaussian problem with known answers and used on the
+simulator:
+
+* :class:`SimulatorProblem`: the true model of a dataset made by ``make_dataset`` (its design's
+  float64 simulator, initial state and measurement operator). The Jacobian comes from
+  forward-mode autograd through the simulator: the batch carries one row per (parameter
+  vector, free parameter) with a one-hot tangent, so a single dual-number rollout gives all
+  sensitivities exactly.
+* :class:`LinearGaussianProblem`: ``y = A log theta + b + noise``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.autograd.forward_ad as fwAD
+
+from ..data.format import Dataset
+from .design import dataset_design, design_model
+from .prior import Prior
+
+__all__ = ["InverseProblem", "SimulatorProblem", "LinearGaussianProblem"]
+
+
+class InverseProblem(ABC):
+    """Data ``y`` (R,), noise sd ``sigma`` (R,), prior over the free log-parameters.
+
+    Subclasses implement :meth:`predict`; the rest is derived.
+    """
+
+    prior: Prior
+    y: np.ndarray
+    sigma: np.ndarray
+    #: (R,) time of every datum (for time-resolved diagnostics); index order if None
+    data_times: np.ndarray | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return self.prior.names
+
+    @property
+    def p(self) -> int:
+        return self.prior.size
+
+    @property
+    def n_data(self) -> int:
+        return int(self.y.shape[0])
+
+    @abstractmethod
+    def predict(self, log_theta: np.ndarray, jac: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
+        """(K, p) free log-parameters -> predictions (K, R) and, if ``jac``, d/dlog theta (K, R, p)."""
+
+    def residuals(
+        self, log_theta: np.ndarray, jac: bool = False, use_prior: bool = False
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Weighted residuals ``(pred - y) / sigma`` (K, R[+p]) and their Jacobian, batched.
+
+        With ``use_prior`` the prior residuals ``(log theta - mean) / sd`` are appended, so
+        ``0.5 * sum r^2`` is the negative log posterior (up to a constant).
+        """
+        lt = np.atleast_2d(np.asarray(log_theta, dtype=np.float64))
+        pred, J = self.predict(lt, jac)
+        r = (pred - self.y) / self.sigma
+        if J is not None:
+            J = J / self.sigma[None, :, None]
+        if use_prior:
+            r = np.concatenate([r, (lt - self.prior.mean) / self.prior.sd], 1)
+            if J is not None:
+                eye = np.broadcast_to(np.diag(1 / self.prior.sd), (lt.shape[0], self.p, self.p))
+                J = np.concatenate([J, eye], 1)
+        return r, J
+
+    def neg_log_lik(self, log_theta: np.ndarray, use_prior: bool = False) -> np.ndarray:
+        """(K,) 0.5 * sum of squared weighted residuals (the Gaussian -log L up to a constant)."""
+        r, _ = self.residuals(log_theta, False, use_prior)
+        return 0.5 * (r**2).sum(1)
+
+    def fisher(self, log_theta: np.ndarray) -> np.ndarray:
+        """(p, p) Fisher information ``J^T Sigma^-1 J`` at one point (Appendix B)."""
+        _, J = self.predict(np.atleast_2d(log_theta), True)
+        Jw = J[0] / self.sigma[:, None]
+        return Jw.T @ Jw
+
+
+class LinearGaussianProblem(InverseProblem):
+    """``y = A log theta + b + sigma * e``: Fisher information ``A^T diag(sigma^-2) A`` exactly."""
+
+    def __init__(self, A: np.ndarray, b: np.ndarray, y: np.ndarray, sigma: np.ndarray, prior: Prior) -> None:
+        self.A, self.b = np.asarray(A, float), np.asarray(b, float)
+        self.y, self.sigma, self.prior = np.asarray(y, float), np.asarray(sigma, float), prior
+        if self.A.shape != (len(self.y), prior.size):
+            raise ValueError(f"A must be ({len(self.y)}, {prior.size}), got {self.A.shape}")
+
+    def predict(self, log_theta, jac=False):
+        lt = np.atleast_2d(log_theta)
+        pred = lt @ self.A.T + self.b
+        return pred, (np.broadcast_to(self.A, (lt.shape[0], *self.A.shape)).copy() if jac else None)
+
+
+class SimulatorProblem(InverseProblem):
+    """The true-model inverse problem of a dataset made by :func:`~.design.make_dataset`.
+
+    Args:
+        dataset: the data (controls, irregular masked measurements, noise sd in meta).
+        free: parameters to estimate (default: the design's free parameters).
+        prior: prior over ``free`` (default: the dataset's recorded prior).
+        max_rows: rows per simulator call (splits large batches to bound memory).
+        jac_mode: "autograd" (forward-mode AD, exact) or "fd" (central differences with step
+            ``fd_step`` in log theta, in the same batched call; ~1e-9 relative agreement, and
+            faster on CPU where torch's forward AD pays ~0.3 ms per op mixing dual and plain tensors).
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        free: Sequence[str] | None = None,
+        prior: Prior | None = None,
+        max_rows: int = 256,
+        jac_mode: str = "autograd",
+        fd_step: float = 1e-5,
+    ) -> None:
+        if jac_mode not in ("autograd", "fd"):
+            raise ValueError(f"jac_mode must be 'autograd' or 'fd', got {jac_mode!r}")
+        self.jac_mode, self.fd_step = jac_mode, float(fd_step)
+        design = dataset_design(dataset)
+        free = tuple(free) if free is not None else design.free
+        self.model = design_model(design.replace(free=free))
+        self.prior = prior if prior is not None else Prior.from_meta(dataset.meta, free)
+        if tuple(self.prior.names) != free:
+            raise ValueError(f"prior names {self.prior.names} differ from the free parameters {free}")
+        self.dataset = dataset
+        self.controls = torch.as_tensor(dataset["actions"], dtype=torch.float64)  # (E, T, U)
+        self.mask = torch.as_tensor(dataset["meas_mask"])  # (E, T+1, C)
+        self.y = dataset["meas_values"][dataset["meas_mask"]].astype(np.float64)
+        sd = np.asarray(dataset.meta["noise_sd"], dtype=np.float64)
+        self.sigma = np.broadcast_to(sd, dataset["meas_mask"].shape)[dataset["meas_mask"]].copy()
+        if not (self.sigma > 0).all():
+            raise ValueError("SimulatorProblem: meta['noise_sd'] must be > 0 for every measured channel")
+        self.E = self.controls.shape[0]
+        # time (minutes) of every measured entry, in data order (for time-resolved diagnostics)
+        t_idx = np.nonzero(dataset["meas_mask"])[1]
+        self.data_times = np.asarray(dataset["times"], dtype=np.float64)[t_idx]
+        self.max_rows = int(max_rows)
+        self.n_sim_rows = 0  # trajectories simulated so far (cost accounting)
+
+    def _channels(self, lt_full: torch.Tensor, controls: torch.Tensor) -> torch.Tensor:
+        xs, Ls = self.model.simulate(lt_full, controls)
+        self.n_sim_rows += lt_full.shape[0]
+        return self.model.channels(xs, Ls)  # (rows, T+1, C)
+
+    def _gather(self, ch: torch.Tensor, k: int) -> torch.Tensor:
+        """(k*E, T+1, C) -> (k, R) measured entries in dataset order."""
+        ch = ch.reshape(k, self.E, *ch.shape[1:])
+        return ch[:, self.mask]
+
+    def predict(self, log_theta, jac=False):
+        """Batched predictions; ``jac`` may be a bool or a (K,) mask of the rows needing a Jacobian
+        (value-only rows ride along in the same dual-number rollout with a zero tangent)."""
+        lt = torch.as_tensor(np.atleast_2d(log_theta), dtype=torch.float64)
+        K, p = lt.shape
+        if p != self.p:
+            raise ValueError(f"log_theta must have {self.p} columns ({', '.join(self.names)}), got {p}")
+        need = np.broadcast_to(np.asarray(jac, dtype=bool), (K,))
+        if self.jac_mode == "fd" and need.any():
+            return self._predict_fd(lt.numpy(), need)
+        pred = np.empty((K, self.n_data))
+        J = np.zeros((K, self.n_data, p)) if need.any() else None
+        # rows per parameter vector: p (one tangent each) if a Jacobian is wanted, else 1
+        reps = np.where(need, p, 1)
+        start = 0
+        while start < K:
+            stop, rows = start, 0
+            while stop < K and (stop == start or rows + reps[stop] * self.E <= self.max_rows):
+                rows += reps[stop] * self.E
+                stop += 1
+            self._predict_chunk(
+                lt[start:stop],
+                need[start:stop],
+                reps[start:stop],
+                pred[start:stop],
+                None if J is None else J[start:stop],
+            )
+            start = stop
+        return pred, J
+
+    def _predict_fd(self, lt: np.ndarray, need: np.ndarray):
+        h, p = self.fd_step, self.p
+        pts = [lt]
+        for i in np.nonzero(need)[0]:
+            pts += [lt[i] + h * np.eye(p), lt[i] - h * np.eye(p)]
+        vals, _ = self.predict(np.concatenate(pts, 0), False)
+        K = lt.shape[0]
+        J = np.zeros((K, self.n_data, p))
+        off = K
+        for i in np.nonzero(need)[0]:
+            J[i] = ((vals[off : off + p] - vals[off + p : off + 2 * p]) / (2 * h)).T
+            off += 2 * p
+        return vals[:K], J
+
+    def _predict_chunk(self, lt, need, reps, pred_out, jac_out) -> None:
+        k, p, E = lt.shape[0], lt.shape[1], self.E
+        full = self.model.full_log_theta(lt)  # (k, P)
+        row_of = np.repeat(np.arange(k), reps)  # which parameter vector each (vector, tangent) row is
+        dir_of = np.concatenate([np.arange(r) for r in reps])  # tangent direction (only if needed)
+        rows = torch.as_tensor(row_of).repeat_interleave(E)
+        lt_rows = full[rows]
+        u = self.controls.repeat(len(row_of), 1, 1)
+        if not need.any():
+            with torch.no_grad():
+                ch = self._channels(lt_rows, u)
+            pred_out[:] = self._gather(ch, len(row_of)).numpy()
+            return
+        tan = torch.zeros_like(lt_rows)
+        has_t = torch.as_tensor(need[row_of]).repeat_interleave(E)
+        cols = torch.as_tensor(self.model.free_idx)[torch.as_tensor(dir_of).repeat_interleave(E)]
+        idx = torch.arange(lt_rows.shape[0])
+        tan[idx[has_t], cols[has_t]] = 1.0
+        with torch.no_grad(), fwAD.dual_level():
+            ch = self._channels(fwAD.make_dual(lt_rows, tan), u)
+            prim, tang = fwAD.unpack_dual(ch)
+        val = self._gather(prim, len(row_of)).numpy()  # (rows, R)
+        d = None if tang is None else self._gather(tang, len(row_of)).numpy()
+        first = np.concatenate([[0], np.cumsum(reps)[:-1]])
+        pred_out[:] = val[first]
+        for i in np.nonzero(need)[0]:
+            jac_out[i] = d[first[i] : first[i] + p].T
+
+    def predict_channels(self, log_theta: np.ndarray, controls: np.ndarray | None = None) -> np.ndarray:
+        """(E, T+1, C) noise-free channels at one free log-parameter vector (default: the data's controls)."""
+        u = self.controls if controls is None else torch.as_tensor(controls, dtype=torch.float64)
+        full = self.model.full_log_theta(torch.as_tensor(np.atleast_2d(log_theta))).expand(u.shape[0], -1)
+        with torch.no_grad():
+            return self._channels(full, u).numpy()

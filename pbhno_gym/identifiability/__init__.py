@@ -1,0 +1,1 @@
+"""Identifiability: structural (symbolic observability rank) and practical (Fisher, CRLB, profiles)."""
