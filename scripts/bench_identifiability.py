@@ -1,6 +1,6 @@
 """Benchmark the structural engines by model size and the sensitivity (Jacobian) modes.
 
-    python scripts/bench_identifiability.py [--timeout 300] [--skip-structural] [--skip-jacobians] [--mle]
+python scripts/bench_identifiability.py [--timeout 300] [--skip-structural] [--skip-jacobians] [--mle]
 """
 
 import argparse

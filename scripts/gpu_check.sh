@@ -17,3 +17,6 @@ sed -n '/^### /,$p' "$OUT/bench_sim.txt"
 echo "== environment throughput"
 timeout 120 python scripts/bench_envs.py --device cuda --num-envs 1 256 4096 16384 2>&1 | tee "$OUT/bench_envs.txt"
 sed -n '/^### /,$p' "$OUT/bench_envs.txt"
+echo "== MPC replanning latency (MAPK GN/Adam eager + CUDA graphs, Wnt Adam)"
+timeout 240 python scripts/bench_mpc.py --sections latency --device cuda --compile --compile-mode reduce-overhead \
+  --batches 1 256 1024 --field-envs pbhno/Wnt-v0 --out "$OUT/bench_mpc.json" 2>&1 | tail -n 25 | tee "$OUT/bench_mpc.txt"

@@ -29,6 +29,7 @@ PLUGIN_MODULES = [
     "pbhno_gym.baselines.sbinn",
     "pbhno_gym.baselines.pinn",
     "pbhno_gym.baselines.fno_plain",
+    "pbhno_gym.surrogate.method",
 ]
 
 FAMILIES = ("statistical", "physics-informed", "operator", "pbhno")
@@ -46,6 +47,8 @@ class Method:
         quick, full: settings for ``--quick`` (minutes on a CPU) and for the full run.
         provides: capabilities beyond estimates: "forecast" (predictor.forecast under new
             controls), "field" (predictor.field ligand reconstruction), "intervals".
+        in_quick: part of an experiment's default method list in the quick setting (False for
+            costly ablations: they run in the full setting or when named with ``--methods``).
     """
 
     name: str
@@ -55,6 +58,7 @@ class Method:
     quick: dict = field(default_factory=dict)
     full: dict = field(default_factory=dict)
     provides: tuple[str, ...] = ()
+    in_quick: bool = True
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

@@ -213,6 +213,8 @@ def evaluate_agent(
     for c in range(n_chunks):
         chunk = seeds[c * B : (c + 1) * B]
         core = PathwayCore(spec, len(chunk), device)
+        if getattr(agent, "uses_true_model", False) and hasattr(agent, "attach"):
+            agent.attach(core)  # oracles (and only they) read the episodes' true state and parameters
         names, n_u, nb = core.control_names, core.sim.n_controls, len(chunk)
         keys = torch.tensor([seed_to_key(s) for s in chunk], dtype=torch.int64)
         with torch.no_grad():

@@ -19,9 +19,10 @@ can instead call it after each fit on a growing dataset.
 
 Registered here: ``zero``, ``constant``, ``random`` (references), ``ppo``, ``sac``, ``td3``,
 ``recurrent_ppo`` (stable-baselines3 / sb3-contrib), ``casadi_nmpc`` (nonlinear MPC with
-CasADi/IPOPT on the true ODE model, MAPK-v0). ``mpc_surrogate`` and ``mpc_oracle`` are *slots*
-for the differentiable MPC of issue 5: fill them with :func:`register_agent` (see the bottom of
-this file); until then they are listed as unavailable and the runner skips them.
+CasADi/IPOPT on the true ODE model, MAPK-v0), and the differentiable MPC of issue 5
+(:mod:`.mpc_agents`): ``mpc_surrogate`` (plans through the PB-HNO surrogate it fits under the
+budget) and ``mpc_oracle`` (the true simulator with the true state and parameters, an upper
+bound). ``register_agent(name, None, kind)`` declares a slot the runner lists as unavailable.
 """
 
 from __future__ import annotations
@@ -226,15 +227,21 @@ register_agent(
     "nonlinear MPC, CasADi/IPOPT on the true ODE model (ODE-only envs: MAPK-v0), agents/casadi_nmpc.toml",
 )
 
-# ----------------------------------------------------------------------------- slots for issue 5
-# The lead fills these with the differentiable MPC agents (same Agent interface), e.g.
-#     register_agent("mpc_surrogate", lambda **o: SurrogateMPCAgent(**o), "mpc", replace=True)
-# ``mpc_surrogate``: MPC through the PB-HNO surrogate; its train() collects episodes and fits the
-#     surrogate under the budget, reporting env_samples and env_episodes in the TrainReport.
-# ``mpc_oracle``: the same MPC through SimulatorModel with the true parameters (uses_true_model).
+
+# ----------------------------------------------------------------------------- issue 5 MPC agents
+def _mpc(kind: str) -> Callable[..., Agent]:
+    def factory(**options) -> Agent:
+        from . import mpc_agents
+
+        return {"surrogate": mpc_agents.SurrogateMPC, "oracle": mpc_agents.OracleMPC}[kind](**options)
+
+    return factory
+
+
 MPC_SLOTS = {
-    "mpc_surrogate": "differentiable MPC through the PB-HNO surrogate (issue 5; not registered yet)",
-    "mpc_oracle": "differentiable MPC through the true simulator, the oracle (issue 5; not registered yet)",
+    "mpc_surrogate": "differentiable MPC through the PB-HNO surrogate fitted under the sample budget "
+    "(observations only), agents/mpc_surrogate.toml + agents/mpc.toml",
+    "mpc_oracle": "ORACLE: the same MPC through the true simulator with the true state and parameters",
 }
-for _name, _desc in MPC_SLOTS.items():
-    register_agent(_name, None, "mpc", _desc)
+register_agent("mpc_surrogate", _mpc("surrogate"), "mpc", MPC_SLOTS["mpc_surrogate"])
+register_agent("mpc_oracle", _mpc("oracle"), "mpc", MPC_SLOTS["mpc_oracle"])

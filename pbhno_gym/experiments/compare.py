@@ -184,6 +184,9 @@ def run_comparison(
         if entries[name].factory is None:
             skipped.append({"env": env.label, "agent": name, "reason": entries[name].description})
             continue
+        if name in env.skip_agents:
+            skipped.append({"env": env.label, "agent": name, "reason": env.skip_agents[name]})
+            continue
         try:
             why = make_agent(name, **cfg.options_for(name, env)).supports(load_spec(env.id, env.overrides))
         except AgentUnavailable as e:

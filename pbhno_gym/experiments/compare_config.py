@@ -53,6 +53,8 @@ class EnvRun:
         curve_points: learning-curve evaluations spread over training (0: none).
         curve_episodes: validation episodes per learning-curve point.
         agent_options: agent name -> options for this env (e.g. hyperparameter overrides).
+        skip_agents: agent name -> why it is left out of this env run (listed as skipped in the
+            results, e.g. an agent too slow for the quick CPU setting).
     """
 
     id: str
@@ -63,6 +65,7 @@ class EnvRun:
     curve_points: int = 4
     curve_episodes: int = 16
     agent_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    skip_agents: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.label = self.label or self.id
@@ -116,6 +119,9 @@ class CompareConfig:
             if e.label in labels:
                 raise ValueError(f"{where}.label {e.label!r} is used twice; give each env run its own label")
             labels.add(e.label)
+            for a, why in e.skip_agents.items():
+                if a not in known or not isinstance(why, str):
+                    raise ValueError(f"{where}.skip_agents: {a!r} must be a registered agent with a reason")
             for a in e.agent_options:
                 if a not in known:
                     raise ValueError(f"{where}.agent_options: unknown agent {a!r}")
@@ -163,7 +169,18 @@ class CompareConfig:
 _QUICK_RL = {  # smaller networks and fewer gradient steps: a 2-core CPU budget
     "sac": {"policy_kwargs": {"net_arch": [64, 64]}, "gradient_steps": 2, "learning_starts": 1000},
     "td3": {"policy_kwargs": {"net_arch": [64, 64]}, "gradient_steps": 2, "learning_starts": 1000},
+    # a smaller surrogate and fewer planner iterations (agents/mpc_surrogate.toml is GPU-sized)
+    "mpc_surrogate": {
+        "episodes": 16,
+        "epochs": 20,
+        "model": {"hidden": 32, "substeps": 4},
+        "mpc": {"iterations": 8, "warm_iterations": 3},
+    },
 }
+_SLOW_FIELD_MPC = (  # measured on the 2-core CPU: ~200 ms per env per step at batch 32 (32x32 grid)
+    "too slow for the quick CPU setting (a T = 20 plan through the 32x32 field costs ~6 s per step "
+    "for 32 episodes: ~6 min per agent); run --full on a GPU"
+)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
@@ -190,6 +207,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "eval_episodes": 32,
                 "curve_points": 2,
                 "curve_episodes": 16,
+                "skip_agents": {"mpc_oracle": _SLOW_FIELD_MPC, "mpc_surrogate": _SLOW_FIELD_MPC},
             },
         ],
     },

@@ -42,7 +42,7 @@ PAPER_TABLE1 = {  # method: (MAE, MAE std, MAPE %, MAPE std, Var) - paper Table 
 CF_TEST = {"pulse": {"p_on": 0.05, "p_off": 0.05, "min_frac": 0.5}}
 
 
-def _methods(requested: list[str] | None, need: str | None = None) -> list[str]:
+def _methods(requested: list[str] | None, need: str | None = None, quick: bool = False) -> list[str]:
     from ..discovery.registry import available_methods
 
     avail = available_methods()
@@ -51,7 +51,11 @@ def _methods(requested: list[str] | None, need: str | None = None) -> list[str]:
         if bad:
             raise ValueError(f"unknown method(s) {bad}; available: {', '.join(sorted(avail))}, nominal, crlb")
         return list(requested)
-    return [m for m, meth in avail.items() if need is None or need in meth.provides]
+    return [
+        m
+        for m, meth in avail.items()
+        if (need is None or need in meth.provides) and (meth.in_quick or not quick)
+    ]
 
 
 @dataclass
@@ -110,7 +114,7 @@ def _fmt(x: float, d: int = 3) -> str:
 class Table1(Experiment):
     def config(self, quick, methods, seeds):
         n = seeds or (3 if quick else 30)
-        ms = _methods(methods)
+        ms = _methods(methods, quick=quick)
         return dict(
             design="notch_sparse",
             seeds=list(range(n)),
@@ -262,7 +266,11 @@ class Fig1(Experiment):
         n = seeds or (2 if quick else 10)
         noises = [0.05, 0.2, 0.4] if quick else [0.01, 0.05, 0.1, 0.2, 0.4]
         return dict(
-            design="notch_sparse", seeds=list(range(n)), noises=noises, methods=_methods(methods), quick=quick
+            design="notch_sparse",
+            seeds=list(range(n)),
+            noises=noises,
+            methods=_methods(methods, quick=quick),
+            quick=quick,
         )
 
     def tasks(self, cfg):
@@ -357,7 +365,10 @@ class Fig3(Experiment):
     def config(self, quick, methods, seeds):
         n = seeds or (1 if quick else 3)
         return dict(
-            design="wnt_edges", seeds=list(range(n)), methods=_methods(methods, need="field"), quick=quick
+            design="wnt_edges",
+            seeds=list(range(n)),
+            methods=_methods(methods, need="field", quick=quick),
+            quick=quick,
         )
 
     def tasks(self, cfg):
@@ -458,7 +469,7 @@ class Fig3(Experiment):
 class Counterfactual(Experiment):
     def config(self, quick, methods, seeds):
         n = seeds or (2 if quick else 10)
-        ms = _methods(methods, need="forecast")
+        ms = _methods(methods, need="forecast", quick=quick)
         return dict(
             design="notch_sparse",
             seeds=list(range(n)),

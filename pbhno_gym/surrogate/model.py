@@ -56,7 +56,7 @@ class PBHNOConfig:
 
     env_spec: dict[str, Any]  # EnvSpec.to_dict() of the environment the model serves
     free_params: list[str] | None = None  # fitted parameters (None: all)
-    pde_block: str = "residual"  # residual | fno
+    pde_block: str = "residual"  # residual (ETD transport + FNO correction) | fno | none (ETD only, ablation)
     width: int = 32
     modes: int = 32  # cosine modes per dimension (Table II)
     n_layers: int = 4  # spectral layers (Table II)
@@ -68,10 +68,12 @@ class PBHNOConfig:
     solver: str = "dopri5"  # torchdiffeq method; "rk4" for the fixed-step mode
     adjoint: bool = True  # adjoint sensitivities (memory-light); False: backprop through the solver
     substeps: int = 8  # fixed-step mode: steps per control interval
+    field_substeps: int = 1  # K > 1: field and cells advance together in K sub-intervals (tighter coupling)
     rtol: float = 1e-3
     atol: float = 1e-4
     init_log_theta: list[float] | None = None  # starting theta (default: the prior mean)
     dtype: str = "float32"
+    design: dict[str, Any] | None = None  # a discovery Design (meta["design"]): its channels + initial state
     scales: dict[str, list[float] | float] = field(default_factory=dict)  # filled at construction
 
 
@@ -82,8 +84,10 @@ class PBHNO(nn.Module, ControlModel):
 
     def __init__(self, config: PBHNOConfig, device=None) -> None:
         super().__init__()
-        if config.pde_block not in ("residual", "fno"):
-            raise ValueError(f"PBHNOConfig.pde_block must be 'residual' or 'fno', got {config.pde_block!r}")
+        if config.pde_block not in ("residual", "fno", "none"):
+            raise ValueError(
+                f"PBHNOConfig.pde_block must be 'residual', 'fno' or 'none', got {config.pde_block!r}"
+            )
         self.config = config
         self.spec: EnvSpec = load_spec(base=config.env_spec)
         self._dtype = getattr(torch, config.dtype)
@@ -137,7 +141,8 @@ class PBHNO(nn.Module, ControlModel):
             self.boundary = BoundaryOperator(
                 lay.membrane_operator(self._dtype), self.sim.grid.shape, config.learn_coupling
             )
-            self.fno = FNO2d(4, 1, config.width, config.modes, config.n_layers)
+            if config.pde_block != "none":
+                self.fno = FNO2d(4, 1, config.width, config.modes, config.n_layers)
         self.to(device=dev, dtype=self._dtype)
 
     # ------------------------------------------------------------------ helpers (not modules)
@@ -152,6 +157,22 @@ class PBHNO(nn.Module, ControlModel):
         self.n_controls = self.sim.n_controls
         self.control_low, self.control_high = self.sim.control_low, self.sim.control_high
         self.n_cells = self.sim.n_cells
+        self._design = None
+        if self.config.design is not None:
+            from ..discovery.design import Design, DesignModel, design_model
+
+            d = Design.from_dict(self.config.design)
+            ref = design_model(d)  # float64: the channel scales the dataset was generated with
+            sp, lig = ref.scales()
+            meta = ref.channel_meta()
+            self._design = dict(
+                model=DesignModel(d, dtype=self._dtype, device=device),
+                channels=meta["channels"],
+                species=torch.tensor(ref.species_idx, device=device),
+                sp_scale=torch.as_tensor(sp[ref.species_idx], dtype=self._dtype, device=device),
+                pixels=None if ref.pixels is None else ref.pixels.to(device),
+                lig_scale=float(lig),
+            )
 
     def to(self, *args, **kwargs):  # type: ignore[override]
         """Move to a device (helpers are rebuilt there). The dtype is fixed by ``PBHNOConfig.dtype``."""
@@ -211,8 +232,13 @@ class PBHNO(nn.Module, ControlModel):
         return episode_start_state(self.sim, self.spec, lt, batch)
 
     def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState:
-        """Cells at rest (or settled, as the spec's episodes start) under theta; no ligand."""
-        return self._rest_state(batch, self.log_theta if log_theta is None else log_theta)
+        """Cells at rest (or settled, as the spec's episodes start) under theta; no ligand.
+        With a discovery design: the design's initial state (rest or settled)."""
+        lt = self.log_theta if log_theta is None else log_theta
+        if self._design is not None:
+            lt = lt.expand(batch, -1) if lt.dim() == 1 else lt
+            return self._design["model"].initial_state(lt)
+        return self._rest_state(batch, lt)
 
     def step(
         self, z: SimState, u: Tensor, log_theta: Tensor | None = None, aux: dict | None = None
@@ -225,26 +251,58 @@ class PBHNO(nn.Module, ControlModel):
         u_inh = u[:, self.sim.n_sources :]
         B = u.shape[0]
         L1 = ell0 = ell1 = None
+        K = max(1, int(cfg.field_substeps))
+        x1 = None
         if self.has_field:
             L = z.L
             ell0 = self.averaging(L)
-            emis, upt = self.pathway.emission(z.x, th, inh), self.pathway.uptake(z.x, th, inh)
-            b, b_phys = self.boundary(L, emis, upt)
             src = self.sim.external_source(lig, th, B).reshape(L.shape)
             diff, lam = self.pathway.field_coefficients(th)
-            e, hp1, _ = self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), self.dt)
-            etd = self.spectral.inverse(e * self.spectral.forward(L) + hp1 * self.spectral.forward(b + src))
+            e, hp1, _ = self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), self.dt / K)
+            Lk, xk, b_sum, reg = L, z.x, 0.0, 0.0
+            for _ in range(K):  # mechanistic transport; with K > 1 the cells move with the field
+                emis, upt = self.pathway.emission(xk, th, inh), self.pathway.uptake(xk, th, inh)
+                b, b_phys = self.boundary(Lk, emis, upt)
+                etd = self.spectral.inverse(
+                    e * self.spectral.forward(Lk) + hp1 * self.spectral.forward(b + src)
+                )
+                if K > 1:
+                    etd = etd.clamp_min(0)
+                    xk = self.cells.solve(
+                        xk,
+                        self.averaging(Lk),
+                        self.averaging(etd),
+                        th,
+                        inh,
+                        u_inh,
+                        cfg.solver,
+                        cfg.adjoint,
+                        max(1, cfg.substeps // K),
+                        cfg.rtol,
+                        cfg.atol,
+                        frac=1.0 / K,
+                    )
+                b_sum = b_sum + b / K
+                if aux is not None:
+                    reg = reg + self.boundary.regularizer(b, b_phys) / K
+                Lk = etd
             ls = float(cfg.scales["L"])
-            inp = torch.stack([L / ls, etd / ls, b * (self.dt / ls), src * (self.dt / ls)], 1)
-            g = self.fno(inp)[:, 0] * ls
-            L1 = ((etd + g) if cfg.pde_block == "residual" else (L + g)).clamp_min(0)
+            if cfg.pde_block == "none":
+                L1 = etd.clamp_min(0)
+            else:
+                inp = torch.stack([L / ls, etd / ls, b_sum * (self.dt / ls), src * (self.dt / ls)], 1)
+                g = self.fno(inp)[:, 0] * ls
+                L1 = ((etd + g) if cfg.pde_block == "residual" else (L + g)).clamp_min(0)
             ell1 = self.averaging(L1)
+            if K > 1:
+                x1 = xk
             if aux is not None:
                 aux.setdefault("pde", []).append((((L1 - etd) / ls) ** 2).flatten(1).mean(1))
-                aux.setdefault("op", []).append(self.boundary.regularizer(b, b_phys) / ls**2)
-        x1 = self.cells.solve(
-            z.x, ell0, ell1, th, inh, u_inh, cfg.solver, cfg.adjoint, cfg.substeps, cfg.rtol, cfg.atol
-        )
+                aux.setdefault("op", []).append(reg / ls**2)
+        if x1 is None:
+            x1 = self.cells.solve(
+                z.x, ell0, ell1, th, inh, u_inh, cfg.solver, cfg.adjoint, cfg.substeps, cfg.rtol, cfg.atol
+            )
         if aux is not None:
             corr = self.cells.correction(z.x, ell0, u_inh) / (self.cells.x_scale / self.dt)
             aux.setdefault("ode", []).append((corr**2).flatten(1).mean(1))
@@ -254,10 +312,18 @@ class PBHNO(nn.Module, ControlModel):
         return self.obs_model.phenotype(z.x)
 
     def measure(self, z: SimState) -> Tensor:
+        if self._design is not None:  # the design's normalised species (and edge-pixel ligand) channels
+            d = self._design
+            v = (z.x[..., d["species"]] / d["sp_scale"]).flatten(-2)
+            if d["pixels"] is not None:
+                v = torch.cat([v, z.L.flatten(-2)[..., d["pixels"]] / d["lig_scale"]], -1)
+            return v
         return self.obs_model.true_channels(z)
 
     def channels(self) -> list[dict]:
         """Descriptions of the measurement channels (must match a dataset's ``meta["channels"]``)."""
+        if self._design is not None:
+            return self._design["channels"]
         from ..data.collect import channel_meta
 
         class _Core:  # the minimal view channel_meta needs

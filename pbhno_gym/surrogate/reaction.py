@@ -107,13 +107,15 @@ class CellDynamics(nn.Module):
         substeps: int = 8,
         rtol: float = 1e-3,
         atol: float = 1e-4,
+        frac: float = 1.0,
     ) -> Tensor:
-        """Integrate over one control interval; returns x(dt) clipped at zero.
+        """Integrate over one control interval (or the fraction ``frac`` of it, with the membrane
+        ligand going linearly from ``ell0`` to ``ell1`` over that part); returns x clipped at zero.
 
         Each call binds its inputs in its own :class:`_BoundRHS`, so adjoint backward passes, which
         re-evaluate the right-hand side later, see the inputs of *their* step.
         """
-        rhs = _BoundRHS(self, ell0, ell1, th, inh, u_inh)
+        rhs = _BoundRHS(self, ell0, ell1, th, inh, u_inh, frac)
         span = torch.tensor([0.0, 1.0], dtype=x.dtype, device=x.device)
         opts = {"step_size": 1.0 / substeps} if method in ("rk4", "euler", "midpoint") else {}
         if adjoint:
@@ -132,11 +134,11 @@ class CellDynamics(nn.Module):
 class _BoundRHS(nn.Module):
     """The right-hand side of one step with its inputs bound, in control-interval time tau."""
 
-    def __init__(self, dyn: CellDynamics, ell0, ell1, th, inh, u_inh) -> None:
+    def __init__(self, dyn: CellDynamics, ell0, ell1, th, inh, u_inh, frac: float = 1.0) -> None:
         super().__init__()
-        self.dyn = dyn
+        self.dyn, self.frac = dyn, float(frac)
         self.ell0, self.ell1, self.th, self.inh, self.u_inh = ell0, ell1, th, inh, u_inh
 
     def forward(self, tau: Tensor, x: Tensor) -> Tensor:
         ell = None if self.ell0 is None else self.ell0 + tau * (self.ell1 - self.ell0)
-        return self.dyn.dt * self.dyn.rate(x, ell, self.th, self.inh, self.u_inh)
+        return (self.dyn.dt * self.frac) * self.dyn.rate(x, ell, self.th, self.inh, self.u_inh)

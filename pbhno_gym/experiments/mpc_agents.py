@@ -1,0 +1,137 @@
+"""The differentiable MPC agents of issue 5 as comparison agents (the registry's MPC slots).
+
+* :class:`SurrogateMPC` (``mpc_surrogate``): its ``train`` spends the env-sample budget (at most
+  ``episodes`` x horizon of ``agents/mpc_surrogate.toml``) on random-pulse episodes, fits the
+  PB-HNO surrogate on them, and plans through the fitted model with :class:`MPCAgent`
+  (``agents/mpc.toml``). It acts from observations only.
+* :class:`OracleMPC` (``mpc_oracle``): the same MPC through the true simulator with the true
+  parameters and state of each episode: the ORACLE, which bounds what any controller can reach.
+  The evaluation binds it to the episodes' env core (:meth:`attach`); nothing else reads it.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+
+from ..baselines.agent_config import load_agent_config
+from ..envs.spec import EnvSpec, load_spec
+from .agents import Agent, TrainReport
+
+__all__ = ["SurrogateMPC", "OracleMPC"]
+
+
+def _physical(spec: EnvSpec) -> EnvSpec:
+    import dataclasses
+
+    return dataclasses.replace(spec, normalize_actions=False)
+
+
+class SurrogateMPC(Agent):
+    name = "mpc_surrogate"
+    learns = True
+
+    def __init__(self, **overrides) -> None:
+        self.overrides = overrides
+        self.agent = None
+
+    def train(self, env, budget, seed, run_dir, device="cpu", evaluate=None, progress=True) -> TrainReport:
+        import torch
+
+        from ..control.agent import MPCAgent
+        from ..data import collect_episodes
+        from ..surrogate.losses import LossWeights
+        from ..surrogate.model import PBHNO, PBHNOConfig
+        from ..surrogate.train import TrainConfig, Trainer
+
+        t0 = time.perf_counter()
+        spec = _physical(env if isinstance(env, EnvSpec) else load_spec(env))
+        cfg = load_agent_config("mpc_surrogate", spec.id, self.overrides)
+        n_ep = int(max(1, min(cfg["episodes"], budget // spec.horizon)))
+        run_dir = Path(run_dir)
+        model_path = run_dir / "model.pt"
+        loaded = model_path.exists()
+        if loaded:
+            model = PBHNO.load(model_path, device=device)
+            if model.spec != spec:
+                loaded = False
+        if not loaded:
+            ds = collect_episodes(
+                spec, n_ep, num_envs=min(n_ep, 16), seed=int(seed), device=device, progress=progress
+            )
+            torch.manual_seed(int(seed))
+            mkw = dict(cfg.get("model", {}))
+            free = list(cfg.get("free_params") or []) or None
+            model = PBHNO(PBHNOConfig(env_spec=ds.meta["spec"], free_params=free, **mkw), device=device)
+            tc = TrainConfig(
+                epochs=int(cfg["epochs"]),
+                batch_size=int(cfg["batch_size"]),
+                seed=int(seed),
+                sens_every=int(cfg["sens_every"]),
+                patience=int(cfg["patience"]),
+                weights=LossWeights(),
+                tensorboard=False,
+            )
+            model = Trainer(model, ds, tc, run_dir).fit(
+                resume=(run_dir / "checkpoint.pt").exists(), progress=progress
+            )
+        self.agent = (
+            MPCAgent.from_config(None, model, spec)
+            if not cfg.get("mpc")
+            else MPCAgent(model, spec, _mpc_config(spec, cfg["mpc"]))
+        )
+        self.spec, self.n_samples = spec, n_ep * spec.horizon
+        wall = time.perf_counter() - t0
+        if evaluate is not None:
+            evaluate(self, self.n_samples)
+        return TrainReport(
+            self.n_samples,
+            wall,
+            env_episodes=n_ep,
+            device=str(device),
+            loaded=loaded,
+            extra={"settings": cfg, "theta": model.theta_dict()},
+        )
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        if self.agent is None:
+            raise RuntimeError("mpc_surrogate: call train() before predict()")
+        a, state = self.agent.predict(obs, state, episode_start, deterministic)
+        return np.atleast_2d(a), state
+
+
+class OracleMPC(Agent):
+    name = "mpc_oracle"
+    uses_true_model = True
+
+    def __init__(self, **overrides) -> None:
+        self.overrides = overrides
+        self.agent = None
+        self.spec = None
+
+    def train(self, env, budget, seed, run_dir, device="cpu", evaluate=None, progress=True) -> TrainReport:
+        t0 = time.perf_counter()
+        self.spec = _physical(env if isinstance(env, EnvSpec) else load_spec(env))
+        self.device = device
+        return TrainReport(0, time.perf_counter() - t0, device=str(device), extra={"oracle": True})
+
+    def attach(self, core) -> None:
+        """Bind to the env core whose episodes this agent will control (the oracle reads its truth)."""
+        from ..control.agent import OracleMPCAgent
+
+        self.agent = OracleMPCAgent(SimpleNamespace(core=core), _mpc_config(core.spec, self.overrides or {}))
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        if self.agent is None:
+            raise RuntimeError("mpc_oracle: the evaluation must attach() it to the env core first")
+        a, state = self.agent.predict(obs, state, episode_start, deterministic)
+        return np.atleast_2d(a), state
+
+
+def _mpc_config(spec: EnvSpec, overrides: dict):
+    from ..control.config import load_config
+
+    return load_config(None, spec.id, **overrides)

@@ -1,0 +1,65 @@
+"""The issue-5 MPC agents as comparison agents: registered, budget-bound, oracle bound to the
+evaluated episodes, surrogate fitted and reloaded, both through the one evaluation function."""
+
+import numpy as np
+import pytest
+
+from pbhno_gym.envs.spec import load_spec
+from pbhno_gym.evaluation import evaluate_agent, heldout_seeds
+from pbhno_gym.experiments.agents import available_agents, make_agent
+from pbhno_gym.experiments.compare_config import preset
+
+EASY = load_spec("pbhno/MAPK-v0", {"horizon": 12, "target": {"switches": 0, "success_window": 4}})
+SMALL_MPC = {
+    "horizon": 6,
+    "iterations": 8,
+    "warm_iterations": 3,
+    "estimation": {"window": 3, "iterations": 3},
+}
+
+
+def test_mpc_agents_are_registered():
+    assert {"mpc_surrogate", "mpc_oracle"} <= set(available_agents())
+
+
+def test_oracle_reads_the_episodes_it_is_evaluated_on_and_beats_doing_nothing():
+    oracle = make_agent("mpc_oracle", **SMALL_MPC)
+    with pytest.raises(RuntimeError, match="attach"):
+        oracle.predict(np.zeros((1, 4), np.float32))
+    rep = oracle.train(EASY, budget=0, seed=0, run_dir="unused")
+    assert rep.env_samples == 0
+    seeds = heldout_seeds(4)
+    res = evaluate_agent(oracle, EASY, seeds).summary()
+    nothing = make_agent("zero")
+    nothing.train(EASY, budget=0, seed=0, run_dir="unused")
+    zero = evaluate_agent(nothing, EASY, seeds).summary()
+    assert res["success_rate"] >= 0.75
+    assert res["final_error"] < 0.5 * zero["final_error"]
+
+
+def test_surrogate_mpc_respects_the_budget_fits_reloads_and_acts(tmp_path):
+    opts = dict(episodes=50, epochs=2, model={"hidden": 16, "substeps": 2}, mpc=SMALL_MPC)
+    agent = make_agent("mpc_surrogate", **opts)
+    with pytest.raises(RuntimeError, match="train"):
+        agent.predict(np.zeros((1, 4), np.float32))
+    budget = 3 * EASY.horizon + 5  # room for three episodes, not the 50 asked for
+    rep = agent.train(EASY, budget=budget, seed=0, run_dir=tmp_path, progress=False)
+    assert rep.env_samples == 3 * EASY.horizon <= budget and rep.env_episodes == 3 and not rep.loaded
+    assert set(rep.extra["theta"]) >= {"k1", "k6"}
+    res = evaluate_agent(agent, EASY, heldout_seeds(2))
+    s = res.summary()
+    assert s["numerical_failures"] == 0 and np.isfinite(s["final_error"])
+    again = make_agent("mpc_surrogate", **opts).train(
+        EASY, budget=budget, seed=0, run_dir=tmp_path, progress=False
+    )
+    assert again.loaded  # the fitted model is reused, not refitted
+
+
+def test_quick_preset_lists_slow_field_mpc_rows_as_skipped_with_a_reason():
+    cfg = preset("quick")
+    wnt = [e for e in cfg.envs if e.id == "pbhno/Wnt-v0"][0]
+    assert "slow" in wnt.skip_agents["mpc_surrogate"]
+    bad = preset("quick")
+    bad.envs[0].skip_agents = {"no_such_agent": "x"}
+    with pytest.raises(ValueError, match="skip_agents"):
+        bad.validate()
