@@ -122,7 +122,8 @@ class OracleMPC(Agent):
         """Bind to the env core whose episodes this agent will control (the oracle reads its truth)."""
         from ..control.agent import OracleMPCAgent
 
-        self.agent = OracleMPCAgent(SimpleNamespace(core=core), _mpc_config(core.spec, self.overrides or {}))
+        opts = {"device": str(getattr(self, "device", "cpu")), **(self.overrides or {})}
+        self.agent = OracleMPCAgent(SimpleNamespace(core=core), _mpc_config(core.spec, opts))
 
     def predict(self, obs, state=None, episode_start=None, deterministic=True):
         if self.agent is None:
