@@ -15,6 +15,7 @@ regulariser), ``pbhno_no_pde`` (no learned field block: the mechanistic ETD tran
 from __future__ import annotations
 
 import dataclasses
+import math
 import tempfile
 import time
 from collections.abc import Sequence
@@ -46,7 +47,7 @@ DEFAULTS: dict = dict(
     modes=8,
     n_layers=2,
     hidden=64,
-    substeps=None,  # None: the design's simulator substeps
+    substeps=None,  # None: RK4 steps of <= 1 min (Notch cis-inactivation ~2/min), >= the design's
     field_substeps=4,  # field + cells advanced together in 4 sub-intervals (Notch: 17% -> 3% skeleton error)
     device="cpu",
     run_dir=None,  # None: a temporary directory
@@ -131,7 +132,8 @@ def fit_pbhno(
     t0 = time.perf_counter()
     ds = _with_noise(dataset)
     spec = ds.meta["spec"]
-    substeps = s["substeps"] or int(spec.get("substeps", 8))
+    dt = float(spec["control_interval"])
+    substeps = s["substeps"] or max(int(spec.get("substeps", 8)), math.ceil(dt))
     tmp = None
     if s["run_dir"] is None:
         tmp = tempfile.TemporaryDirectory(prefix=f"{variant}-")

@@ -73,6 +73,7 @@ class PBHNOConfig:
     atol: float = 1e-4
     init_log_theta: list[float] | None = None  # starting theta (default: the prior mean)
     dtype: str = "float32"
+    theta_box: float | None = 3.0  # keep log theta within prior mean +- theta_box prior sds (None: free)
     design: dict[str, Any] | None = None  # a discovery Design (meta["design"]): its channels + initial state
     scales: dict[str, list[float] | float] = field(default_factory=dict)  # filled at construction
 
@@ -221,6 +222,19 @@ class PBHNO(nn.Module, ControlModel):
     def log_theta(self) -> Tensor:
         """(P,) full log-parameter vector (fitted entries from ``log_theta_free``)."""
         return self.log_theta_fixed.index_put((self.free_index,), self.log_theta_free)
+
+    @torch.no_grad()
+    def project_theta_(self) -> None:
+        """Clamp the fitted log-parameters into the prior box (mean +- ``theta_box`` sds): the
+        box every discovery method shares, and a guard against stiff excursions."""
+        box = self.config.theta_box
+        if box is None:
+            return
+        mu = self.prior_mean[self.free_index]
+        sd = self.prior_sigma[self.free_index]
+        self.log_theta_free.copy_(
+            torch.maximum(torch.minimum(self.log_theta_free, mu + box * sd), mu - box * sd)
+        )
 
     def theta_dict(self) -> dict[str, float]:
         return {

@@ -98,6 +98,7 @@ class Trainer:
         self.val_opt = torch.optim.Adam([self.delta], lr=config.lr_init)
         self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.epoch, self.best_val, self.bad_epochs = 0, math.inf, 0
+        self.skipped = 0  # optimizer steps skipped for a non-finite loss or gradient
         self.best_state: dict[str, Any] | None = None
         self.history: list[dict[str, float]] = []
         self._tb = None
@@ -122,6 +123,7 @@ class Trainer:
             "epoch": self.epoch,
             "best_val": self.best_val,
             "bad_epochs": self.bad_epochs,
+            "skipped": self.skipped,
             "best_state": self.best_state,
             "history": self.history,
             "rng": {
@@ -160,6 +162,7 @@ class Trainer:
         self.val_opt.load_state_dict(ck["val_opt"])
         self.epoch, self.best_val, self.bad_epochs = ck["epoch"], ck["best_val"], ck["bad_epochs"]
         self.best_state, self.history = ck["best_state"], ck["history"]
+        self.skipped = int(ck.get("skipped", 0))
         torch.set_rng_state(ck["rng"]["torch"])
         self.gen.set_state(ck["rng"]["gen"])
         np.random.set_state(ck["rng"]["numpy"])  # noqa: NPY002
@@ -199,13 +202,22 @@ class Trainer:
                 self.init_sd,
                 self.sens_w[idx],
             )
+            params = [p for g in self.opt.param_groups for p in g["params"]]
+            if not torch.isfinite(loss):  # e.g. a stiff excursion of theta blew up the fixed-step solver
+                self.skipped += 1
+                self.opt.zero_grad(set_to_none=True)
+                continue
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(
-                [p for g in self.opt.param_groups for p in g["params"]], cfg.grad_clip
-            )
+            if not all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in params):
+                self.skipped += 1
+                self.opt.zero_grad(set_to_none=True)
+                continue
+            torch.nn.utils.clip_grad_norm_(params, cfg.grad_clip)
             self.opt.step()
+            model.project_theta_()
             for k, v in {"loss": float(loss.detach()), **logs}.items():
                 sums[k] = sums.get(k, 0.0) + v / len(batches)
+        sums["skipped"] = float(self.skipped)
         self.sched.step()
         return sums
 

@@ -117,3 +117,28 @@ def test_cli_fit(mapk_data, tmp_path):
     )
     assert (tmp_path / "run" / "theta.md").exists() and (tmp_path / "run" / "model.pt").exists()
     assert np.isfinite(PBHNO.load(tmp_path / "run" / "model.pt").log_theta.detach().numpy()).all()
+
+
+def test_non_finite_steps_are_skipped_and_theta_stays_in_the_prior_box(mapk_data, tmp_path, monkeypatch):
+    import pbhno_gym.surrogate.train as train_mod
+
+    tr = _trainer(mapk_data, tmp_path, epochs=1)
+    before = {k: v.clone() for k, v in tr.model.state_dict().items()}
+    real = train_mod.objective
+
+    def nan_objective(*a, **k):
+        loss, logs = real(*a, **k)
+        return loss * float("nan"), logs
+
+    monkeypatch.setattr(train_mod, "objective", nan_objective)
+    tr.train_epoch()
+    assert tr.skipped == len(tr._batches()) >= 1
+    for k, v in tr.model.state_dict().items():  # nothing moved, nothing became NaN
+        assert torch.equal(v, before[k]), k
+    m = tr.model
+    with torch.no_grad():
+        m.log_theta_free.add_(10.0)
+    m.project_theta_()
+    idx = m.free_index
+    hi = m.prior_mean[idx] + m.config.theta_box * m.prior_sigma[idx]
+    assert torch.allclose(m.log_theta_free, hi)
