@@ -140,7 +140,7 @@ def fit_pbhno(
         root = Path(tmp.name)
     else:
         root = Path(s["run_dir"]) / f"seed{seed}"
-    tc = TrainConfig(
+    train_kw = dict(
         epochs=int(s["epochs"]),
         batch_size=int(s["batch_size"]),
         lr=float(s["lr"]),
@@ -151,8 +151,8 @@ def fit_pbhno(
         weights=dataclasses.replace(LossWeights(), **w_over),
         seed=int(seed),
         tensorboard=False,
-        **t_over,
     )
+    tc = TrainConfig(**{**train_kw, **t_over})  # the ablation's overrides win
     models, summaries, losses = [], [], []
     try:
         for m in range(int(s["members"])):

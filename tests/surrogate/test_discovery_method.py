@@ -76,3 +76,10 @@ def test_pbhno_fit_moves_theta_toward_the_truth_with_intervals_and_forecasts():
     fc = r.predictor.forecast(ds)
     assert fc.shape == ds["meas_values"].shape and np.isfinite(fc).all()
     assert r.predictor.field(ds) is None  # MAPK has no ligand field
+
+
+@pytest.mark.parametrize("variant", sorted(set(ABLATIONS) - {"pbhno"}))
+def test_every_ablation_fits_end_to_end(variant):
+    ds, free, prior, _ = _data("mapk_smooth")
+    r = fit(variant, ds, free, prior, settings=dict(members=1, epochs=2, hidden=16, substeps=2))
+    assert r.method == variant and np.isfinite(r.log_theta).all() and r.cov.shape == (4, 4)
