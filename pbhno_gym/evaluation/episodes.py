@@ -171,7 +171,8 @@ class EvalResult:
         return cls.from_json(json.loads(path.read_text()), traj)
 
 
-def _physical_spec(env: str | EnvSpec) -> EnvSpec:
+def physical_spec(env: str | EnvSpec) -> EnvSpec:
+    """The spec with actions in physical units (what every agent here returns)."""
     spec = env if isinstance(env, EnvSpec) else load_spec(env)
     return dataclasses.replace(spec, normalize_actions=False) if spec.normalize_actions else spec
 
@@ -196,7 +197,7 @@ def evaluate_agent(
         batch_size: episodes simulated together (all by default).
         record: how many of the first episodes to keep full trajectories of (for figures).
     """
-    spec = _physical_spec(env)
+    spec = physical_spec(env)
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("evaluate_agent: seeds must not be empty")

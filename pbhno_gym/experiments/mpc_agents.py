@@ -18,16 +18,11 @@ from types import SimpleNamespace
 import numpy as np
 
 from ..baselines.agent_config import load_agent_config
-from ..envs.spec import EnvSpec, load_spec
+from ..envs.spec import EnvSpec
+from ..evaluation.episodes import physical_spec
 from .agents import Agent, TrainReport
 
 __all__ = ["SurrogateMPC", "OracleMPC"]
-
-
-def _physical(spec: EnvSpec) -> EnvSpec:
-    import dataclasses
-
-    return dataclasses.replace(spec, normalize_actions=False)
 
 
 class SurrogateMPC(Agent):
@@ -48,7 +43,7 @@ class SurrogateMPC(Agent):
         from ..surrogate.train import TrainConfig, Trainer
 
         t0 = time.perf_counter()
-        spec = _physical(env if isinstance(env, EnvSpec) else load_spec(env))
+        spec = physical_spec(env)
         cfg = load_agent_config("mpc_surrogate", spec.id, self.overrides)
         n_ep = int(max(1, min(cfg["episodes"], budget // spec.horizon)))
         run_dir = Path(run_dir)
@@ -78,11 +73,7 @@ class SurrogateMPC(Agent):
             model = Trainer(model, ds, tc, run_dir).fit(
                 resume=(run_dir / "checkpoint.pt").exists(), progress=progress
             )
-        self.agent = (
-            MPCAgent.from_config(None, model, spec)
-            if not cfg.get("mpc")
-            else MPCAgent(model, spec, _mpc_config(spec, cfg["mpc"]))
-        )
+        self.agent = MPCAgent(model, spec, _mpc_config(spec, cfg.get("mpc") or {}))
         self.spec, self.n_samples = spec, n_ep * spec.horizon
         wall = time.perf_counter() - t0
         if evaluate is not None:
@@ -114,7 +105,7 @@ class OracleMPC(Agent):
 
     def train(self, env, budget, seed, run_dir, device="cpu", evaluate=None, progress=True) -> TrainReport:
         t0 = time.perf_counter()
-        self.spec = _physical(env if isinstance(env, EnvSpec) else load_spec(env))
+        self.spec = physical_spec(env)
         self.device = device
         return TrainReport(0, time.perf_counter() - t0, device=str(device), extra={"oracle": True})
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime
 import json
 import platform
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,18 +60,20 @@ def _methods(requested: list[str] | None, need: str | None = None, quick: bool =
 
 
 @dataclass
-class Experiment:
+class Experiment(ABC):
+    """One paper experiment: its configuration, its sweep tasks and its report."""
+
     name: str
     description: str
 
-    def config(self, quick: bool, methods: list[str] | None, seeds: int | None) -> dict:
-        raise NotImplementedError
+    @abstractmethod
+    def config(self, quick: bool, methods: list[str] | None, seeds: int | None) -> dict: ...
 
-    def tasks(self, cfg: dict) -> list[Task]:
-        raise NotImplementedError
+    @abstractmethod
+    def tasks(self, cfg: dict) -> list[Task]: ...
 
-    def report(self, results: list[dict], cfg: dict, out: Path) -> dict:
-        raise NotImplementedError
+    @abstractmethod
+    def report(self, results: list[dict], cfg: dict, out: Path) -> dict: ...
 
 
 def _ok(results: list[dict]) -> list[dict]:
