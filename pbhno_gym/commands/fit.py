@@ -39,6 +39,9 @@ def run(args) -> int:
         weights=weights,
         sens_every=args.sens_every,
         patience=args.patience,
+        lr_theta=args.lr_theta,
+        calibrate_nfev=args.calibrate_nfev,
+        polish_nfev=args.polish_nfev,
     )
     out = Path(args.out)
     if args.ensemble > 1:
@@ -68,6 +71,16 @@ def add_parser(sub) -> None:
     f.add_argument("--batch-size", type=int, default=8)
     f.add_argument("--lr", type=float, default=1e-3)
     f.add_argument("--patience", type=int, default=30)
+    f.add_argument("--lr-theta", type=float, default=2e-2, help="Adam step size of log theta (0: hold it)")
+    f.add_argument(
+        "--calibrate-nfev",
+        type=int,
+        default=20,
+        help="Gauss-Newton evaluations fitting theta through the mechanistic skeleton first (0: off)",
+    )
+    f.add_argument(
+        "--polish-nfev", type=int, default=0, help="Gauss-Newton evaluations for theta at the end (0: off)"
+    )
     f.add_argument("--sens-every", type=int, default=10, help="epochs between sensitivity refreshes (0: off)")
     f.add_argument("--weights", help='loss weights as JSON, e.g. \'{"pde": 0, "sens": 0}\' (ablations)')
     f.add_argument("--model-config", help="PBHNOConfig fields as JSON")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..utils.config import build_dataclass
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -94,43 +95,10 @@ def default_config_path() -> Path:
     return Path(__file__).resolve().parents[2] / "agents" / "mpc.toml"
 
 
-def _coerce(cls, name: str, value: Any, where: str) -> Any:
-    f = {f.name: f for f in fields(cls)}[name]
-    proto = f.default if f.default is not dataclasses.MISSING else None
-    if name in _OPTIONAL_FLOATS or isinstance(proto, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise ConfigError(f"{where}.{name} must be a finite number, got {value!r}")
-        return float(value)
-    if isinstance(proto, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}.{name} must be true or false, got {value!r}")
-        return value
-    if isinstance(proto, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}.{name} must be an integer, got {value!r}")
-        return value
-    if isinstance(proto, str) and not isinstance(value, str):
-        raise ConfigError(f"{where}.{name} must be a string, got {value!r}")
-    return value
-
-
 def _build(cls, raw: dict[str, Any], where: str):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ConfigError(
-            f"unknown field(s) {', '.join(where + '.' + u for u in unknown)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    kw = {}
-    for k, v in raw.items():
-        if k in _SECTIONS and cls is MPCConfig:
-            if not isinstance(v, dict):
-                raise ConfigError(f"{where}.{k} must be a table, got {v!r}")
-            kw[k] = _build(_SECTIONS[k], v, f"{where}.{k}")
-        else:
-            kw[k] = _coerce(cls, k, v, where)
-    return cls(**kw)
+    return build_dataclass(
+        cls, raw, where, ConfigError, _SECTIONS if cls is MPCConfig else None, floats=_OPTIONAL_FLOATS
+    )
 
 
 def _merge(base: dict, over: dict) -> dict:

@@ -161,6 +161,19 @@ DESIGNS: dict[str, Design] = {
             noise=0.2,
         ),
         Design(
+            name="notch_rich",
+            env="pbhno/Notch-v0",
+            description="Notch two-cell, informative: NICD and Hes in both cells at 24 irregular "
+            "times of each of 6 experiments, 5% additive noise (a design whose Cramer-Rao bound "
+            "allows <= 5% MAPE)",
+            overrides={"layout": {"ny": 24, "nx": 40, "length_x": 80.0}},
+            observed=("N", "H"),
+            free=("k_on", "delta_N", "alpha_H", "K_H", "delta_H"),
+            n_traj=6,
+            n_times=24,
+            noise=0.05,
+        ),
+        Design(
             name="wnt_edges",
             env="pbhno/Wnt-v0",
             description="Wnt morphogen field (paper Fig. 3): 16 ligand samples along the tissue edge "

@@ -17,7 +17,7 @@ simulator:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -27,7 +27,7 @@ from ..data.format import Dataset
 from .design import dataset_design, design_model
 from .prior import Prior
 
-__all__ = ["InverseProblem", "SimulatorProblem", "LinearGaussianProblem"]
+__all__ = ["InverseProblem", "SimulatorProblem", "LinearGaussianProblem", "central_differences"]
 
 
 class InverseProblem(ABC):
@@ -88,6 +88,22 @@ class InverseProblem(ABC):
         _, J = self.predict(np.atleast_2d(log_theta), True)
         Jw = J[0] / self.sigma[:, None]
         return Jw.T @ Jw
+
+
+def central_differences(
+    values: Callable[[np.ndarray], np.ndarray], lt: np.ndarray, need: np.ndarray, h: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Values (K, R) at the rows of ``lt`` (K, p) and central-difference Jacobians (K, R, p) for
+    the rows flagged in ``need`` (zero elsewhere), all points in one call of ``values``."""
+    K, p = lt.shape
+    rows = np.nonzero(need)[0]
+    pts = [lt] + [np.concatenate([lt[i] + h * np.eye(p), lt[i] - h * np.eye(p)]) for i in rows]
+    vals = values(np.concatenate(pts, 0))
+    J = np.zeros((K, vals.shape[1], p))
+    for n, i in enumerate(rows):
+        off = K + 2 * p * n
+        J[i] = ((vals[off : off + p] - vals[off + p : off + 2 * p]) / (2 * h)).T
+    return vals[:K], J
 
 
 class LinearGaussianProblem(InverseProblem):
@@ -192,18 +208,7 @@ class SimulatorProblem(InverseProblem):
         return pred, J
 
     def _predict_fd(self, lt: np.ndarray, need: np.ndarray):
-        h, p = self.fd_step, self.p
-        pts = [lt]
-        for i in np.nonzero(need)[0]:
-            pts += [lt[i] + h * np.eye(p), lt[i] - h * np.eye(p)]
-        vals, _ = self.predict(np.concatenate(pts, 0), False)
-        K = lt.shape[0]
-        J = np.zeros((K, self.n_data, p))
-        off = K
-        for i in np.nonzero(need)[0]:
-            J[i] = ((vals[off : off + p] - vals[off + p : off + 2 * p]) / (2 * h)).T
-            off += 2 * p
-        return vals[:K], J
+        return central_differences(lambda X: self.predict(X, False)[0], lt, need, self.fd_step)
 
     def _predict_chunk(self, lt, need, reps, pred_out, jac_out) -> None:
         k, p, E = lt.shape[0], lt.shape[1], self.E

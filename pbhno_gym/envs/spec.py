@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import math
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from ..utils.config import build_dataclass
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -158,59 +159,8 @@ def list_specs() -> dict[str, Path]:
     return out
 
 
-def _coerce(cls, name: str, value: Any, where: str) -> Any:
-    """Type-check a scalar against the dataclass field's default type."""
-    default = {f.name: f for f in fields(cls)}[name]
-    proto = default.default if default.default is not dataclasses.MISSING else default.default_factory()
-    if isinstance(proto, bool):
-        if not isinstance(value, bool):
-            raise SpecError(f"{where}.{name} must be true or false, got {value!r}")
-        return value
-    if isinstance(proto, int):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SpecError(f"{where}.{name} must be an integer, got {value!r}")
-        return value
-    if isinstance(proto, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise SpecError(f"{where}.{name} must be a finite number, got {value!r}")
-        return float(value)
-    if isinstance(proto, str):
-        if not isinstance(value, str):
-            raise SpecError(f"{where}.{name} must be a string, got {value!r}")
-        return value
-    if isinstance(proto, tuple):
-        if not isinstance(value, (list, tuple)):
-            raise SpecError(f"{where}.{name} must be a list, got {value!r}")
-        return tuple(value)
-    if isinstance(proto, dict):
-        if not isinstance(value, dict):
-            raise SpecError(f"{where}.{name} must be a table of name = number, got {value!r}")
-        out = {}
-        for k, v in value.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise SpecError(f"{where}.{name}.{k} must be a finite number, got {v!r}")
-            out[str(k)] = float(v)
-        return out
-    return value
-
-
 def _build(cls, raw: dict[str, Any], where: str):
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise SpecError(
-            f"unknown field(s) {', '.join(where + '.' + u for u in unknown)}; "
-            f"known: {', '.join(sorted(known))}"
-        )
-    kw = {}
-    for k, v in raw.items():
-        if k in _SECTIONS and cls is EnvSpec:
-            if not isinstance(v, dict):
-                raise SpecError(f"{where}.{k} must be a table, got {v!r}")
-            kw[k] = _build(_SECTIONS[k], v, f"{where}.{k}")
-        else:
-            kw[k] = _coerce(cls, k, v, where)
-    return cls(**kw)
+    return build_dataclass(cls, raw, where, SpecError, _SECTIONS if cls is EnvSpec else None)
 
 
 def _merge(base: dict, over: dict) -> dict:

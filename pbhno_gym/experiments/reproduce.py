@@ -109,6 +109,18 @@ def _design_text(name: str) -> str:
     return "\n".join(lines)
 
 
+def _write_report(out: Path, stem: str, lines: list[str], csv: list[str], note: str, fig=None) -> None:
+    """``<stem>.md`` (the lines and a closing note), ``<stem>.csv`` and, with ``fig``, ``<stem>.png``."""
+    if fig is not None:
+        import matplotlib.pyplot as plt
+
+        fig.tight_layout()
+        atomic_savefig(fig, out / f"{stem}.png")
+        plt.close(fig)
+    atomic_write_text(out / f"{stem}.md", "\n".join([*lines, "", note]) + "\n")
+    atomic_write_text(out / f"{stem}.csv", "\n".join(csv) + "\n")
+
+
 def _fmt(x: float, d: int = 3) -> str:
     return "-" if x is None or not np.isfinite(x) else f"{x:.{d}f}"
 
@@ -214,30 +226,28 @@ class Table1(Experiment):
             _design_text(cfg["design"]),
             "",
             "\n".join(rows),
-            "",
         ]
         if len(crlb):
             mean_crlb = crlb.mean(0)
             eff = float(np.sqrt(2 / np.pi) * mean_crlb.mean())
             lines += [
+                "",
                 "Cramer-Rao bound (Fisher information at the true parameters, autograd sensitivities), "
                 "mean over "
                 f"{len(crlb)} seeds, sd of log theta: "
                 + ", ".join(f"`{n}` {v:.3f}" for n, v in zip(free, mean_crlb, strict=False))
                 + f". An efficient unbiased estimator would have MAE ~ sqrt(2/pi) x CRLB = {eff:.3f}.",
-                "",
             ]
             csv.append(f"crlb_efficient_mae,{len(crlb)},{eff},,,,,,,,,,,,,,,ok")
-        lines += [
+        note = (
             "MAE: mean |log theta_hat - log theta| over the free parameters (scale-free, ~ relative "
             "error); MAPE: 100 x mean |theta_hat/theta - 1|; Var: variance across seeds of the log errors, "
             "mean over parameters; coverage: fraction of (seed, parameter) pairs whose 95% interval "
             "(Laplace for MLE/MAP, ensemble or predicted variance for learned methods) contains the truth; "
             "brackets: percentile bootstrap over seeds. The paper does not state the scale of its MAE; its "
-            "numbers are shown for reference only. `nominal` is the prior mean (no fitting).",
-        ]
-        atomic_write_text(out / "table1.md", "\n".join(lines) + "\n")
-        atomic_write_text(out / "table1.csv", "\n".join(csv) + "\n")
+            "numbers are shown for reference only. `nominal` is the prior mean (no fitting)."
+        )
+        _write_report(out, "table1", lines, csv, note)
         self._plot(by, cfg, out)
         return {"rows": len(rows) - 2}
 
@@ -350,16 +360,8 @@ class Fig1(Experiment):
         ax.set_ylabel("parameter MAE (log theta)")
         ax.set_title(f"{cfg['design']}: MAE vs noise ({len(cfg['seeds'])} seeds, 95% bootstrap CI)")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        atomic_savefig(fig, out / "fig1.png")
-        plt.close(fig)
-        lines += [
-            "",
-            "MAE of log theta, mean over seeds. CRLB row: sqrt(2/pi) x mean Cramer-Rao sd "
-            "(efficient unbiased MAE).",
-        ]
-        atomic_write_text(out / "fig1.md", "\n".join(lines) + "\n")
-        atomic_write_text(out / "fig1.csv", "\n".join(csv) + "\n")
+        note = "MAE of log theta, mean over seeds. CRLB row: sqrt(2/pi) x mean Cramer-Rao sd (efficient MAE)."
+        _write_report(out, "fig1", lines, csv, note, fig)
         return {}
 
 
@@ -457,14 +459,12 @@ class Fig3(Experiment):
             fig.tight_layout()
             atomic_savefig(fig, out / "fig3.png")
             plt.close(fig)
-        lines += [
-            "",
+        note = (
             "Relative L2 error ||L_hat - L|| / ||L|| over every pixel of every control time of every "
             "trajectory. MLE/MAP reconstruct by simulating the true model at their estimate; PINN-PDE "
-            "evaluates its network on the grid.",
-        ]
-        atomic_write_text(out / "fig3.md", "\n".join(lines) + "\n")
-        atomic_write_text(out / "fig3.csv", "\n".join(csv) + "\n")
+            "evaluates its network on the grid."
+        )
+        _write_report(out, "fig3", lines, csv, note)
         return {}
 
 
@@ -528,6 +528,7 @@ class Counterfactual(Experiment):
             csv.append(f"{m},{len(ok)},{rm.mean()},{ci[0]},{ci[1]},{rel},{mae}")
             names.append(m)
             vals.append(rm)
+        fig = None
         if names:
             fig, ax = plt.subplots(figsize=(1.3 * max(len(names), 3) + 2, 3.6))
             ax.boxplot(vals, showmeans=True)
@@ -535,18 +536,13 @@ class Counterfactual(Experiment):
             ax.set_yscale("log")
             ax.set_ylabel("forecast RMSE (normalised units)")
             ax.set_title("counterfactual forecasts, unseen control inputs")
-            fig.tight_layout()
-            atomic_savefig(fig, out / "counterfactual.png")
-            plt.close(fig)
-        lines += [
-            "",
+        note = (
             "RMSE of the noise-free measurement channels (normalised units, all channels and control "
             "times) of the test experiments. Parameter-estimation methods forecast with the true model at "
-            "their estimate; the plain FNO with its forecaster at its estimate; `nominal` is the "
-            "prior-mean model.",
-        ]
-        atomic_write_text(out / "counterfactual.md", "\n".join(lines) + "\n")
-        atomic_write_text(out / "counterfactual.csv", "\n".join(csv) + "\n")
+            "their estimate; PB-HNO and the plain FNO with their own forecasters; `nominal` is the "
+            "prior-mean model."
+        )
+        _write_report(out, "counterfactual", lines, csv, note, fig)
         return {}
 
 

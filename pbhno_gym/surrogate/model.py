@@ -272,33 +272,40 @@ class PBHNO(nn.Module, ControlModel):
             ell0 = self.averaging(L)
             src = self.sim.external_source(lig, th, B).reshape(L.shape)
             diff, lam = self.pathway.field_coefficients(th)
-            e, hp1, _ = self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), self.dt / K)
+            e, hp1, hp2 = self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), self.dt / K)
             Lk, xk, b_sum, reg = L, z.x, 0.0, 0.0
             for _ in range(K):  # mechanistic transport; with K > 1 the cells move with the field
                 emis, upt = self.pathway.emission(xk, th, inh), self.pathway.uptake(xk, th, inh)
                 b, b_phys = self.boundary(Lk, emis, upt)
-                etd = self.spectral.inverse(
-                    e * self.spectral.forward(Lk) + hp1 * self.spectral.forward(b + src)
-                )
-                if K > 1:
-                    etd = etd.clamp_min(0)
+                n0 = self.spectral.forward(b + src)
+                a_hat = e * self.spectral.forward(Lk) + hp1 * n0
+                etd = self.spectral.inverse(a_hat)
+                if aux is not None:
+                    reg = reg + self.boundary.regularizer(b, b_phys) / (K if K == 1 else 2 * K)
+                if K > 1:  # ETD-RK2: cells over the sub-interval, then the field's corrector
+                    pred = etd.clamp_min(0)
                     xk = self.cells.solve(
                         xk,
                         self.averaging(Lk),
-                        self.averaging(etd),
+                        self.averaging(pred),
                         th,
                         inh,
                         u_inh,
                         cfg.solver,
                         cfg.adjoint,
-                        max(1, cfg.substeps // K),
+                        max(1, -(-cfg.substeps // K)),  # >= substeps RK4 steps in all
                         cfg.rtol,
                         cfg.atol,
                         frac=1.0 / K,
                     )
+                    emis, upt = self.pathway.emission(xk, th, inh), self.pathway.uptake(xk, th, inh)
+                    b1, b1_phys = self.boundary(pred, emis, upt)
+                    corr = hp2 * (self.spectral.forward(b1 + src) - n0)
+                    etd = self.spectral.inverse(a_hat + corr).clamp_min(0)
+                    if aux is not None:
+                        reg = reg + self.boundary.regularizer(b1, b1_phys) / (2 * K)
+                    b = 0.5 * (b + b1)
                 b_sum = b_sum + b / K
-                if aux is not None:
-                    reg = reg + self.boundary.regularizer(b, b_phys) / K
                 Lk = etd
             ls = float(cfg.scales["L"])
             if cfg.pde_block == "none":

@@ -5,7 +5,19 @@ model out from estimated initial states, compute the eq. (7) objective, clip gra
 Adam step (cosine-decayed learning rate). Every ``sens_every`` epochs the Appendix-B sensitivity
 weights are refreshed from finite-difference sensitivities. Validation episodes keep their own
 initial-state offsets, fitted on validation data only (the model is frozen for that), and the
-validation measurement loss drives early stopping; the best model is kept.
+validation measurement loss drives early stopping; the best model is kept, the untrained one
+included (so the learned parts stay at zero when no epoch improves on held-out episodes: on the
+Notch design, ten epochs on two noisy trajectories took the forecast error under unseen controls
+from 1.6%, the skeleton's, to 6.6%).
+
+Theta by Gauss-Newton (optional, :mod:`.calibrate`): with ``calibrate_nfev`` the freshly built
+model, which is the mechanistic skeleton (learned parts start at zero / at the physical
+operators), is fitted for theta alone (on every episode, validation ones included: theta is shared
+and only the networks are early-stopped) by multistart least squares before the first epoch, so
+training starts from the skeleton's MAP rather than the prior mean; with ``polish_nfev`` theta is
+re-solved at the end with the trained networks frozen (its MAP given them). Adam alone moves
+each log-parameter by about its learning rate per step, which on sparse designs wanders instead
+of converging.
 
 Unknown initial states are estimated: each episode's cells start at ``x_start(theta) * exp(delta_e)``
 with a learned offset ``delta_e`` under the spec's cell-variability prior (sd ``init_noise``).
@@ -59,6 +71,9 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 1
     tensorboard: bool = True
+    calibrate_nfev: int = 0  # Gauss-Newton evaluations for theta via the skeleton, before training (0: off)
+    calibrate_starts: int = 1  # starts of that calibration: the current theta, then prior draws
+    polish_nfev: int = 0  # Gauss-Newton evaluations for theta given the trained networks (0: off)
 
 
 class Trainer:
@@ -99,6 +114,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(config.seed + 1)
         self.epoch, self.best_val, self.bad_epochs = 0, math.inf, 0
         self.skipped = 0  # optimizer steps skipped for a non-finite loss or gradient
+        self.calibration: dict[str, dict] = {}  # "calibrate" / "polish": see surrogate.calibrate
         self.best_state: dict[str, Any] | None = None
         self.history: list[dict[str, float]] = []
         self._tb = None
@@ -124,6 +140,7 @@ class Trainer:
             "best_val": self.best_val,
             "bad_epochs": self.bad_epochs,
             "skipped": self.skipped,
+            "calibration": self.calibration,
             "best_state": self.best_state,
             "history": self.history,
             "rng": {
@@ -163,6 +180,7 @@ class Trainer:
         self.epoch, self.best_val, self.bad_epochs = ck["epoch"], ck["best_val"], ck["bad_epochs"]
         self.best_state, self.history = ck["best_state"], ck["history"]
         self.skipped = int(ck.get("skipped", 0))
+        self.calibration = dict(ck.get("calibration", {}))
         torch.set_rng_state(ck["rng"]["torch"])
         self.gen.set_state(ck["rng"]["gen"])
         np.random.set_state(ck["rng"]["numpy"])  # noqa: NPY002
@@ -257,6 +275,14 @@ class Trainer:
         elif resume:
             raise CheckpointError(f"{self.ckpt_path}: nothing to resume")
         self._open_logs()
+        if cfg.calibrate_nfev and self.epoch == 0 and "calibrate" not in self.calibration:
+            self._calibrate("calibrate", cfg.calibrate_nfev, cfg.calibrate_starts)
+            self.save_checkpoint()
+        if self.epoch == 0 and self.best_state is None and len(self.val_idx):
+            # the untrained model is the first candidate: training must beat it on held-out episodes
+            self.best_val = self.validate()
+            self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            self.save_checkpoint()
         bar = tqdm(
             total=cfg.epochs, initial=self.epoch, desc="fit PB-HNO", unit="epoch", disable=not progress
         )
@@ -291,12 +317,31 @@ class Trainer:
         bar.close()
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
+        if cfg.polish_nfev and "polish" not in self.calibration:
+            self._calibrate("polish", cfg.polish_nfev, 1)
+            self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            self.save_checkpoint()
         self.model.save(
             self.run_dir / "model.pt",
-            extra={"fingerprint": self.fingerprint, "epochs": self.epoch, "best_val": self.best_val},
+            extra={
+                "fingerprint": self.fingerprint,
+                "epochs": self.epoch,
+                "best_val": self.best_val,
+                "calibration": self.calibration,
+            },
         )
         self._close_logs()
         return self.model
+
+    def _calibrate(self, stage: str, nfev: int, starts: int) -> None:
+        """Theta by multistart least squares with everything else frozen (:mod:`.calibrate`)."""
+        from .calibrate import calibrate_theta
+
+        idx = torch.arange(self.data.n_episodes, device=self.train_idx.device)  # theta: all episodes
+        info = calibrate_theta(
+            self.model, self.data.index(idx), self.delta.detach()[idx], nfev, starts, self.cfg.seed
+        )
+        self.calibration[stage] = info
 
     # ------------------------------------------------------------------ logs
     def _open_logs(self) -> None:

@@ -27,13 +27,14 @@ def test_pbhno_and_its_ablations_are_registered_for_every_experiment():
 
 @pytest.mark.parametrize(
     "design, substeps, field_substeps, tol",
-    [("mapk_smooth", 16, 1, 0.02), ("wnt_tiny", 16, 4, 0.01), ("notch_sparse", 32, 4, 0.05)],
+    [("mapk_smooth", 16, 1, 0.02), ("wnt_tiny", 16, 4, 0.01), ("notch_sparse", 32, 4, 0.02)],
 )
 def test_mechanistic_pbhno_reproduces_the_design_channels_at_the_true_theta(
     design, substeps, field_substeps, tol
 ):
     """With the learned parts off, the design's channels, scales and initial state are the data's
-    (Notch needs the field and cells advanced together: one 30-min split step is 17% off)."""
+    (Notch needs the field and cells advanced together: one 30-min split step is 17% off, four
+    ETD-RK2 sub-intervals 1.3%)."""
     ds, _, _, _ = _data(design)
     cfg = PBHNOConfig(
         env_spec=ds.meta["spec"],

@@ -142,3 +142,18 @@ def test_non_finite_steps_are_skipped_and_theta_stays_in_the_prior_box(mapk_data
     idx = m.free_index
     hi = m.prior_mean[idx] + m.config.theta_box * m.prior_sigma[idx]
     assert torch.allclose(m.log_theta_free, hi)
+
+
+def test_untrained_model_is_kept_when_training_does_not_improve_held_out_episodes(mapk_data, tmp_path):
+    """The pre-training model is the first early-stopping candidate: wild network steps (lr 1) that
+    worsen the validation misfit leave the learned correction at its zero initialisation."""
+    torch.manual_seed(0)
+    m = PBHNO(PBHNOConfig(**quick_config(mapk_data.meta["spec"], free_params=["k5", "k6"])))
+    cfg = TrainConfig(
+        epochs=3, batch_size=12, lr=1.0, lr_theta=0.0, val_frac=0.25, sens_every=0, tensorboard=False, seed=0
+    )
+    tr = Trainer(m, mapk_data, cfg, tmp_path)
+    model = tr.fit(progress=False)
+    assert len(tr.history) == 3 and all(r["val_y"] > tr.best_val for r in tr.history)
+    last = model.cells.net[-1]
+    assert torch.count_nonzero(last.weight) == 0 and torch.count_nonzero(last.bias) == 0
