@@ -164,7 +164,6 @@ def fit_pbhno(
         patience=int(s["patience"]),
         sens_every=int(s["sens_every"]),
         calibrate_nfev=int(s["calibrate_nfev"]),
-        calibrate_starts=1,
         polish_nfev=int(s["polish_nfev"]),
         weights=dataclasses.replace(LossWeights(), **w_over),
         seed=int(seed),

@@ -281,7 +281,7 @@ class Trainer:
         if self.epoch == 0 and self.best_state is None and len(self.val_idx):
             # the untrained model is the first candidate: training must beat it on held-out episodes
             self.best_val = self.validate()
-            self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            self.best_state = self._snapshot()
             self.save_checkpoint()
         bar = tqdm(
             total=cfg.epochs, initial=self.epoch, desc="fit PB-HNO", unit="epoch", disable=not progress
@@ -297,7 +297,7 @@ class Trainer:
                 improved = True
             if improved:
                 self.best_val, self.bad_epochs = (val if math.isfinite(val) else logs["y"]), 0
-                self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+                self.best_state = self._snapshot()
             else:
                 self.bad_epochs += 1
             row = {
@@ -319,7 +319,7 @@ class Trainer:
             self.model.load_state_dict(self.best_state)
         if cfg.polish_nfev and "polish" not in self.calibration:
             self._calibrate("polish", cfg.polish_nfev, 1)
-            self.best_state = {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
+            self.best_state = self._snapshot()
             self.save_checkpoint()
         self.model.save(
             self.run_dir / "model.pt",
@@ -337,11 +337,13 @@ class Trainer:
         """Theta by multistart least squares with everything else frozen (:mod:`.calibrate`)."""
         from .calibrate import calibrate_theta
 
-        idx = torch.arange(self.data.n_episodes, device=self.train_idx.device)  # theta: all episodes
-        info = calibrate_theta(
-            self.model, self.data.index(idx), self.delta.detach()[idx], nfev, starts, self.cfg.seed
-        )
+        # theta is shared by every episode, validation ones included (only the networks are early-stopped)
+        info = calibrate_theta(self.model, self.data, self.delta, nfev, starts, self.cfg.seed)
         self.calibration[stage] = info
+
+    def _snapshot(self) -> dict[str, torch.Tensor]:
+        """A CPU copy of the model state (the best-so-far candidate)."""
+        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items()}
 
     # ------------------------------------------------------------------ logs
     def _open_logs(self) -> None:
