@@ -95,19 +95,15 @@ class PBHNOPredictor:
         self.models = models
 
     def _rollouts(self, dataset: Dataset) -> tuple[np.ndarray, np.ndarray | None]:
+        """Ensemble-mean measurements (E, T+1, C) and ligand fields (E, T+1, H, W) or None."""
         preds, fields = [], []
         for m in self.models:
             u = torch.as_tensor(dataset["actions"], dtype=m.dtype, device=m.device)
             with torch.no_grad():
-                z = m.initial_state(u.shape[0])
-                ys, Ls = [m.measure(z)], [z.L]
-                for t in range(u.shape[1]):
-                    z = m.step(z, u[:, t])
-                    ys.append(m.measure(z))
-                    Ls.append(z.L)
-            preds.append(torch.stack(ys, 1).double().cpu().numpy())
-            if Ls[0] is not None:
-                fields.append(torch.stack(Ls, 1).double().cpu().numpy())
+                states, _ = m.rollout(m.initial_state(u.shape[0]), u)
+            preds.append(torch.stack([m.measure(z) for z in states], 1).double().cpu().numpy())
+            if states[0].L is not None:
+                fields.append(torch.stack([z.L for z in states], 1).double().cpu().numpy())
         return np.mean(preds, 0), (np.mean(fields, 0) if fields else None)
 
     def forecast(self, dataset: Dataset) -> np.ndarray:

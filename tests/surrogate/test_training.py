@@ -157,3 +157,27 @@ def test_untrained_model_is_kept_when_training_does_not_improve_held_out_episode
     assert len(tr.history) == 3 and all(r["val_y"] > tr.best_val for r in tr.history)
     last = model.cells.net[-1]
     assert torch.count_nonzero(last.weight) == 0 and torch.count_nonzero(last.bias) == 0
+
+
+def test_first_adam_steps_on_the_fno_keep_the_skeleton_fit(wnt_data):
+    """Regression: with a unit gain on the FNO's residual, Adam's first step (every weight moves by
+    ~lr whatever its gradient) raised this loss ~4x; ``residual_scale`` keeps the step small."""
+    from pbhno_gym.surrogate.data import EpisodeTensors
+    from pbhno_gym.surrogate.losses import LossWeights, objective
+
+    losses = {}
+    for rs in (1.0, 0.01):
+        torch.manual_seed(0)
+        m = PBHNO(PBHNOConfig(**quick_config(wnt_data.meta["spec"], residual_scale=rs)))
+        data = EpisodeTensors.from_dataset(wnt_data, m.device, m.dtype)
+        delta = torch.zeros(data.n_episodes, m.n_cells, len(m.pathway.species))
+        args = (data, delta, data.n_episodes, float(data.mask.sum()), LossWeights(), 0.05)
+        opt = torch.optim.Adam(m.fno.parameters(), lr=1e-3)
+        before = objective(m, *args)[1]["y"]
+        for _ in range(3):
+            opt.zero_grad()
+            objective(m, *args)[0].backward()
+            opt.step()
+        losses[rs] = (before, objective(m, *args)[1]["y"])
+    assert losses[1.0][1] > 1.2 * losses[1.0][0]  # the failure this guards against
+    assert losses[0.01][1] <= 1.01 * losses[0.01][0]
