@@ -29,7 +29,7 @@ def run(args) -> int:
     if args.free:
         mcfg["free_params"] = [s.strip() for s in args.free.split(",") if s.strip()]
     if args.quick:
-        mcfg = {"width": 16, "modes": 12, "solver": "rk4", "adjoint": False, "substeps": 8, **mcfg}
+        mcfg = {"width": 16, "modes": 12, "solver": "rk4", "adjoint": False, "substeps": "auto", **mcfg}
     weights = LossWeights(**(json.loads(args.weights) if args.weights else {}))
     tcfg = TrainConfig(
         epochs=args.epochs,

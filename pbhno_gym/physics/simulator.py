@@ -201,26 +201,37 @@ class Simulator:
             L = torch.zeros(b, *self.grid.shape, dtype=self.dtype, device=self.device)
         return SimState(x, L, torch.zeros(b, dtype=self.dtype, device=self.device))
 
+    def rest_rates(self) -> tuple[float, float]:
+        """(fastest species loss rate, largest membrane uptake rate), per minute, at rest under
+        the extreme admissible controls: what bounds a fixed sub-step (inhibitors can lower a rate,
+        so both ends of every control range are tried)."""
+        th, lt = self._theta(None)
+        state = self.initial_state(lt, 1)
+        ell = None if state.L is None else self.membrane_average(state.L.flatten(1))
+        rate, sink = 0.0, 0.0
+        for u in (self.control_low[None], self.control_high[None]):
+            _, inh = self.split_controls(u.clone())
+            rate = max(rate, float(self.pathway.loss_rates(state.x, ell, th, inh).max()))
+            sink = max(sink, float(self.pathway.uptake(state.x, th, inh).max()))
+        return rate, (sink if self.grid is not None else 0.0)
+
+    def min_fixed_substeps(self) -> int:
+        """The fewest fixed sub-steps per control step that :meth:`_validate_fixed_substeps` accepts."""
+        rate, sink = self.rest_rates()
+        return max(1, math.ceil(self.dt * sink), math.ceil(self.dt * rate / self.max_stiffness))
+
     def _validate_fixed_substeps(self) -> None:
         """Two conditions at rest under the extreme admissible controls: the field's membrane
         sink must satisfy ``h * uptake <= 1`` (field positivity), and the fastest species loss
         rate ``h * r <= max_stiffness`` (accuracy; the Patankar cells stay positive anyway)."""
-        th, lt = self._theta(None)
-        state = self.initial_state(lt, 1)
+        rate, sink = self.rest_rates()
         h = self.dt / self.substeps
-        ell = None if state.L is None else self.membrane_average(state.L.flatten(1))
-        rate, sink = 0.0, 0.0
-        for u in (self.control_low[None], self.control_high[None]):  # inhibitors can lower a rate
-            _, inh = self.split_controls(u.clone())
-            rate = max(rate, float(self.pathway.loss_rates(state.x, ell, th, inh).max()))
-            sink = max(sink, float(self.pathway.uptake(state.x, th, inh).max()))
-        if self.grid is not None:
-            if h * sink > 1.0:
-                raise ValueError(
-                    f"Simulator.substeps={self.substeps} gives a substep of {h:g} min, but the membrane "
-                    f"uptake rate is {sink:.3g}/min: substep * uptake = {h * sink:.3g} > 1 would let the "
-                    f"ligand field go negative; use substeps >= {math.ceil(self.dt * sink)} or 'auto'"
-                )
+        if h * sink > 1.0:
+            raise ValueError(
+                f"Simulator.substeps={self.substeps} gives a substep of {h:g} min, but the membrane "
+                f"uptake rate is {sink:.3g}/min: substep * uptake = {h * sink:.3g} > 1 would let the "
+                f"ligand field go negative; use substeps >= {math.ceil(self.dt * sink)} or 'auto'"
+            )
         if h * rate > self.max_stiffness:
             need = math.ceil(self.dt * rate / self.max_stiffness)
             raise ValueError(

@@ -23,6 +23,7 @@ plans through it exactly as through the true simulator. Checkpoints describe the
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,8 +73,11 @@ class PBHNOConfig:
     learn_coupling: bool = True  # False: A = A_geom, B = Phi_phys exactly
     solver: str = "dopri5"  # torchdiffeq method; "rk4" for the fixed-step mode
     adjoint: bool = True  # adjoint sensitivities (memory-light); False: backprop through the solver
-    substeps: int = 8  # fixed-step mode: steps per control interval
-    field_substeps: int = 1  # K > 1: field and cells advance together in K sub-intervals (tighter coupling)
+    # fixed-step mode: steps per control interval; "auto": h * (fastest loss rate at rest) <= 1
+    substeps: int | str = "auto"
+    # K > 1: field and cells advance together in K ETD-RK2 sub-intervals (tighter coupling);
+    # "auto": the reference simulator's fewest fixed sub-steps (Notch-v0: 16, Wnt-v0: 2)
+    field_substeps: int | str = "auto"
     rtol: float = 1e-3
     atol: float = 1e-4
     init_log_theta: list[float] | None = None  # starting theta (default: the prior mean)
@@ -149,9 +153,38 @@ class PBHNO(nn.Module, ControlModel):
             )
             if config.pde_block != "none":
                 self.fno = FNO2d(4, 1, config.width, config.modes, config.n_layers)
+        self.field_substeps, self.cell_substeps = self._resolve_substeps(config)
         self.to(device=dev, dtype=self._dtype)
 
     # ------------------------------------------------------------------ helpers (not modules)
+    #: largest |h * rate| for which a fixed-step method damps a decaying mode (negative real axis)
+    STABILITY = {"rk4": 2.78, "midpoint": 2.0, "euler": 2.0}
+
+    def _resolve_substeps(self, cfg: PBHNOConfig) -> tuple[int, int]:
+        """(coupled field sub-steps K, fixed-step cell steps per control interval), "auto" resolved
+        from the pathway's fastest rates at rest under extreme controls (``Simulator.rest_rates``).
+        Refuses fixed-step settings whose steps are unstable for those rates."""
+        for name in ("substeps", "field_substeps"):
+            v = getattr(cfg, name)
+            if v != "auto" and not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+                raise ValueError(f"PBHNOConfig.{name} must be a positive int or 'auto', got {v!r}")
+        rate, _ = self.sim.rest_rates()
+        K = 1
+        if self.has_field:
+            K = self.sim.min_fixed_substeps() if cfg.field_substeps == "auto" else int(cfg.field_substeps)
+        n = max(K, math.ceil(self.dt * rate)) if cfg.substeps == "auto" else int(cfg.substeps)
+        n = K * -(-n // K)  # each of the K sub-intervals takes ceil(n / K) steps
+        h = self.dt / n
+        limit = self.STABILITY.get(cfg.solver)
+        if limit is not None and h * rate > limit:
+            raise ValueError(
+                f"PBHNOConfig.substeps={cfg.substeps!r} with solver {cfg.solver!r} gives steps of {h:g} min, "
+                f"but the fastest loss rate at rest is {rate:.3g}/min: h * rate = {h * rate:.3g} exceeds "
+                f"the method's stability limit {limit}; use substeps >= "
+                f"{math.ceil(self.dt * rate / limit)} or 'auto'"
+            )
+        return K, n
+
     def _build_helpers(self, device: torch.device) -> None:
         self.sim: Simulator = build_simulator(self.spec, device, self._dtype)
         self.pathway = self.sim.pathway
@@ -270,7 +303,7 @@ class PBHNO(nn.Module, ControlModel):
         u_inh = u[:, self.sim.n_sources :]
         B = u.shape[0]
         L1 = ell0 = ell1 = None
-        K = max(1, int(cfg.field_substeps))
+        K = self.field_substeps
         x1 = None
         if self.has_field:
             L = z.L
@@ -298,7 +331,7 @@ class PBHNO(nn.Module, ControlModel):
                         u_inh,
                         cfg.solver,
                         cfg.adjoint,
-                        max(1, -(-cfg.substeps // K)),  # >= substeps RK4 steps in all
+                        self.cell_substeps // K,  # a multiple of K (_resolve_substeps)
                         cfg.rtol,
                         cfg.atol,
                         frac=1.0 / K,
@@ -330,7 +363,17 @@ class PBHNO(nn.Module, ControlModel):
                 aux.setdefault("op", []).append(reg / ls**2)
         if x1 is None:
             x1 = self.cells.solve(
-                z.x, ell0, ell1, th, inh, u_inh, cfg.solver, cfg.adjoint, cfg.substeps, cfg.rtol, cfg.atol
+                z.x,
+                ell0,
+                ell1,
+                th,
+                inh,
+                u_inh,
+                cfg.solver,
+                cfg.adjoint,
+                self.cell_substeps,
+                cfg.rtol,
+                cfg.atol,
             )
         if aux is not None:
             corr = self.cells.correction(z.x, ell0, u_inh) / (self.cells.x_scale / self.dt)

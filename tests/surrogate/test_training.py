@@ -173,11 +173,12 @@ def test_first_adam_steps_on_the_fno_keep_the_skeleton_fit(wnt_data):
         delta = torch.zeros(data.n_episodes, m.n_cells, len(m.pathway.species))
         args = (data, delta, data.n_episodes, float(data.mask.sum()), LossWeights(), 0.05)
         opt = torch.optim.Adam(m.fno.parameters(), lr=1e-3)
-        before = objective(m, *args)[1]["y"]
+        before, worst = objective(m, *args)[1]["y"], 0.0
         for _ in range(3):
             opt.zero_grad()
             objective(m, *args)[0].backward()
             opt.step()
-        losses[rs] = (before, objective(m, *args)[1]["y"])
-    assert losses[1.0][1] > 1.2 * losses[1.0][0]  # the failure this guards against
+            worst = max(worst, objective(m, *args)[1]["y"])
+        losses[rs] = (before, worst)
+    assert losses[1.0][1] > 1.5 * losses[1.0][0]  # the failure this guards against
     assert losses[0.01][1] <= 1.01 * losses[0.01][0]
