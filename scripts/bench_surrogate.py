@@ -22,7 +22,9 @@ import torch
 
 from pbhno_gym.benchmarks.sim import machine_description
 from pbhno_gym.benchmarks.surrogate import counterfactual, fit_for_forecast, rollout_speed
+from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.experiments.reproduce import reproduce
+from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 from pbhno_gym.utils.io import atomic_write_json
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -33,20 +35,35 @@ p.add_argument("--recovery-settings", default="{}", help="PB-HNO setting overrid
 p.add_argument("--ray", action="store_true", help="run recovery tasks on a local Ray instance")
 p.add_argument("--episodes", type=int, default=32)
 p.add_argument("--epochs", type=int, default=300)
-PARTS = ["recovery", "counterfactual"]  # counterfactual includes the matched-accuracy speed
-p.add_argument("--parts", nargs="+", default=PARTS, choices=PARTS)
+PARTS = ["recovery", "counterfactual", "speed"]  # speed: untrained models (the skeleton), no fitting
+p.add_argument("--parts", nargs="+", default=PARTS[:2], choices=PARTS)
 p.add_argument("--envs", nargs="+", default=["pbhno/Wnt-v0", "pbhno/Notch-v0"], help="counterfactual envs")
 p.add_argument("--out", default="outputs/bench_surrogate")
 p.add_argument("--threads", type=int, default=None)
+p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
 args = p.parse_args()
 if args.threads:
     torch.set_num_threads(args.threads)
 if args.quick:
     args.episodes, args.epochs = min(args.episodes, 12), min(args.epochs, 40)
-model_kw = {"solver": "rk4", "adjoint": False, "substeps": 16, "width": 16, "modes": 12, "hidden": 64}
+# quick: CPU-sized networks; full: Table II (width 32, 32 cosine modes, 4 layers, MLP 128)
+model_kw = {"solver": "rk4", "adjoint": False, "substeps": 16}
+sizes = {"width": 16, "modes": 12, "hidden": 64} if args.quick else {"width": 32, "modes": 32, "hidden": 128}
+model_kw |= sizes
+# Notch: field and cells together in 8 ETD-RK2 sub-steps of the 30-min interval (docs/surrogate.md).
+# Wnt: theta calibration costs 2p+1 field rollouts per evaluation on the 64x64 grid, so its
+# quick setting fits four transport/readout rates (Wnt) and Table I's five (Notch).
+per_env = {
+    "pbhno/Wnt-v0": {"free_params": None if not args.quick else ["D_L", "lambda_L", "s0", "k_dc"]},
+    "pbhno/Notch-v0": {
+        "substeps": 32,
+        "field_substeps": 8,
+        "free_params": None if not args.quick else ["k_on", "delta_N", "alpha_H", "K_H", "delta_H"],
+    },
+}
 out = Path(args.out)
 summary: dict = {
-    "machine": machine_description("cpu"),
+    "machine": machine_description(args.device),
     "date": str(datetime.date.today()),
     "args": vars(args),
 }
@@ -60,23 +77,12 @@ if "recovery" in args.parts:
         results_dir=out / "results",
         runs_dir=out / "runs" / "reproduce",
         executor="ray" if args.ray else "local",
-        method_settings={"pbhno": json.loads(args.recovery_settings)},
+        method_settings={"pbhno": {"device": args.device, **json.loads(args.recovery_settings)}},
     )
     print(json.dumps(summary["recovery"], indent=2, default=str))
 
 if "counterfactual" in args.parts:
     res = {}
-    # Notch: field and cells together in 8 ETD-RK2 sub-steps of the 30-min interval (docs/surrogate.md).
-    # Wnt: theta calibration costs 2p+1 field rollouts per evaluation on the 64x64 grid, so its
-    # quick setting fits four transport/readout rates (Wnt) and Table I's five (Notch).
-    per_env = {
-        "pbhno/Wnt-v0": {"free_params": None if not args.quick else ["D_L", "lambda_L", "s0", "k_dc"]},
-        "pbhno/Notch-v0": {
-            "substeps": 32,
-            "field_substeps": 8,
-            "free_params": None if not args.quick else ["k_on", "delta_N", "alpha_H", "K_H", "delta_H"],
-        },
-    }
     for env_id in args.envs:
         extra = per_env.get(env_id, {})
         model, _ = fit_for_forecast(
@@ -85,6 +91,7 @@ if "counterfactual" in args.parts:
             args.epochs,
             {**model_kw, **extra},
             out / "runs" / env_id.replace("/", "_"),
+            device=args.device,
             horizon=24,
         )
         res[env_id] = counterfactual(model, env_id)
@@ -92,6 +99,15 @@ if "counterfactual" in args.parts:
         res[env_id]["speed_b8"] = rollout_speed(model, 8)
         print(env_id, json.dumps(res[env_id], indent=2))
     summary["counterfactual"] = res
+
+if "speed" in args.parts:  # rollout wall time at matched accuracy; weights do not change the cost
+    res = {}
+    for env_id in args.envs:
+        kw = {**model_kw, **per_env.get(env_id, {}), "free_params": None}
+        model = PBHNO(PBHNOConfig(env_spec=load_spec(env_id).to_dict(), **kw), device=args.device)
+        res[env_id] = {f"b{b}": rollout_speed(model, b) for b in (1, 64)}
+        print(env_id, json.dumps(res[env_id], indent=2))
+    summary["speed"] = res
 
 atomic_write_json(out / "summary.json", summary)
 print(json.dumps(summary, indent=2, default=str))

@@ -52,15 +52,17 @@ def counterfactual(
     truth_log_theta: torch.Tensor | None = None,
 ) -> dict:
     """Forecast error of ``model`` vs the true simulator under step/ramp schedules."""
-    spec = dataclasses.replace(model.spec, horizon=T)
-    truth = SimulatorModel(dataclasses.replace(spec, substeps=spec.substeps), dtype=torch.float32)
-    lt_true = truth.prior_mean if truth_log_theta is None else truth_log_theta
-    U = step_and_ramp_schedules(model, n, T, seed)
+    dev = model.device
+    truth = SimulatorModel(dataclasses.replace(model.spec, horizon=T), device=dev, dtype=model.dtype)
+    lt_true = truth.prior_mean if truth_log_theta is None else truth_log_theta.to(dev, model.dtype)
+    U = step_and_ramp_schedules(model, n, T, seed).to(dev, model.dtype)
     with torch.no_grad():
         states, ph_true = truth.rollout(truth.initial_state(n, lt_true), U, lt_true)
         meas_true = torch.stack([truth.measure(s) for s in states], 1)
     # estimate the initial-state offsets from the first `prefix` steps' noise-free measurements
-    delta = torch.zeros(n, model.n_cells, len(model.pathway.species), requires_grad=True)
+    delta = torch.zeros(
+        n, model.n_cells, len(model.pathway.species), device=dev, dtype=model.dtype, requires_grad=True
+    )
     opt = torch.optim.Adam([delta], lr=0.05)
     for _ in range(30):
         opt.zero_grad()
@@ -82,14 +84,21 @@ def counterfactual(
 
 
 def _best_time(m, z0, U: torch.Tensor, repeats: int) -> tuple[float, torch.Tensor]:
-    """Best-of-``repeats`` wall time of ``m.rollout`` and its phenotypes."""
+    """Best-of-``repeats`` wall time of ``m.rollout`` and its phenotypes (device synchronised)."""
     best = math.inf
     with torch.no_grad():
         for _ in range(repeats):
+            _sync(U.device)
             t0 = time.perf_counter()
             _, ph = m.rollout(z0, U)
+            _sync(U.device)
             best = min(best, time.perf_counter() - t0)
     return best, ph
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def rollout_speed(
@@ -111,10 +120,11 @@ def rollout_speed(
     listed with the reason.
     """
     spec = dataclasses.replace(model.spec, horizon=T)
-    U = step_and_ramp_schedules(model, batch, T, seed).to(model.device)
-    ref = SimulatorModel(dataclasses.replace(spec, substeps=spec.substeps * ref_factor))
+    dev = model.device
+    U = step_and_ramp_schedules(model, batch, T, seed).to(dev, model.dtype)
+    ref = SimulatorModel(dataclasses.replace(spec, substeps=spec.substeps * ref_factor), device=dev)
     with torch.no_grad():
-        _, ph_ref = ref.rollout(ref.initial_state(batch), U.to(ref.device))
+        _, ph_ref = ref.rollout(ref.initial_state(batch), U)
 
     def rel(ph: torch.Tensor) -> float:
         e = float((ph.cpu() - ph_ref.cpu()).norm() / ph_ref.norm())
@@ -124,11 +134,11 @@ def rollout_speed(
     sims = []
     for s in sim_substeps:
         try:
-            sim = SimulatorModel(dataclasses.replace(spec, substeps=s))
+            sim = SimulatorModel(dataclasses.replace(spec, substeps=s), device=dev)
         except ValueError as e:  # too coarse for the pathway's fastest rate (the simulator says why)
             sims.append({"substeps": s, "refused": str(e)})
             continue
-        t, ph = _best_time(sim, sim.initial_state(batch), U.to(sim.device), repeats)
+        t, ph = _best_time(sim, sim.initial_state(batch), U, repeats)
         sims.append({"substeps": s, "seconds": t, "phenotype_rel_l2": rel(ph)})
     out = {
         "batch": batch,
@@ -144,13 +154,22 @@ def rollout_speed(
 
 
 def fit_for_forecast(
-    env_id: str, n_episodes: int, epochs: int, model_kw: dict, run_dir, seed: int = 0, **overrides
+    env_id: str,
+    n_episodes: int,
+    epochs: int,
+    model_kw: dict,
+    run_dir,
+    seed: int = 0,
+    device=None,
+    **overrides,
 ) -> tuple[PBHNO, Dataset]:
+    """Collect ``n_episodes`` random-pulse episodes of ``env_id`` and fit PB-HNO on them (theta
+    calibrated through the skeleton, then held while the networks train) on ``device``."""
     ds = collect_episodes(
         env_id, n_episodes, num_envs=min(n_episodes, 16), seed=seed, progress=False, **overrides
     )
     torch.manual_seed(seed)
-    model = PBHNO(PBHNOConfig(env_spec=ds.meta["spec"], **model_kw))
+    model = PBHNO(PBHNOConfig(env_spec=ds.meta["spec"], **model_kw), device=device)
     tc = TrainConfig(
         epochs=epochs,
         batch_size=8,
