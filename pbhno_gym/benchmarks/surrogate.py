@@ -22,6 +22,7 @@ import torch
 from ..control.model import SimulatorModel
 from ..data import collect_episodes
 from ..data.format import Dataset
+from ..physics.simulator import SimState
 from ..surrogate.losses import rollout_predictions
 from ..surrogate.model import PBHNO, PBHNOConfig
 from ..surrogate.train import TrainConfig, Trainer
@@ -70,8 +71,6 @@ def counterfactual(
         ((pred - meas_true[:, : prefix + 1]) ** 2).mean().backward()
         opt.step()
     with torch.no_grad():
-        from ..physics.simulator import SimState
-
         z = model.initial_state(n)
         z = SimState(z.x * torch.exp(delta), z.L, z.t)
         zs, ph = model.rollout(z, U)

@@ -145,30 +145,28 @@ class Design:
 
 
 # ---------------------------------------------------------------------------- the designs
+_NOTCH_SPARSE = Design(
+    name="notch_sparse",
+    env="pbhno/Notch-v0",
+    description="Notch two-cell (paper Table I): NICD and Hes measured in both cells at 12 "
+    "irregular times of a 24 h experiment, 20% additive noise, random ligand/GSI pulses",
+    overrides={"layout": {"ny": 24, "nx": 40, "length_x": 80.0}},
+    observed=("N", "H"),
+    free=("k_on", "delta_N", "alpha_H", "K_H", "delta_H"),
+    n_traj=3,
+    n_times=12,
+    noise=0.2,
+)
 DESIGNS: dict[str, Design] = {
     d.name: d
     for d in [
-        Design(
-            name="notch_sparse",
-            env="pbhno/Notch-v0",
-            description="Notch two-cell (paper Table I): NICD and Hes measured in both cells at 12 "
-            "irregular times of a 24 h experiment, 20% additive noise, random ligand/GSI pulses",
-            overrides={"layout": {"ny": 24, "nx": 40, "length_x": 80.0}},
-            observed=("N", "H"),
-            free=("k_on", "delta_N", "alpha_H", "K_H", "delta_H"),
-            n_traj=3,
-            n_times=12,
-            noise=0.2,
-        ),
-        Design(
+        _NOTCH_SPARSE,
+        replace(
+            _NOTCH_SPARSE,
             name="notch_rich",
-            env="pbhno/Notch-v0",
             description="Notch two-cell, informative: NICD and Hes in both cells at 24 irregular "
             "times of each of 6 experiments, 5% additive noise (a design whose Cramer-Rao bound "
             "allows <= 5% MAPE)",
-            overrides={"layout": {"ny": 24, "nx": 40, "length_x": 80.0}},
-            observed=("N", "H"),
-            free=("k_on", "delta_N", "alpha_H", "K_H", "delta_H"),
             n_traj=6,
             n_times=24,
             noise=0.05,

@@ -215,9 +215,10 @@ class Simulator:
             sink = max(sink, float(self.pathway.uptake(state.x, th, inh).max()))
         return rate, (sink if self.grid is not None else 0.0)
 
-    def min_fixed_substeps(self) -> int:
-        """The fewest fixed sub-steps per control step that :meth:`_validate_fixed_substeps` accepts."""
-        rate, sink = self.rest_rates()
+    def min_fixed_substeps(self, rates: tuple[float, float] | None = None) -> int:
+        """The fewest fixed sub-steps per control step that :meth:`_validate_fixed_substeps` accepts
+        (``rates``: :meth:`rest_rates`, when the caller has them already)."""
+        rate, sink = rates if rates is not None else self.rest_rates()
         return max(1, math.ceil(self.dt * sink), math.ceil(self.dt * rate / self.max_stiffness))
 
     def _validate_fixed_substeps(self) -> None:

@@ -168,10 +168,12 @@ class PBHNO(nn.Module, ControlModel):
             v = getattr(cfg, name)
             if v != "auto" and not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
                 raise ValueError(f"PBHNOConfig.{name} must be a positive int or 'auto', got {v!r}")
-        rate, _ = self.sim.rest_rates()
+        rates = self.sim.rest_rates()
+        rate = rates[0]
         K = 1
         if self.has_field:
-            K = self.sim.min_fixed_substeps() if cfg.field_substeps == "auto" else int(cfg.field_substeps)
+            auto = cfg.field_substeps == "auto"
+            K = self.sim.min_fixed_substeps(rates) if auto else int(cfg.field_substeps)
         n = max(K, math.ceil(self.dt * rate)) if cfg.substeps == "auto" else int(cfg.substeps)
         n = K * -(-n // K)  # each of the K sub-intervals takes ceil(n / K) steps
         h = self.dt / n
