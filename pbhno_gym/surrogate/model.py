@@ -72,7 +72,9 @@ class PBHNOConfig:
     learn_correction: bool = True  # False: mechanistic kinetics only (ablation)
     learn_coupling: bool = True  # False: A = A_geom, B = Phi_phys exactly
     solver: str = "dopri5"  # torchdiffeq method; "rk4" for the fixed-step mode
-    adjoint: bool = True  # adjoint sensitivities (memory-light); False: backprop through the solver
+    # adjoint sensitivities (memory-light; refused where re-integrating the cells backwards over a
+    # sub-interval is unstable, see PBHNO.ADJOINT_LIMIT); False: backprop through the solver
+    adjoint: bool = True
     # fixed-step mode: steps per control interval; "auto": h * (fastest loss rate at rest) <= 1
     substeps: int | str = "auto"
     # K > 1: field and cells advance together in K ETD-RK2 sub-intervals (tighter coupling);
@@ -159,6 +161,9 @@ class PBHNO(nn.Module, ControlModel):
     # ------------------------------------------------------------------ helpers (not modules)
     #: largest |h * rate| for which a fixed-step method damps a decaying mode (negative real axis)
     STABILITY = {"rk4": 2.78, "midpoint": 2.0, "euler": 2.0}
+    #: largest rate * interval over which the adjoint's backward re-integration of the cell state
+    #: is trusted (it amplifies errors by up to e^10 ~ 2e4; Wnt-v0: 5.1, Notch-v0 at K = 16: 3.8)
+    ADJOINT_LIMIT = 10.0
 
     def _resolve_substeps(self, cfg: PBHNOConfig) -> tuple[int, int]:
         """(coupled field sub-steps K, fixed-step cell steps per control interval), "auto" resolved
@@ -184,6 +189,22 @@ class PBHNO(nn.Module, ControlModel):
                 f"but the fastest loss rate at rest is {rate:.3g}/min: h * rate = {h * rate:.3g} exceeds "
                 f"the method's stability limit {limit}; use substeps >= "
                 f"{math.ceil(self.dt * rate / limit)} or 'auto'"
+            )
+        if cfg.adjoint and limit is not None and h * rate > 1:
+            raise ValueError(
+                f"PBHNOConfig.adjoint=True with {cfg.solver!r} steps of {h:g} min: the backward solve "
+                f"re-integrates the cells against their fastest loss rate ({rate:.3g}/min), which needs "
+                f"h * rate <= 1 (here {h * rate:.3g}) to stay accurate; use substeps >= "
+                f"{math.ceil(self.dt * rate)} or 'auto'"
+            )
+        if cfg.adjoint and rate * self.dt / K > self.ADJOINT_LIMIT:
+            raise ValueError(
+                f"PBHNOConfig.adjoint=True: the adjoint re-integrates the cell states backwards over "
+                f"each of the {K} coupled sub-interval(s) of {self.dt / K:g} min, where the fastest loss "
+                f"rate at rest ({rate:.3g}/min) amplifies the solver's error by up to "
+                f"exp({rate * self.dt / K:.3g}), so its gradients would be wrong (NaN on Notch at K = 1); "
+                f"use adjoint=False (exact gradients of the discretisation) or field_substeps >= "
+                f"{math.ceil(rate * self.dt / self.ADJOINT_LIMIT)}"
             )
         return K, n
 

@@ -115,20 +115,76 @@ class CellDynamics(nn.Module):
         Each call binds its inputs in its own :class:`_BoundRHS`, so adjoint backward passes, which
         re-evaluate the right-hand side later, see the inputs of *their* step.
         """
-        rhs = _BoundRHS(self, ell0, ell1, th, inh, u_inh, frac)
         span = torch.tensor([0.0, 1.0], dtype=x.dtype, device=x.device)
         opts = {"step_size": 1.0 / substeps} if method in ("rk4", "euler", "midpoint") else {}
-        if adjoint:
-            extra = tuple(
-                t for t in (ell0, ell1, u_inh, *th.values()) if torch.is_tensor(t) and t.requires_grad
+        if adjoint and torch.is_grad_enabled():  # (without gradients the adjoint is plain odeint)
+            spec = _AdjointSpec(self, list(th), list(inh), frac, method, rtol, atol, opts, span)
+            out = _AdjointSolve.apply(
+                spec, x, ell0, ell1, u_inh, *th.values(), *inh.values(), *self.parameters()
             )
-            params = tuple(p for p in self.parameters() if p.requires_grad) + extra
-            out = odeint_adjoint(
-                rhs, x, span, method=method, rtol=rtol, atol=atol, options=opts, adjoint_params=params
-            )
-        else:
-            out = odeint(rhs, x, span, method=method, rtol=rtol, atol=atol, options=opts)
+            return out.clamp_min(0)
+        rhs = _BoundRHS(self, ell0, ell1, th, inh, u_inh, frac)
+        out = odeint(rhs, x, span, method=method, rtol=rtol, atol=atol, options=opts)
         return out[-1].clamp_min(0)
+
+
+class _AdjointSpec:
+    """The non-tensor settings of one adjoint solve: dict keys, method, tolerances, span."""
+
+    def __init__(self, dyn, th_keys, inh_keys, frac, method, rtol, atol, opts, span) -> None:
+        self.dyn, self.th_keys, self.inh_keys, self.frac = dyn, th_keys, inh_keys, frac
+        self.method, self.rtol, self.atol, self.opts, self.span = method, rtol, atol, opts, span
+
+
+class _AdjointSolve(torch.autograd.Function):
+    """One control interval by torchdiffeq's adjoint, with every input it closes over cut loose.
+
+    torchdiffeq returns gradients for the tensors handed to it as ``adjoint_params``, by
+    differentiating the right-hand side with respect to them. When one of them depends on
+    another (the membrane ligand ``ell1`` is computed from theta and the controls, which are
+    also inputs), that derivative is a total one and the shared path is counted twice: the field
+    parameters' gradients came out exactly doubled; and leaving the controls out made dZ/du
+    zero. Here the right-hand side is bound to detached leaf copies of every input (parameter
+    dict and inhibitor views included), so each path is counted once, and ``backward`` returns
+    the leaves' gradients as the inputs' (so ``autograd.grad`` and ``backward`` both work).
+    Inputs: ``spec, x, ell0, ell1, u_inh, *theta values, *inhibitor values, *network params``.
+    """
+
+    @staticmethod
+    def forward(ctx, spec: _AdjointSpec, *inputs):  # type: ignore[override]
+        n_th, n_inh = len(spec.th_keys), len(spec.inh_keys)
+        k = 4 + n_th + n_inh
+        tensors, params = inputs[:k], inputs[k:]
+        leaves = [None if t is None else t.detach().requires_grad_(t.requires_grad) for t in tensors]
+        xl, e0, e1, ui = leaves[:4]
+        th = dict(zip(spec.th_keys, leaves[4 : 4 + n_th], strict=True))
+        inh = dict(zip(spec.inh_keys, leaves[4 + n_th :], strict=True))
+        rhs = _BoundRHS(spec.dyn, e0, e1, th, inh, ui, spec.frac)
+        adj = tuple(t for t in (*params, *leaves[1:]) if t is not None and t.requires_grad)
+        with torch.enable_grad():
+            out = odeint_adjoint(
+                rhs,
+                xl,
+                spec.span,
+                method=spec.method,
+                rtol=spec.rtol,
+                atol=spec.atol,
+                options=spec.opts,
+                adjoint_params=adj,
+                # fixed step: the backward solve takes the forward's steps (given explicitly: the
+                # adjoint options replace, not extend, the forward ones); adaptive: step-size
+                # control on the state and its adjoint only, not on the parameter-gradient
+                # integrals (Kidger et al. 2021), far fewer backward steps at the same accuracy
+                adjoint_options=dict(spec.opts) if spec.opts else {"norm": "seminorm"},
+            )[-1]
+        ctx.out, ctx.wrt = out, [t for t in (*leaves, *params) if t is not None and t.requires_grad]
+        ctx.mask = [t is not None and t.requires_grad for t in (*leaves, *params)]
+        return out.detach()
+
+    @staticmethod
+    def backward(ctx, grad_out):  # type: ignore[override]
+        grads = iter(torch.autograd.grad(ctx.out, ctx.wrt, grad_out, allow_unused=True) if ctx.wrt else ())
+        return (None, *(next(grads) if m else None for m in ctx.mask))
 
 
 class _BoundRHS(nn.Module):
