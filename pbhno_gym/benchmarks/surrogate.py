@@ -55,7 +55,7 @@ def counterfactual(
     """Forecast error of ``model`` vs the true simulator under step/ramp schedules."""
     dev = model.device
     truth = SimulatorModel(dataclasses.replace(model.spec, horizon=T), device=dev, dtype=model.dtype)
-    lt_true = truth.prior_mean if truth_log_theta is None else truth_log_theta.to(dev, model.dtype)
+    lt_true = truth.theta.log_values if truth_log_theta is None else truth_log_theta.to(dev, model.dtype)
     U = step_and_ramp_schedules(model, n, T, seed).to(dev, model.dtype)
     with torch.no_grad():
         states, ph_true = truth.rollout(truth.initial_state(n, lt_true), U, lt_true)

@@ -12,8 +12,11 @@ observation's time feature is 0, i.e. a fresh episode). It never reads hidden en
 parameters (``core.state``, ``core.log_theta``) and plans through the true simulator, which
 bounds what any controller can reach.
 
+Parameters: the agent plans and estimates with the model's current estimate ``model.theta`` (a
+fitted PB-HNO's fit; a :class:`SimulatorModel`'s held values), never silently with the prior.
 Ensembles (``config.ensemble.members > 0``): every environment carries M parameter samples
-(drawn from the prior, the nominal one first), each with its own MHE state estimate; the plan
+(drawn around that estimate with the prior's sd, the estimate itself first), each with its own
+MHE state estimate; the plan
 minimises the members' mean, ``mean + k std`` or CVaR cost, with uniform or likelihood (MHE
 fit) member weights.
 """
@@ -147,16 +150,17 @@ class MPCAgent:
         return OracleMPCAgent(env, config)
 
     def _member_theta(self) -> Tensor:
-        """(M, P) log-parameters of the members (the model's nominal one without an ensemble)."""
+        """(M, P) log-parameters of the members: the model's current estimate (``model.theta``:
+        a fitted model's fit, not its prior), or without an ensemble that estimate alone."""
         ens = self.cfg.ensemble
-        mu, sd = self.model.prior_mean, self.model.prior_sigma
+        theta = self.model.theta.to(self.device, self.dtype)
         if ens.members == 0:
-            return mu[None].clone()
+            return theta.log_values.detach()[None].clone()
         g = torch.Generator().manual_seed(ens.seed)
-        z = torch.randn(ens.members, mu.shape[0], generator=g, dtype=torch.float64).to(mu)
+        members = theta.sample_around(ens.members, g, ens.sigma_scale).log_values.detach()
         if ens.include_nominal:
-            z[0] = 0
-        return mu + ens.sigma_scale * sd * z
+            members[0] = theta.log_values.detach()
+        return members
 
     def initial_prior(self) -> SimState:
         """(M) latent at episode start per member: the model at rest, settled as the env is."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from ..physics.params import Parameters
 from ..physics.simulator import SimState
 from .model import ControlModel
 
@@ -25,8 +26,6 @@ _ATTRS = (
     "control_low",
     "control_high",
     "param_names",
-    "prior_mean",
-    "prior_sigma",
     "device",
     "dtype",
     "state_upper_bound",
@@ -54,11 +53,15 @@ class CompiledModel(ControlModel):
 
         self._step = torch.compile(raw, dynamic=True, mode=mode, backend=backend)
 
+    @property
+    def theta(self) -> Parameters:
+        return self.inner.theta
+
     def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState:
         return self.inner.initial_state(batch, log_theta)
 
     def step(self, z: SimState, u: Tensor, log_theta: Tensor | None = None) -> SimState:
-        lt = self.prior_mean if log_theta is None else log_theta
+        lt = self.inner.theta.log_values if log_theta is None else log_theta
         x, L, t = self._step(z.x, z.L, z.t, u, lt)
         return SimState(x, L, t)
 

@@ -142,7 +142,7 @@ class MovingHorizonEstimator:
         if prior.L is not None:  # one-step Jacobians only pay off for ODE latents
             return False
         C, D = win.values.shape[2], state_dim(prior)
-        K = sum(self._sizes(prior, self.model.prior_mean.shape[0]))
+        K = sum(self._sizes(prior, len(self.model.param_names)))
         return D + C < win.values.shape[1] * C + K
 
     # ------------------------------------------------------------------ variables
@@ -260,13 +260,15 @@ class MovingHorizonEstimator:
             prior: (B) prior state at the window start.
             sigma: (B,) arrival-cost standard deviation of the log state deviation.
             log_theta: (B, P) parameters used (fixed), or the start of their fit.
-            theta_mean, theta_sigma: (P,) prior of log theta (default: the model's prior).
+            theta_mean, theta_sigma: (P,) Gaussian regulariser of log theta (default: centred on the
+                model's current estimate ``model.theta``, with the prior's sd).
         """
         B, P = prior.batch_size, log_theta.shape[-1]
         if win.values.shape[0] != B or log_theta.shape[0] != B or sigma.shape != (B,):
             raise ValueError("MHE: win, prior, sigma and log_theta must share the batch size")
-        mu = self.model.prior_mean if theta_mean is None else theta_mean
-        sig_th = self.model.prior_sigma if theta_sigma is None else theta_sigma
+        theta = self.model.theta
+        mu = theta.log_values if theta_mean is None else theta_mean
+        sig_th = theta.prior_sd if theta_sigma is None else theta_sigma
         prior = prior.detach()
         eps = self._eps(prior)
         prior = SimState(  # keep species off exact zero, see FLOOR

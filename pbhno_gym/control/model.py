@@ -6,7 +6,11 @@ what the environment scores and measures, all differentiably:
 * ``initial_state(batch, log_theta)``: a default latent (cells at rest, no ligand);
 * ``step(z, u, log_theta)``: one control interval, ``u`` (B, n_controls) in physical units;
 * ``phenotype(z)``: (B, N) normalised phenotype, the quantity the env's reward and success use;
-* ``measure(z)``: (B, C) noise-free prediction of the env's normalised measurement channels.
+* ``measure(z)``: (B, C) noise-free prediction of the env's normalised measurement channels;
+* ``theta``: the model's current parameter estimate (:class:`~pbhno_gym.physics.Parameters`,
+  with the prior it came from); ``log_theta=None`` in ``step``/``initial_state`` means it.
+  Planners and estimators start from ``theta``, never from the prior: a fitted model plans with
+  its fit.
 
 The latent is a :class:`~pbhno_gym.physics.SimState` ``(x (B, N, S), L (B, H, W) or None)``:
 exactly the paper's shared latent ``z = (L, {x_i})`` for both the true simulator and PB-HNO.
@@ -17,6 +21,7 @@ the true parameters); the PB-HNO surrogate implements the same interface.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
@@ -24,6 +29,7 @@ from torch import Tensor
 from ..envs.core import build_simulator, episode_start_state
 from ..envs.observation import ObservationModel
 from ..envs.spec import EnvSpec, load_spec
+from ..physics.params import Parameters
 from ..physics.simulator import SimState
 
 __all__ = ["ControlModel", "SimulatorModel"]
@@ -39,12 +45,20 @@ class ControlModel(ABC):
     control_low: Tensor
     control_high: Tensor
     param_names: tuple[str, ...]
-    prior_mean: Tensor  # (P,) log-parameters
-    prior_sigma: Tensor  # (P,)
     device: torch.device
     dtype: torch.dtype
     #: upper bound of every species (fractions, e.g. MAPK), used to keep estimates physical
     state_upper_bound: float | None = None
+
+    @property
+    @abstractmethod
+    def theta(self) -> Parameters:
+        """The current parameter estimate (shared (P,) log-values) with its prior and free mask."""
+
+    @property
+    def prior(self) -> Parameters:
+        """The same parameters at their prior mean (what a model knows before any data)."""
+        return self.theta.prior()
 
     @abstractmethod
     def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState: ...
@@ -86,8 +100,15 @@ class SimulatorModel(ControlModel):
     name = "simulator"
 
     def __init__(
-        self, spec: EnvSpec | str, device=None, dtype=torch.float32, state_floor: float = 0.0
+        self,
+        spec: EnvSpec | str,
+        device=None,
+        dtype=torch.float32,
+        state_floor: float = 0.0,
+        parameters: Parameters | Mapping[str, float] | None = None,
     ) -> None:
+        """``parameters``: the values this model holds (natural units by name, or a
+        :class:`Parameters`); default the spec's nominal values, which are also its prior mean."""
         if not state_floor >= 0:
             raise ValueError(f"SimulatorModel.state_floor must be >= 0, got {state_floor!r}")
         self.state_floor = float(state_floor)
@@ -99,18 +120,30 @@ class SimulatorModel(ControlModel):
         self.n_controls = self.sim.n_controls
         self.control_low, self.control_high = self.sim.control_low, self.sim.control_high
         self.param_names = self.sim.params.names
-        self.prior_mean = self.sim.params.log_theta(self.spec.parameters, dtype, self.device)
-        self.prior_sigma = self.sim.params.prior_sigma(dtype, self.device)
+        prior = Parameters.from_set(self.sim.params, self.spec.parameters, dtype=dtype, device=self.device)
+        if isinstance(parameters, Parameters):
+            if parameters.names != prior.names:
+                raise ValueError(
+                    f"SimulatorModel parameters: names {parameters.names} do not match "
+                    f"the pathway's {prior.names}"
+                )
+            self._theta = parameters.to(self.device, dtype)
+        else:
+            self._theta = prior.updated(parameters or {})
         self.n_cells = self.sim.n_cells
         self.state_upper_bound = self.sim.pathway.upper_bound
 
+    @property
+    def theta(self) -> Parameters:
+        return self._theta
+
     def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState:
         """The noise-free state episodes of this spec start from (rest, or settled)."""
-        lt = self.prior_mean if log_theta is None else log_theta
+        lt = self._theta.log_values if log_theta is None else log_theta
         return episode_start_state(self.sim, self.spec, lt, batch)
 
     def step(self, z: SimState, u: Tensor, log_theta: Tensor | None = None) -> SimState:
-        lt = self.prior_mean if log_theta is None else log_theta
+        lt = self._theta.log_values if log_theta is None else log_theta
         if self.state_floor == 0:
             return self.sim.step(z, u, lt)
         out = self.sim.step(SimState(z.x.clamp_min(self.state_floor), z.L, z.t), u, lt)

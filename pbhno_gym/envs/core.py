@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from ..physics import Grid, Simulator, get_pathway, lattice, no_field, two_cell, wnt_tissue
+from ..physics.params import Parameters
 from ..physics.simulator import SimState
 from ..utils.rng import CounterRNG
 from .observation import ObservationModel
@@ -105,11 +106,12 @@ class PathwayCore:
         self.device, self.dtype = torch.device(device or "cpu"), dtype
         self.sim = build_simulator(spec, self.device, dtype)
         self.pathway = self.sim.pathway
-        try:
-            self.prior_mean = self.sim.params.log_theta(spec.parameters, dtype, self.device)
+        try:  # the spec's nominal values are the prior mean agents are told
+            self.prior = Parameters.from_set(
+                self.sim.params, spec.parameters, dtype=dtype, device=self.device
+            )
         except ValueError as e:
             raise ValueError(f"spec.parameters: {e}") from None
-        self.prior_sigma = self.sim.params.prior_sigma(dtype, self.device)
         names = [c.name for c in self.sim.control_specs]
         for k in spec.budgets:
             if k not in names:
@@ -124,10 +126,16 @@ class PathwayCore:
         self.rng = CounterRNG(self.B, self.device)
         self._alloc()
 
+    @property
+    def true_parameters(self) -> Parameters:
+        """(B, P) the parameters each environment actually runs with: hidden from agents, for the
+        oracle and for evaluation only."""
+        return self.prior.replace(self.log_theta.clone())
+
     # ------------------------------------------------------------------ state
     def _alloc(self) -> None:
         B, dev, dt = self.B, self.device, self.dtype
-        self.log_theta = self.prior_mean.expand(B, -1).clone()
+        self.log_theta = self.prior.log_values.expand(B, -1).clone()
         self.state = self.sim.initial_state(self.log_theta)
         self.t = torch.zeros(B, dtype=torch.long, device=dev)
         self.dose_used = torch.zeros(B, self.sim.n_controls, dtype=dt, device=dev)
@@ -194,9 +202,9 @@ class PathwayCore:
             return self.observation()
         self.rng.advance(mask)
         n = len(rows)
-        lt = self.prior_mean.expand(n, -1)
+        lt = self.prior.log_values.expand(n, -1)
         if self.spec.randomize_parameters:
-            lt = lt + self.prior_sigma * self.rng.normal(STREAM_PARAMS, lt.shape[1], rows, self.dtype)
+            lt = lt + self.prior.prior_sd * self.rng.normal(STREAM_PARAMS, lt.shape[1], rows, self.dtype)
         if "log_theta" in options:
             lt = torch.as_tensor(options["log_theta"], dtype=self.dtype, device=self.device).expand(n, -1)
             self.sim.params.validate(lt)

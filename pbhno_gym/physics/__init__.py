@@ -4,7 +4,7 @@ This subpackage imports nothing else of pbhno_gym: the physics knows nothing of 
 """
 
 from .geometry import CellLayout, Grid, lattice, no_field, two_cell, wnt_tissue
-from .params import ControlSpec, ParamSet, ParamSpec
+from .params import ControlSpec, Parameters, ParamSet, ParamSpec
 from .pathways import MAPK, PATHWAYS, Notch, Pathway, Wnt, get_pathway
 from .simulator import SimState, Simulator
 from .transport import SpectralOperator, laplacian
@@ -17,6 +17,7 @@ __all__ = [
     "two_cell",
     "wnt_tissue",
     "ControlSpec",
+    "Parameters",
     "ParamSet",
     "ParamSpec",
     "MAPK",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
 
-__all__ = ["ParamSpec", "ParamSet", "ControlSpec"]
+__all__ = ["ParamSpec", "ParamSet", "ControlSpec", "Parameters"]
 
 
 @dataclass(frozen=True)
@@ -144,3 +145,194 @@ class ParamSet:
             )
             for s in self.specs
         ]
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Mechanistic parameters as they travel: names, log-values, which are free, and the prior.
+
+    One object instead of loose tensors (``log_theta``, ``prior_mean``, ...): an env's truth, a
+    dataset's generator, a fit's estimate, a model's current estimate and the MPC's members are
+    all ``Parameters``. ``log_values`` is (P,) (one parameter vector) or (B, P) (one per row); the
+    prior is log-normal, ``log theta ~ N(prior_mean, prior_sd^2)`` per entry. Tensor views
+    (``log_values``, ``values``) feed the batched simulators; dict views (``as_dict``) feed
+    tables and files.
+    """
+
+    names: tuple[str, ...]
+    log_values: Tensor
+    prior_mean: Tensor
+    prior_sd: Tensor
+    free: Tensor = field(default=None)  # type: ignore[assignment]  # (P,) bool; default: all free
+
+    def __post_init__(self) -> None:
+        P = len(self.names)
+        if self.free is None:
+            object.__setattr__(self, "free", torch.ones(P, dtype=torch.bool, device=self.log_values.device))
+        for name, t, shapes in (
+            ("log_values", self.log_values, ((P,), None)),
+            ("prior_mean", self.prior_mean, ((P,),)),
+            ("prior_sd", self.prior_sd, ((P,),)),
+            ("free", self.free, ((P,),)),
+        ):
+            ok = tuple(t.shape) in [s for s in shapes if s] or (
+                None in shapes and t.ndim == 2 and t.shape[1] == P
+            )
+            if not ok:
+                raise ValueError(
+                    f"Parameters.{name} must have shape {'(P,) or (B, P)' if None in shapes else '(P,)'} "
+                    f"with P={P} ({', '.join(self.names)}), got {tuple(t.shape)}"
+                )
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_set(
+        cls,
+        pset: ParamSet,
+        nominal: Mapping[str, float] | None = None,
+        values: Mapping[str, float] | None = None,
+        free: Sequence[str] | None = None,
+        dtype=torch.float32,
+        device=None,
+    ) -> Parameters:
+        """A pathway's parameters: prior mean at the (overridden) nominal values, log-values at
+        the prior mean overridden by ``values`` (natural units), ``free`` names (None: all)."""
+        mean = pset.log_theta(nominal, dtype, device)
+        log_values = mean.clone()
+        for k, v in (values or {}).items():
+            log_values[pset.index[k] if k in pset.index else _unknown(k, pset.names)] = _log(k, v)
+        return cls(
+            pset.names, log_values, mean, pset.prior_sigma(dtype, device), _mask(pset.names, free, device)
+        )
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], dtype=torch.float32, device=None) -> Parameters:
+        """Inverse of :meth:`to_dict` (e.g. a dataset's or a checkpoint's record)."""
+        names = tuple(d["names"])
+
+        def t(k):
+            return torch.as_tensor(d[k], dtype=torch.float64).to(dtype=dtype, device=device)
+
+        free = d.get("free")
+        mask = _mask(
+            names, None if free is None else [n for n, f in zip(names, free, strict=True) if f], device
+        )
+        return cls(names, t("log_values"), t("prior_mean"), t("prior_sd"), mask)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready record: names, log-values, prior mean and sd, free flags."""
+        return {
+            "names": list(self.names),
+            "log_values": self.log_values.detach().double().cpu().tolist(),
+            "prior_mean": self.prior_mean.detach().double().cpu().tolist(),
+            "prior_sd": self.prior_sd.detach().double().cpu().tolist(),
+            "free": self.free.cpu().tolist(),
+        }
+
+    # ------------------------------------------------------------------ views
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @property
+    def batched(self) -> bool:
+        return self.log_values.ndim == 2
+
+    @property
+    def values(self) -> Tensor:
+        """Natural-scale values, same shape as ``log_values``."""
+        return torch.exp(self.log_values)
+
+    @property
+    def free_names(self) -> tuple[str, ...]:
+        return tuple(n for n, f in zip(self.names, self.free.tolist(), strict=True) if f)
+
+    def as_dict(self, row: int | None = None) -> dict[str, float]:
+        """{name: natural value}; batched parameters need ``row``."""
+        v = self.values.detach()
+        if v.ndim == 2:
+            if row is None:
+                raise ValueError(f"Parameters.as_dict: batched ({v.shape[0]} rows) needs a row")
+            v = v[row]
+        return {n: float(x) for n, x in zip(self.names, v.double().cpu().tolist(), strict=True)}
+
+    def __getitem__(self, name: str) -> Tensor:
+        """Log-value(s) of one parameter: a scalar tensor, or (B,) for batched parameters."""
+        if name not in self.names:
+            _unknown(name, self.names)
+        return self.log_values[..., self.names.index(name)]
+
+    # ------------------------------------------------------------------ new objects
+    def replace(self, log_values: Tensor) -> Parameters:
+        """The same names, prior and free mask with other log-values ((P,) or (B, P))."""
+        return Parameters(self.names, log_values, self.prior_mean, self.prior_sd, self.free)
+
+    def prior(self) -> Parameters:
+        """These parameters at their prior mean (the no-learning baseline)."""
+        return self.replace(self.prior_mean.clone())
+
+    def updated(self, values: Mapping[str, float]) -> Parameters:
+        """A copy with some entries set to natural values (names checked)."""
+        lv = self.log_values.detach().clone()
+        for k, v in values.items():
+            lv[..., self.names.index(k) if k in self.names else _unknown(k, self.names)] = _log(k, v)
+        return self.replace(lv)
+
+    def expand(self, batch: int) -> Parameters:
+        """(batch, P) rows (a shared vector repeated; batched parameters must have that many rows)."""
+        lv = self.log_values
+        if lv.ndim == 2:
+            if lv.shape[0] != batch:
+                raise ValueError(f"Parameters.expand: have {lv.shape[0]} rows, asked for {batch}")
+            return self
+        return self.replace(lv.expand(batch, -1).clone())
+
+    def index(self, rows: Tensor) -> Parameters:
+        """Rows ``rows`` as (len(rows), P) parameters (a shared vector is repeated)."""
+        if self.batched:
+            return self.replace(self.log_values[rows])
+        return self.replace(self.log_values.expand(rows.shape[0], -1).clone())
+
+    def to(self, device=None, dtype=None) -> Parameters:
+        def mv(t, floating=True):
+            return t.to(device=device, dtype=dtype if floating else None)
+
+        return Parameters(
+            self.names, mv(self.log_values), mv(self.prior_mean), mv(self.prior_sd), mv(self.free, False)
+        )
+
+    def sample_around(
+        self, n: int, generator: torch.Generator | None = None, scale: float = 1.0
+    ) -> Parameters:
+        """(n, P) draws ``log_values + scale * prior_sd * z`` (free entries only; a shared vector)."""
+        if self.batched:
+            raise ValueError("Parameters.sample_around needs one parameter vector, not a batch")
+        z = torch.randn(n, len(self), generator=generator, dtype=torch.float64).to(self.log_values)
+        return self.replace(self.log_values + scale * self.prior_sd * z * self.free.to(z.dtype))
+
+    def sample_prior(self, n: int, generator: torch.Generator | None = None) -> Parameters:
+        """(n, P) draws from the prior (free entries; fixed ones stay at the prior mean)."""
+        return self.prior().sample_around(n, generator)
+
+    def log_prior(self) -> Tensor:
+        """Gaussian log-density of the log-values under the prior (up to a constant): (,) or (B,)."""
+        return -0.5 * (((self.log_values - self.prior_mean) / self.prior_sd) ** 2).sum(-1)
+
+
+def _unknown(name: str, names: Sequence[str]) -> int:
+    raise ValueError(f"unknown parameter {name!r}; known: {', '.join(names)}")
+
+
+def _log(name: str, v: float) -> float:
+    v = float(v)
+    if not (v > 0 and math.isfinite(v)):
+        raise ValueError(f"parameter {name!r} must be positive and finite, got {v!r}")
+    return math.log(v)
+
+
+def _mask(names: Sequence[str], free: Sequence[str] | None, device) -> Tensor:
+    if free is None:
+        return torch.ones(len(names), dtype=torch.bool, device=device)
+    unknown = [n for n in free if n not in names]
+    if unknown:
+        raise ValueError(f"unknown free parameter(s) {unknown}; known: {', '.join(names)}")
+    return torch.tensor([n in set(free) for n in names], dtype=torch.bool, device=device)

@@ -35,6 +35,7 @@ from ..control.model import ControlModel
 from ..envs.core import build_simulator, episode_start_state
 from ..envs.observation import ObservationModel
 from ..envs.spec import EnvSpec, load_spec
+from ..physics.params import Parameters
 from ..physics.simulator import SimState, Simulator
 from ..physics.transport import SpectralOperator
 from ..utils.io import atomic_torch_save
@@ -296,6 +297,14 @@ class PBHNO(nn.Module, ControlModel):
         self.log_theta_free.copy_(
             torch.maximum(torch.minimum(self.log_theta_free, mu + box * sd), mu - box * sd)
         )
+
+    @property
+    def theta(self) -> Parameters:
+        """The current estimate (detached) with the prior and the fitted (free) entries: what the
+        MPC agent and the MHE start from."""
+        free = torch.zeros(len(self.param_names), dtype=torch.bool, device=self.device)
+        free[self.free_index] = True
+        return Parameters(self.param_names, self.log_theta.detach(), self.prior_mean, self.prior_sigma, free)
 
     def theta_dict(self) -> dict[str, float]:
         return {

@@ -17,7 +17,9 @@ def mapk_problems(model, B=3, T=10, seed=0, members=1, mek_dose=120.0) -> PlanPr
     g = torch.Generator().manual_seed(seed)
     z = model.initial_state(B * members)
     z.x = 0.6 * torch.rand(z.x.shape, generator=g, dtype=F64)
-    lt = model.prior_mean + 0.3 * torch.randn(B * members, len(model.param_names), generator=g, dtype=F64)
+    lt = model.theta.log_values + 0.3 * torch.randn(
+        B * members, len(model.param_names), generator=g, dtype=F64
+    )
     target = (0.2 + 0.7 * torch.rand(B, 1, 1, generator=g, dtype=F64)).expand(B, T, 1).clone()
     dose = torch.tensor([float("inf"), mek_dose], dtype=F64).expand(B, 2).clone()
     return PlanProblem(z, target, lt, dose)

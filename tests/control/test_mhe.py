@@ -20,7 +20,7 @@ def model():
 def _data(model, B, steps, seed, log_theta=None, warmup=15):
     """A trajectory under random controls: states z_0..z_steps and noise-free measurements."""
     g = torch.Generator().manual_seed(seed)
-    lt = model.prior_mean.expand(B, -1).clone() if log_theta is None else log_theta
+    lt = model.theta.log_values.expand(B, -1).clone() if log_theta is None else log_theta
     U = torch.rand(B, warmup + steps, 2, generator=g, dtype=F64) * model.control_high * torch.tensor([1, 0.3])
     z = model.initial_state(B, lt)
     for k in range(warmup):
@@ -60,7 +60,7 @@ def test_mhe_condensed_jacobian_equals_replicated_rows(model):
     eps = est._eps(prior)
     v = 0.1 * torch.randn(B, 3 + 7, generator=torch.Generator().manual_seed(0), dtype=F64)
     v[:, 3:] += lt
-    args = (win, prior, sig, eps, lt, model.prior_mean, model.prior_sigma)
+    args = (win, prior, sig, eps, lt, model.theta.log_values, model.theta.prior_sd)
     r1 = est._residuals(v, torch.arange(B), *args)
     _, J1 = batched_jacobian(lambda x, rep: est._residuals(x, rep, *args), v, r1.shape[1])
     r2, J2 = est._condensed(v, torch.arange(B), *args)
@@ -70,13 +70,13 @@ def test_mhe_condensed_jacobian_equals_replicated_rows(model):
 
 def test_theta_estimation_fits_and_predicts_a_perturbed_system(model):
     W, B = 20, 2
-    lt_true = model.prior_mean + 0.5 * torch.randn(
+    lt_true = model.theta.log_values + 0.5 * torch.randn(
         B, 7, generator=torch.Generator().manual_seed(3), dtype=F64
     )
     zs, y, U, _ = _data(model, B, W + 8, seed=4, log_theta=lt_true, warmup=0)
     win = MHEWindow(y[:, : W + 1], torch.ones(B, W + 1, 1, dtype=torch.bool), U[:, :W], torch.full((B,), W))
     prior, sig = model.initial_state(B), torch.full((B,), 0.05, dtype=F64)  # cells start at rest
-    nominal = model.prior_mean.expand(B, -1).clone()
+    nominal = model.theta.log_values.expand(B, -1).clone()
     out = {}
     for th in (False, True):
         est = MovingHorizonEstimator(model, iterations=15, tol=1e-10, estimate_theta=th)
@@ -104,7 +104,7 @@ def test_field_pathway_mhe_runs_by_adam_and_lowers_its_cost():
     y = torch.stack([m.measure(s) for s in zs], 1)
     prior = SimState(zs[0].x * 1.3, zs[0].L * 0.7 + 0.01, zs[0].t)
     win = MHEWindow(y, torch.ones_like(y, dtype=torch.bool), U, torch.full((B,), W))
-    lt = m.prior_mean.expand(B, -1)
+    lt = m.theta.log_values.expand(B, -1)
     for solver in ("lm", "adam"):  # cells + one field scale: 11 unknowns (auto picks LM)
         est = MovingHorizonEstimator(m, iterations=5, lr=0.1, solver=solver)
         before = est.estimate(win, prior, torch.ones(B), lt, iterations=0).cost

@@ -138,7 +138,7 @@ def test_record_video(tmp_path):
 def test_info_carries_truth_and_normalized_actions():
     env = gym.make("pbhno/Notch-v0", normalize_actions=True, randomize_parameters=True, **FAST)
     _, info0 = env.reset(seed=1)
-    nominal = env.unwrapped.core.prior_mean.numpy()
+    nominal = env.unwrapped.core.prior.log_values.numpy()
     assert not np.allclose(info0["log_theta"], nominal)  # drawn from the prior
     _, info1 = env.reset(seed=2)
     assert not np.allclose(info0["log_theta"], info1["log_theta"])
