@@ -10,10 +10,10 @@ import time
 import numpy as np
 import torch
 
+from ..agents import make_agent
 from ..envs.core import PathwayCore
 from ..envs.spec import load_spec
 from ..evaluation.episodes import heldout_seeds
-from ..experiments.agents import make_agent
 from ..utils.rng import seed_to_key
 
 TINY_TRAIN = {

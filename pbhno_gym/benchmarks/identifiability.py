@@ -97,8 +97,8 @@ def time_jacobians(design: str = "notch_sparse", ks=(1, 4)) -> list[dict]:
 
 def time_mle(design: str = "notch_sparse", n_starts: int = 3, max_nfev: int = 20) -> list[dict]:
     """One multistart MLE per Jacobian mode on the same dataset: seconds, optimum, agreement."""
-    from ..baselines.mle import fit_problem
     from ..discovery.design import make_dataset
+    from ..discovery.methods.mle import fit_problem
     from ..discovery.problem import SimulatorProblem
 
     ds = make_dataset(design, 0)

@@ -7,7 +7,7 @@ import shlex
 def run(args) -> int:
     import torch
 
-    from ..experiments.agents import agent_entries
+    from ..agents import agent_entries
     from ..experiments.compare import print_table, run_comparison
     from ..experiments.compare_config import load_config, preset
 

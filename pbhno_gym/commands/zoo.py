@@ -2,7 +2,7 @@
 
 
 def run(args) -> int:
-    from ..baselines.sb3_config import zoo_yaml
+    from ..agents.sb3 import zoo_yaml
     from ..utils.io import atomic_write_text
 
     text = zoo_yaml(args.algo, args.envs)

@@ -1,27 +1,23 @@
-"""MPC agent configuration: ``agents/mpc.toml`` (defaults, then per-environment sections).
+"""MPC agent configuration: ``agents/mpc.toml`` as typed, validated dataclasses.
 
-The file has a ``[mpc]`` table (with ``[mpc.estimation]`` and ``[mpc.ensemble]``) and optional
-``[envs."<env id>"]`` tables of the same shape whose keys override the defaults for that
-environment. :func:`load_config` merges them and validates every field, naming the offending
-one. ``Q`` and ``R`` default to the environment's reward weights (the planner optimises the
-env's own cost unless told otherwise).
+The file is in the one agent-config dialect (:mod:`pbhno_gym.agents.config`): a ``[default]``
+table (with ``[default.estimation]`` and ``[default.ensemble]``) and optional ``["<env id>"]``
+tables of the same shape whose keys override the defaults for that environment. The agent
+config loader merges them (and run-time overrides); :func:`load_config` builds and validates the
+result, naming the offending field (``mpc.<field>``). ``Q`` and ``R`` default to the
+environment's reward weights (the planner optimises the env's own cost unless told otherwise).
 """
 
 from __future__ import annotations
 
-import copy
 import dataclasses
-import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..utils.config import build_dataclass
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from ..agents.config import agent_config_path, check_tables, load_agent_config, read_agent_file
+from ..utils.config import build_dataclass, merge
 
 __all__ = ["EstimationConfig", "EnsembleConfig", "MPCConfig", "load_config", "default_config_path"]
 
@@ -89,26 +85,13 @@ _OPTIONAL_FLOATS = {"Q", "R"}
 
 def default_config_path() -> Path:
     """``agents/mpc.toml``: inside the installed wheel, else the source tree's ``agents/``."""
-    packaged = Path(__file__).resolve().parents[1] / "_specs" / "agents" / "mpc.toml"
-    if packaged.is_file():
-        return packaged
-    return Path(__file__).resolve().parents[2] / "agents" / "mpc.toml"
+    return agent_config_path("mpc")
 
 
 def _build(cls, raw: dict[str, Any], where: str):
     return build_dataclass(
         cls, raw, where, ConfigError, _SECTIONS if cls is MPCConfig else None, floats=_OPTIONAL_FLOATS
     )
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in over.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
 
 
 def validate(cfg: MPCConfig) -> None:
@@ -163,41 +146,33 @@ def validate(cfg: MPCConfig) -> None:
 
 
 def load_config(
-    source: str | Path | dict | MPCConfig | None = None, env_id: str | None = None, **overrides
+    source: str | Path | Mapping | MPCConfig | None = None, env_id: str | None = None, **overrides
 ) -> MPCConfig:
-    """An :class:`MPCConfig` from a TOML path, a dict (same layout as the file, or just the
-    ``mpc`` table), an existing config, or None (the packaged ``agents/mpc.toml``).
+    """An :class:`MPCConfig` from a TOML path, a dict (the file's tables, ``[default]`` and
+    ``["<env id>"]``, or just the default table), an existing config, or None (the packaged
+    ``agents/mpc.toml``).
 
-    ``env_id`` applies that environment's ``[envs."<id>"]`` overrides; keyword ``overrides``
-    (nested sections as dicts) are applied last.
+    ``env_id`` applies that environment's table; keyword ``overrides`` (nested sections as dicts)
+    are applied last. Every env table is validated, used or not.
     """
-    if isinstance(source, MPCConfig):
-        raw: dict[str, Any] = {"mpc": source.to_dict()}
-    elif isinstance(source, dict):
-        raw = (
-            copy.deepcopy(source) if ("mpc" in source or "envs" in source) else {"mpc": copy.deepcopy(source)}
-        )
-    else:
-        path = Path(source) if source is not None else default_config_path()
-        if not path.is_file():
-            raise ConfigError(f"MPC config file not found: {path}")
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
-    unknown = sorted(set(raw) - {"mpc", "envs"})
-    if unknown:
-        raise ConfigError(f'unknown top-level table(s) {unknown}; expected [mpc] and [envs."<id>"]')
-    base = raw.get("mpc", {})
-    envs = raw.get("envs", {})
-    if not isinstance(envs, dict):
-        raise ConfigError("envs must be a table of per-environment tables")
-    for eid, sec in envs.items():  # every section must be valid, used or not
-        if not isinstance(sec, dict):
-            raise ConfigError(f"envs.{eid!r} must be a table")
-        validate(_build(MPCConfig, _merge(base, sec), f"envs.{eid!r}"))
-    if env_id is not None and env_id in envs:
-        base = _merge(base, envs[env_id])
-    for k, v in overrides.items():
-        base = _merge(base, {k: v})
-    cfg = _build(MPCConfig, {k: v for k, v in base.items() if v is not None}, "mpc")
+    try:
+        if isinstance(source, MPCConfig):
+            raw: dict[str, Any] = {"default": source.to_dict()}
+        elif isinstance(source, Mapping):
+            raw = check_tables(source if "default" in source else {"default": source}, "MPC config")
+        else:
+            path = Path(source) if source is not None else default_config_path()
+            if not path.is_file():
+                raise ConfigError(f"MPC config file not found: {path}")
+            raw, _ = read_agent_file(path)
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    for eid, sec in raw.items():  # every env table must be valid, used or not
+        if eid != "default":
+            validate(_build(MPCConfig, merge(raw["default"], sec), f"[{eid!r}]"))
+    merged = load_agent_config(raw, env_id, overrides)
+    cfg = _build(MPCConfig, {k: v for k, v in merged.items() if v is not None}, "mpc")
     validate(cfg)
     return cfg

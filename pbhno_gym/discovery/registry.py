@@ -3,77 +3,35 @@
 A method is a function ``fit(dataset, free, prior, *, seed=0, settings=None) -> FitResult``
 (``dataset``: a :class:`~pbhno_gym.data.Dataset` as written by :func:`make_dataset` or
 ``collect_episodes``; ``free``: names of the parameters to estimate; ``prior``: a
-:class:`~pbhno_gym.discovery.prior.Prior` over them) registered with a name, a family and its
-quick and full settings. Experiments (``pbhno reproduce``) and sweeps read methods from here
-only, so adding a method (the lead's PB-HNO and its ablations) is one ``register_method`` call in
-a module listed in ``PLUGIN_MODULES``:
+:class:`~pbhno_gym.discovery.prior.Prior` over them) declared as a :class:`~.method.Method` with
+a name, a family and its quick and full settings. Experiments (``pbhno reproduce``) and sweeps
+read methods from here only.
 
-    register_method(Method("pbhno", fit_pbhno, "PB-HNO (FNO + neural ODE)", family="pbhno",
+The built-in methods are each module's ``METHODS`` tuple, collected on first use by ordinary
+imports of :mod:`pbhno_gym.discovery.methods` (true-model MLE/MAP, SBINN, PINN-ODE/PDE, plain
+FNO) and :mod:`pbhno_gym.surrogate.method` (PB-HNO and its ablations), in that order. A new
+built-in method is a module in ``discovery/methods/`` with a ``METHODS`` tuple, added to that
+package's ``__init__``; code outside the package calls :func:`register_method`:
+
+    register_method(Method("mine", fit_mine, "my method", family="operator",
                            quick={"epochs": 50}, full={"epochs": 2000}))
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
+from .method import FAMILIES, Method
 from .result import FitResult
 
-__all__ = ["Method", "register_method", "get_method", "available_methods", "PLUGIN_MODULES", "fit"]
-
-#: modules whose import registers methods (the lead appends the PB-HNO module here)
-PLUGIN_MODULES = [
-    "pbhno_gym.baselines.mle",
-    "pbhno_gym.baselines.sbinn",
-    "pbhno_gym.baselines.pinn",
-    "pbhno_gym.baselines.fno_plain",
-    "pbhno_gym.surrogate.method",
-]
-
-FAMILIES = ("statistical", "physics-informed", "operator", "pbhno")
-
-
-@dataclass(frozen=True)
-class Method:
-    """A registered discovery method.
-
-    Attributes:
-        name: registry key (used in tables, file names and ``--methods``).
-        fit: ``fit(dataset, free, prior, *, seed=0, settings=None) -> FitResult``.
-        description: one line for tables and ``--help``.
-        family: "statistical" (true-model likelihood), "physics-informed", "operator" or "pbhno".
-        quick, full: settings for ``--quick`` (minutes on a CPU) and for the full run.
-        provides: capabilities beyond estimates: "forecast" (predictor.forecast under new
-            controls), "field" (predictor.field ligand reconstruction), "intervals".
-        in_quick: part of an experiment's default method list in the quick setting (False for
-            costly ablations: they run in the full setting or when named with ``--methods``).
-    """
-
-    name: str
-    fit: Callable[..., FitResult]
-    description: str
-    family: str = "statistical"
-    quick: dict = field(default_factory=dict)
-    full: dict = field(default_factory=dict)
-    provides: tuple[str, ...] = ()
-    in_quick: bool = True
-
-    def __post_init__(self) -> None:
-        if self.family not in FAMILIES:
-            raise ValueError(f"Method.family must be one of {FAMILIES}, got {self.family!r}")
-
-    def settings(self, quick: bool, overrides: dict | None = None) -> dict:
-        return {**(self.quick if quick else self.full), **(overrides or {})}
-
+__all__ = ["Method", "FAMILIES", "register_method", "get_method", "available_methods", "fit"]
 
 _METHODS: dict[str, Method] = {}
-_loaded = False
+_builtins_loaded = False
 
 
-def register_method(method: Method, replace: bool = False) -> Method:
-    """Add a method to the registry (``replace=True`` to overwrite an existing name)."""
+def _add(method: Method, replace: bool) -> Method:
     if method.name in _METHODS and not replace:
         if _METHODS[method.name].fit is method.fit:
             return method
@@ -82,17 +40,28 @@ def register_method(method: Method, replace: bool = False) -> Method:
     return method
 
 
-def _load_plugins() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for mod in PLUGIN_MODULES:
-            importlib.import_module(mod)
+def _load_builtins() -> None:
+    """Register the built-in methods once (plain imports; they import only :mod:`.method`)."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    from ..surrogate import method as pbhno_method
+    from . import methods
+
+    for m in (*methods.METHODS, *pbhno_method.METHODS):
+        _add(m, replace=False)
+    _builtins_loaded = True
+
+
+def register_method(method: Method, replace: bool = False) -> Method:
+    """Add a method to the registry (``replace=True`` to overwrite an existing name)."""
+    _load_builtins()
+    return _add(method, replace)
 
 
 def available_methods() -> dict[str, Method]:
-    """Name -> Method for every registered method (built-ins and plugins)."""
-    _load_plugins()
+    """Name -> Method for every registered method (built-ins first, then any registered later)."""
+    _load_builtins()
     return dict(_METHODS)
 
 

@@ -32,11 +32,11 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from ..agents import AgentUnavailable, TrainReport, agent_entries, make_agent
 from ..envs.spec import load_spec
 from ..evaluation import episodes as eval_episodes
 from ..evaluation.episodes import EvalResult, heldout_seeds
 from ..utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
-from .agents import AgentUnavailable, TrainReport, agent_entries, make_agent
 from .compare_config import CompareConfig, EnvRun
 from .curves import CurveEvaluator, milestones
 from .figures import plot_learning_curves, plot_trajectories

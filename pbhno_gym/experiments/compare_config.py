@@ -17,6 +17,7 @@ from typing import Any
 
 from ..envs.spec import load_spec
 from ..evaluation.episodes import MAX_TRAIN_SEED
+from ..utils.config import merge
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -85,13 +86,11 @@ class CompareConfig:
     description: str = ""
 
     def options_for(self, agent: str, env: EnvRun) -> dict[str, Any]:
-        from ..baselines.agent_config import merge_config
-
-        return merge_config(self.agent_options.get(agent, {}), env.agent_options.get(agent, {}))
+        return merge(self.agent_options.get(agent, {}), env.agent_options.get(agent, {}))
 
     def validate(self) -> CompareConfig:
         """Raise ``ValueError`` naming the first bad field; returns self."""
-        from .agents import agent_entries
+        from ..agents import agent_entries
 
         if not self.envs:
             raise ValueError("config.envs: at least one environment is needed")

@@ -37,8 +37,8 @@ import numpy as np
 import torch
 
 from ..data.format import Dataset
+from ..discovery.method import Method
 from ..discovery.prior import Prior
-from ..discovery.registry import Method, register_method
 from ..discovery.result import FitResult
 from .discovery import combine_members, laplace_summary
 from .losses import LossWeights
@@ -228,7 +228,9 @@ def fit_pbhno(
     return res
 
 
-def _register() -> None:
+def _methods() -> tuple[Method, ...]:
+    """PB-HNO and its ablations as discovery methods (registered by :mod:`pbhno_gym.discovery.registry`)."""
+    out = []
     for name, (desc, _, _, _) in ABLATIONS.items():
         quick = dict(members=2, epochs=10)  # theta comes from the calibration; epochs train the networks
         full = dict(members=5, epochs=400, width=32, modes=16, n_layers=4, hidden=128, patience=60)
@@ -236,7 +238,7 @@ def _register() -> None:
         def fit(dataset, free, prior, *, seed=0, settings=None, _v=name):
             return fit_pbhno(dataset, free, prior, seed=seed, settings=settings, variant=_v)
 
-        register_method(
+        out.append(
             Method(
                 name,
                 fit,
@@ -248,6 +250,8 @@ def _register() -> None:
                 in_quick=name == "pbhno",  # the ablations cost 4 more PB-HNO fits per dataset
             )
         )
+    return tuple(out)
 
 
-_register()
+#: the methods this module adds to :mod:`pbhno_gym.discovery.registry`
+METHODS = _methods()

@@ -1,4 +1,7 @@
-"""Typed TOML tables -> dataclasses: the one builder behind env specs and controller configs.
+"""Typed TOML tables -> dataclasses, and the one recursive merge of config tables.
+
+:func:`merge` (``base`` updated by ``over``, nested tables key by key) is how agent configs layer
+``[default]``, the env section and run-time overrides (:mod:`pbhno_gym.agents.config`).
 
 Every value is checked against the type of its field's default (bool, int, float, str, tuple, a
 table of name = number) and a bad one is refused with its dotted path (``spec.observation.
@@ -9,13 +12,25 @@ listed. ``sections`` maps root fields that are themselves tables to their datacl
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Collection, Mapping
 from dataclasses import fields
 from typing import Any
 
-__all__ = ["coerce_field", "build_dataclass"]
+__all__ = ["coerce_field", "build_dataclass", "merge"]
+
+
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of ``base`` updated by ``over``; nested dicts merge recursively (key by key)."""
+    out = copy.deepcopy(dict(base))
+    for k, v in over.items():
+        if isinstance(v, Mapping) and isinstance(out.get(k), dict):
+            out[k] = merge(out[k], v)
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
 
 
 def _finite(value: Any) -> bool:

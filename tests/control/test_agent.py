@@ -16,7 +16,7 @@ from pbhno_gym.envs.sb3 import SB3VecEnv
 
 EASY = dict(horizon=20, target={"switches": 0, "success_window": 5})  # one constant set-point
 SMALL = {
-    "mpc": {
+    "default": {
         "horizon": 8,
         "iterations": 10,
         "warm_iterations": 3,
@@ -24,7 +24,12 @@ SMALL = {
     }
 }
 TINY = {
-    "mpc": {"horizon": 4, "iterations": 3, "warm_iterations": 2, "estimation": {"window": 2, "iterations": 2}}
+    "default": {
+        "horizon": 4,
+        "iterations": 3,
+        "warm_iterations": 2,
+        "estimation": {"window": 2, "iterations": 2},
+    }
 }
 
 
@@ -53,7 +58,7 @@ def test_oracle_agent_on_the_vector_env_reaches_every_target():
 
 def _episode_actions(make_env, seeds, steps, vector):
     env = make_env()
-    agent = MPCAgent.from_config({"mpc": {**TINY["mpc"], "dtype": "float64"}}, None, "pbhno/MAPK-v0")
+    agent = MPCAgent.from_config({"default": {**TINY["default"], "dtype": "float64"}}, None, "pbhno/MAPK-v0")
     obs, _ = env.reset(seed=seeds if vector else seeds[0])
     out = []
     for _ in range(steps):
@@ -164,7 +169,9 @@ def test_config_file_sections_and_errors():
 
 def test_cli_plan_reports_quality(tmp_path, capsys):
     cfg = tmp_path / "mpc.toml"
-    cfg.write_text("[mpc]\nhorizon = 3\niterations = 2\nwarm_iterations = 1\n[mpc.estimation]\nwindow = 2\n")
+    cfg.write_text(
+        "[default]\nhorizon = 3\niterations = 2\nwarm_iterations = 1\n[default.estimation]\nwindow = 2\n"
+    )
     out = tmp_path / "res.json"
     argv = ["plan", "--env", "pbhno/MAPK-v0", "--episodes", "2", "--config", str(cfg)]
     assert cli_main(argv + ["--overrides", '{"horizon": 3}', "--json", str(out)]) == 0

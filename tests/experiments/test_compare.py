@@ -7,9 +7,9 @@ import shutil
 
 import pytest
 
+from pbhno_gym.agents import available_agents
 from pbhno_gym.cli import main
 from pbhno_gym.evaluation import episodes
-from pbhno_gym.experiments.agents import available_agents
 from pbhno_gym.experiments.compare import run_comparison
 from pbhno_gym.experiments.compare_config import CompareConfig, load_config, preset
 from pbhno_gym.experiments.report import COLUMNS
@@ -161,7 +161,7 @@ def test_missing_optional_dependency_skips_the_agent(tmp_path, monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "casadi", None)  # import casadi -> ImportError
-    monkeypatch.delitem(sys.modules, "pbhno_gym.baselines.casadi_nmpc", raising=False)
+    monkeypatch.delitem(sys.modules, "pbhno_gym.agents.casadi_nmpc", raising=False)
     cfg = CompareConfig.from_dict(TINY).select(agents=["zero", "casadi_nmpc"])
     res = run_comparison(cfg, tmp_path / "run", progress=False)
     assert [r["agent"] for r in res.rows] == ["zero"]

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from pbhno_gym.baselines.mle import fit_problem
 from pbhno_gym.discovery.design import make_dataset
+from pbhno_gym.discovery.methods.mle import fit_problem
 from pbhno_gym.discovery.prior import Prior
 from pbhno_gym.discovery.problem import LinearGaussianProblem, SimulatorProblem
 from pbhno_gym.discovery.pypesto_bridge import profile_intervals

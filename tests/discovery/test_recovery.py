@@ -91,7 +91,7 @@ def test_pinn_pde_learns_the_field_and_refuses_designs_without_ligand():
     assert np.sqrt(((L - T) ** 2).sum() / (T**2).sum()) < 0.5  # an empty field would be 1.0
     h = r.meta["history"]
     assert h[-1]["data"] < 0.2 * h[0]["data"] and r.meta["estimated"] == ["D_L", "lambda_L"]
-    from pbhno_gym.baselines.pinn import NotApplicable
+    from pbhno_gym.discovery.methods.pinn import NotApplicable
 
     with pytest.raises(NotApplicable, match="ligand"):
         fit("pinn_pde", *_data(0)[:3])

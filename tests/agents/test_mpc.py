@@ -4,9 +4,9 @@ evaluated episodes, surrogate fitted and reloaded, both through the one evaluati
 import numpy as np
 import pytest
 
+from pbhno_gym.agents import available_agents, make_agent
 from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.evaluation import evaluate_agent, heldout_seeds
-from pbhno_gym.experiments.agents import available_agents, make_agent
 from pbhno_gym.experiments.compare_config import preset
 
 EASY = load_spec("pbhno/MAPK-v0", {"horizon": 12, "target": {"switches": 0, "success_window": 4}})
@@ -53,6 +53,13 @@ def test_surrogate_mpc_respects_the_budget_fits_reloads_and_acts(tmp_path):
         EASY, budget=budget, seed=0, run_dir=tmp_path, progress=False
     )
     assert again.loaded  # the fitted model is reused, not refitted
+    # Agent.save/load: the surrogate saved into a folder plans identically after load(path)
+    agent.save(tmp_path / "saved")
+    fresh = make_agent("mpc_surrogate", **opts)
+    fresh.load(tmp_path / "saved")
+    assert fresh.spec == agent.spec
+    s2 = evaluate_agent(fresh, EASY, heldout_seeds(2)).summary()
+    assert s2["final_error"] == pytest.approx(s["final_error"], rel=1e-5)
 
 
 def test_quick_preset_lists_slow_field_mpc_rows_as_skipped_with_a_reason():

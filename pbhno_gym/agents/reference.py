@@ -17,8 +17,8 @@ import numpy as np
 from ..data.policies import RandomPulsePolicy
 from ..envs.core import build_simulator
 from ..envs.spec import EnvSpec, load_spec
-from ..experiments.agents import Agent, TrainReport
-from .agent_config import load_agent_config
+from .base import Agent, TrainReport
+from .config import load_agent_config
 
 __all__ = ["ZeroAgent", "ConstantAgent", "RandomAgent"]
 

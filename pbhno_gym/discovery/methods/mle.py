@@ -25,13 +25,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..data.format import Dataset
-from ..discovery.optimize import laplace_cov, multistart
-from ..discovery.predictors import MechanisticPredictor
-from ..discovery.prior import Prior
-from ..discovery.problem import InverseProblem, SimulatorProblem
-from ..discovery.registry import Method, register_method
-from ..discovery.result import FitResult
+from ...data.format import Dataset
+from ..method import Method
+from ..optimize import laplace_cov, multistart
+from ..predictors import MechanisticPredictor
+from ..prior import Prior
+from ..problem import InverseProblem, SimulatorProblem
+from ..result import FitResult
 
 __all__ = ["multistart", "fit_problem", "fit_mle", "fit_map", "laplace_cov"]
 
@@ -75,7 +75,7 @@ def fit_problem(
     )
     res = FitResult(method, problem.names, x, cov=cov, success=runs[best]["status"] > 0, meta=meta)
     if profile:
-        from ..discovery.pypesto_bridge import profile_intervals
+        from ..pypesto_bridge import profile_intervals
 
         idx = None if profile is True else [problem.names.index(n) for n in profile]
         pr = profile_intervals(problem, x, use_prior, indices=idx)
@@ -87,7 +87,7 @@ def fit_problem(
         meta["profile"] = {"bounded": pr["bounded"].tolist(), "profiles": pr["profiles"]}
     if mcmc_steps:
         if mcmc_sampler == "emcee":
-            from ..discovery.sampling import ensemble_samples
+            from ..sampling import ensemble_samples
 
             res.samples, info = ensemble_samples(
                 problem,
@@ -98,7 +98,7 @@ def fit_problem(
                 init_scale=0.1 * np.maximum(res.sd, 1e-3),
             )
         elif mcmc_sampler == "pypesto":
-            from ..discovery.pypesto_bridge import mcmc_samples
+            from ..pypesto_bridge import mcmc_samples
 
             res.samples, info = mcmc_samples(problem, x, mcmc_steps, use_prior, seed)
         else:
@@ -143,11 +143,14 @@ def fit_map(
 # The registered settings use central differences in the batched simulator for the optimiser's
 # Jacobians: on a CPU, torch's forward-mode AD pays ~0.3 ms per op that mixes dual and plain
 # tensors, which made one Notch MLE 16x slower (748 s vs 47 s, identical optimum and Laplace
-# covariance to 1e-10; tests/baselines compare both). ``settings={"jac_mode": "autograd"}`` selects
-# exact forward-mode AD; the Fisher information / CRLB always use autograd.
+# covariance to 1e-10; tests/discovery/test_recovery.py compares both).
+# ``settings={"jac_mode": "autograd"}`` selects exact forward-mode AD; the Fisher information /
+# CRLB always use autograd.
 _QUICK = {"n_starts": 3, "max_nfev": 20, "jac_mode": "fd"}
 _FULL = {"n_starts": 8, "max_nfev": 60, "jac_mode": "fd"}
-register_method(
+
+#: the methods this module adds to :mod:`pbhno_gym.discovery.registry`
+METHODS = (
     Method(
         "mle",
         fit_mle,
@@ -156,9 +159,7 @@ register_method(
         quick=_QUICK,
         full=_FULL,
         provides=("forecast", "field", "intervals"),
-    )
-)
-register_method(
+    ),
     Method(
         "map",
         fit_map,
@@ -167,5 +168,5 @@ register_method(
         quick=_QUICK,
         full=_FULL,
         provides=("forecast", "field", "intervals"),
-    )
+    ),
 )

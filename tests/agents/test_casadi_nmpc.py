@@ -5,10 +5,10 @@ import casadi as ca
 import numpy as np
 import torch
 
-from pbhno_gym.baselines.casadi_nmpc import casadi_drift
+from pbhno_gym.agents import make_agent
+from pbhno_gym.agents.casadi_nmpc import casadi_drift
 from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.evaluation import evaluate_agent, heldout_seeds
-from pbhno_gym.experiments.agents import make_agent
 from pbhno_gym.physics import get_pathway
 
 

@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from pbhno_gym.baselines.agent_config import load_agent_config
-from pbhno_gym.baselines.sb3_config import sb3_kwargs, zoo_yaml
+from pbhno_gym.agents import make_agent
+from pbhno_gym.agents.config import load_agent_config
+from pbhno_gym.agents.sb3 import sb3_kwargs, zoo_yaml
 from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.evaluation import evaluate_agent, heldout_seeds
-from pbhno_gym.experiments.agents import make_agent
 
 SPEC = load_spec("pbhno/MAPK-v0", {"horizon": 20})
 TINY = {
@@ -26,7 +26,7 @@ def test_train_save_reload_evaluate(algo, tmp_path):
     agent = make_agent(algo, **TINY[algo])
     rep = agent.train(SPEC, 256, 0, tmp_path, "cpu", progress=False)
     assert rep.env_samples >= 256 and not rep.loaded and rep.device == "cpu"
-    for f in ("model.zip", "vecnormalize.pkl", "train_report.json"):
+    for f in ("model.zip", "vecnormalize.pkl", "env_spec.json", "train_report.json"):
         assert (tmp_path / f).is_file(), f
     assert any((tmp_path / "tb").rglob("events.out.tfevents*"))
     assert any((tmp_path / "checkpoints").glob("model_*.zip"))
@@ -39,6 +39,11 @@ def test_train_save_reload_evaluate(algo, tmp_path):
     a1, _ = agent.predict(obs, episode_start=np.ones(5, bool))
     a2, _ = again.predict(obs, episode_start=np.ones(5, bool))
     np.testing.assert_allclose(a1, a2, rtol=1e-6)
+    # Agent.load(path): the saved folder alone (its env spec included) restores the agent
+    fresh = make_agent(algo, **TINY[algo])
+    fresh.load(tmp_path)
+    a3, _ = fresh.predict(obs, episode_start=np.ones(5, bool))
+    np.testing.assert_allclose(a1, a3, rtol=1e-6)
     assert (a1 >= 0).all() and (a1[:, 0] <= 2).all() and (a1[:, 1] <= 10).all()  # physical units
     res = evaluate_agent(again, SPEC, heldout_seeds(3))
     assert res.n == 3 and np.isfinite(res.final_error).all()

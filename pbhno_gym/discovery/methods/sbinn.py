@@ -38,12 +38,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..data.format import Dataset
-from ..discovery.design import dataset_design, design_model
-from ..discovery.predictors import MechanisticPredictor
-from ..discovery.prior import Prior
-from ..discovery.registry import Method, register_method
-from ..discovery.result import FitResult
+from ...data.format import Dataset
+from ..design import dataset_design, design_model
+from ..method import Method
+from ..predictors import MechanisticPredictor
+from ..prior import Prior
+from ..result import FitResult
 from .nets import BatchedMLP, time_features
 
 __all__ = ["fit_cell_pinn", "fit_sbinn", "SBINN_DEFAULTS"]
@@ -272,7 +272,10 @@ def fit_sbinn(
     return fit_cell_pinn(dataset, free, prior, seed=seed, settings=settings, method="sbinn")
 
 
-register_method(
+_ = math
+
+#: the methods this module adds to :mod:`pbhno_gym.discovery.registry`
+METHODS = (
     Method(
         "sbinn",
         fit_sbinn,
@@ -281,6 +284,5 @@ register_method(
         quick={"epochs_data": 500, "epochs": 3000, "ensemble": 3},
         full={"epochs_data": 2000, "epochs": 10000, "ensemble": 5, "n_colloc": 512},
         provides=("forecast", "intervals"),
-    )
+    ),
 )
-_ = math

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from pbhno_gym.experiments.agents import make_agent
+from pbhno_gym.agents import make_agent
 
 OBS = np.zeros((3, 26), np.float32)
 
@@ -42,3 +42,11 @@ def test_random_is_seeded_and_within_bounds():
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert (a >= 0).all() and (a[..., 0] <= 2).all() and (a[..., 1] <= 10).all() and (a > 0).any()
+
+
+def test_save_and_load_are_no_ops_for_agents_that_learn_nothing(tmp_path):
+    a = _trained("constant")
+    u, _ = a.predict(OBS)
+    a.save(tmp_path / "constant")
+    a.load(tmp_path / "constant")
+    np.testing.assert_array_equal(a.predict(OBS)[0], u)

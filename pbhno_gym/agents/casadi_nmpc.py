@@ -28,8 +28,8 @@ import torch
 from ..envs.core import build_simulator
 from ..envs.observation import ObservationModel
 from ..envs.spec import EnvSpec, load_spec
-from ..experiments.agents import Agent, TrainReport
-from .agent_config import load_agent_config
+from .base import Agent, TrainReport
+from .config import load_agent_config
 
 __all__ = ["CasadiNMPCAgent", "casadi_drift"]
 

@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ..data.format import Dataset
-from ..discovery.design import Design, dataset_design, design_model, simulate_prior
-from ..discovery.prior import Prior
-from ..discovery.registry import Method, register_method
-from ..discovery.result import FitResult
+from ...data.format import Dataset
+from ..design import Design, dataset_design, design_model, simulate_prior
+from ..method import Method
+from ..prior import Prior
+from ..result import FitResult
 
 __all__ = ["SpectralConv1d", "FNO1d", "fit_fno", "FNO_DEFAULTS"]
 
@@ -241,7 +241,7 @@ def _trained(design: Design, prior: Prior, s: dict) -> dict:
     else:
         blob = _train(design, prior, s)
         if path is not None:
-            from ..utils.io import atomic_torch_save
+            from ...utils.io import atomic_torch_save
 
             atomic_torch_save(blob, path)
     _CACHE[key] = blob
@@ -314,7 +314,8 @@ def fit_fno(
     return res
 
 
-register_method(
+#: the methods this module adds to :mod:`pbhno_gym.discovery.registry`
+METHODS = (
     Method(
         "fno",
         fit_fno,
@@ -323,5 +324,5 @@ register_method(
         quick={"n_train": 512, "epochs": 100},
         full={"n_train": 4096, "epochs": 300, "width": 48},
         provides=("forecast", "intervals"),
-    )
+    ),
 )

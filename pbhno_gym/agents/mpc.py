@@ -1,4 +1,4 @@
-"""The differentiable MPC agents of issue 5 as comparison agents (the registry's MPC slots).
+"""The differentiable MPC of :mod:`pbhno_gym.control` as comparison agents (the registry's MPC slots).
 
 * :class:`SurrogateMPC` (``mpc_surrogate``): its ``train`` spends the env-sample budget (at most
   ``episodes`` x horizon of ``agents/mpc_surrogate.toml``) on random-pulse episodes, fits the
@@ -17,10 +17,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from ..baselines.agent_config import load_agent_config
 from ..envs.spec import EnvSpec
 from ..evaluation.episodes import physical_spec
-from .agents import Agent, TrainReport
+from .base import Agent, TrainReport
+from .config import load_agent_config
 
 __all__ = ["SurrogateMPC", "OracleMPC"]
 
@@ -32,11 +32,11 @@ class SurrogateMPC(Agent):
     def __init__(self, **overrides) -> None:
         self.overrides = overrides
         self.agent = None
+        self.surrogate = None
 
     def train(self, env, budget, seed, run_dir, device="cpu", evaluate=None, progress=True) -> TrainReport:
         import torch
 
-        from ..control.agent import MPCAgent
         from ..data import collect_episodes
         from ..surrogate.losses import LossWeights
         from ..surrogate.model import PBHNO, PBHNOConfig
@@ -73,8 +73,8 @@ class SurrogateMPC(Agent):
             model = Trainer(model, ds, tc, run_dir).fit(
                 resume=(run_dir / "checkpoint.pt").exists(), progress=progress
             )
-        self.agent = MPCAgent(model, spec, _mpc_config(spec, cfg.get("mpc") or {}))
-        self.spec, self.n_samples = spec, n_ep * spec.horizon
+        self._bind(model, spec, cfg)
+        self.n_samples = n_ep * spec.horizon
         wall = time.perf_counter() - t0
         if evaluate is not None:
             evaluate(self, self.n_samples)
@@ -87,9 +87,29 @@ class SurrogateMPC(Agent):
             extra={"settings": cfg, "theta": model.theta_dict()},
         )
 
+    def _bind(self, model, spec: EnvSpec, cfg: dict) -> None:
+        from ..control.agent import MPCAgent
+
+        self.surrogate, self.spec = model, spec
+        self.agent = MPCAgent(model, spec, _mpc_config(spec, cfg.get("mpc") or {}))
+
+    def save(self, path: str | Path) -> None:
+        """The fitted surrogate as ``path/model.pt`` (the file ``train`` and :meth:`load` read)."""
+        if self.surrogate is None:
+            raise RuntimeError("mpc_surrogate: call train() before save()")
+        Path(path).mkdir(parents=True, exist_ok=True)
+        self.surrogate.save(Path(path) / "model.pt")
+
+    def load(self, path: str | Path, device: str = "cpu") -> None:
+        """Plan through the surrogate saved in ``path/model.pt`` (its env spec comes with it)."""
+        from ..surrogate.model import PBHNO
+
+        model = PBHNO.load(Path(path) / "model.pt", device=device)
+        self._bind(model, model.spec, load_agent_config("mpc_surrogate", model.spec.id, self.overrides))
+
     def predict(self, obs, state=None, episode_start=None, deterministic=True):
         if self.agent is None:
-            raise RuntimeError("mpc_surrogate: call train() before predict()")
+            raise RuntimeError("mpc_surrogate: call train() (or load()) before predict()")
         a, state = self.agent.predict(obs, state, episode_start, deterministic)
         return np.atleast_2d(a), state
 

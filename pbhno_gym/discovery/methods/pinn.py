@@ -22,11 +22,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from ..data.format import Dataset
-from ..discovery.design import dataset_design, design_model
-from ..discovery.prior import Prior
-from ..discovery.registry import Method, register_method
-from ..discovery.result import FitResult
+from ...data.format import Dataset
+from ..design import dataset_design, design_model
+from ..method import Method
+from ..prior import Prior
+from ..result import FitResult
 from .nets import BatchedMLP
 from .sbinn import fit_cell_pinn
 
@@ -276,7 +276,8 @@ def _fit_pinn_pde(dataset, free, prior, seed, s, device) -> FitResult:
     return res
 
 
-register_method(
+#: the methods this module adds to :mod:`pbhno_gym.discovery.registry`
+METHODS = (
     Method(
         "pinn_ode",
         fit_pinn_ode,
@@ -285,9 +286,7 @@ register_method(
         quick={"epochs": 3000, "ensemble": 3},
         full={"epochs": 12000, "ensemble": 5, "n_colloc": 512},
         provides=("forecast", "intervals"),
-    )
-)
-register_method(
+    ),
     Method(
         "pinn_pde",
         fit_pinn_pde,
@@ -296,5 +295,5 @@ register_method(
         quick={"epochs": 1500},
         full={"epochs": 8000, "ensemble": 3},
         provides=("field",),
-    )
+    ),
 )

@@ -1,0 +1,147 @@
+"""The agent registry: name -> factory, read by the comparison runner and the CLI.
+
+Each built-in entry's factory imports its family module on first use with an ordinary import
+statement, so listing agents needs no optional dependency (stable-baselines3, sb3-contrib,
+CasADi) and the family modules, which import only :mod:`.base` and :mod:`.config`, never import
+this module back. A missing optional dependency raises :class:`~.base.AgentUnavailable` with its
+install hint. ``register_agent(name, None, kind)`` declares a slot the runner lists as
+unavailable.
+
+Registered: ``zero``, ``constant``, ``random`` (:mod:`.reference`), ``ppo``, ``sac``, ``td3``,
+``recurrent_ppo`` (:mod:`.sb3`), ``casadi_nmpc`` (:mod:`.casadi_nmpc`, the true ODE model,
+MAPK-v0), and the differentiable MPC (:mod:`.mpc`): ``mpc_surrogate`` (plans through the PB-HNO
+surrogate it fits under the budget) and ``mpc_oracle`` (the true simulator with the true state
+and parameters, an upper bound).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .base import Agent, AgentUnavailable
+
+__all__ = ["AgentEntry", "register_agent", "make_agent", "agent_entries", "available_agents", "MPC_SLOTS"]
+
+KINDS = ("reference", "rl", "mpc")
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    name: str
+    factory: Callable[..., Agent] | None
+    kind: str  # "reference" | "rl" | "mpc"
+    description: str
+
+
+_REGISTRY: dict[str, AgentEntry] = {}
+
+
+def register_agent(
+    name: str,
+    factory: Callable[..., Agent] | None,
+    kind: str,
+    description: str = "",
+    replace: bool = False,
+) -> None:
+    """Register ``factory(**options) -> Agent`` under ``name`` (``factory=None`` declares a slot)."""
+    if kind not in KINDS:
+        raise ValueError(f"register_agent: kind must be reference, rl or mpc, got {kind!r}")
+    old = _REGISTRY.get(name)
+    if old is not None and old.factory is not None and not replace:
+        raise ValueError(f"agent {name!r} is already registered (pass replace=True to override)")
+    _REGISTRY[name] = AgentEntry(name, factory, kind, description or (old.description if old else ""))
+
+
+def agent_entries() -> dict[str, AgentEntry]:
+    """Every registered name, slots included, in registration order."""
+    return dict(_REGISTRY)
+
+
+def available_agents() -> list[str]:
+    """Names whose factory exists (slots not yet filled are left out)."""
+    return [n for n, e in _REGISTRY.items() if e.factory is not None]
+
+
+def make_agent(name: str, **options) -> Agent:
+    """A fresh agent; ``options`` go to its factory (e.g. hyperparameter overrides)."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown agent {name!r}; registered: {', '.join(_REGISTRY)}")
+    entry = _REGISTRY[name]
+    if entry.factory is None:
+        raise AgentUnavailable(f"agent {name!r} is a slot not filled yet: {entry.description}")
+    agent = entry.factory(**options)
+    agent.name = name
+    return agent
+
+
+# ----------------------------------------------------------------------------- built-in agents
+def _reference(kind: str) -> Callable[..., Agent]:
+    def factory(**options) -> Agent:
+        from . import reference
+
+        return {
+            "zero": reference.ZeroAgent,
+            "constant": reference.ConstantAgent,
+            "random": reference.RandomAgent,
+        }[kind](**options)
+
+    return factory
+
+
+def _sb3(algo: str) -> Callable[..., Agent]:
+    def factory(**options) -> Agent:
+        try:
+            from .sb3 import SB3Agent
+
+            return SB3Agent(algo, **options)
+        except ImportError as e:  # stable-baselines3 / sb3-contrib are the optional ``rl`` extra
+            raise AgentUnavailable(
+                f"{algo} needs stable-baselines3: pip install 'pbhno-gym[rl]' ({e})"
+            ) from None
+
+    return factory
+
+
+def _casadi_nmpc(**options) -> Agent:
+    try:
+        from .casadi_nmpc import CasadiNMPCAgent
+    except ImportError as e:  # casadi is the optional ``control`` extra
+        raise AgentUnavailable(f"casadi_nmpc needs CasADi: pip install 'pbhno-gym[control]' ({e})") from None
+    return CasadiNMPCAgent(**options)
+
+
+def _mpc(kind: str) -> Callable[..., Agent]:
+    def factory(**options) -> Agent:
+        from . import mpc
+
+        return {"surrogate": mpc.SurrogateMPC, "oracle": mpc.OracleMPC}[kind](**options)
+
+    return factory
+
+
+register_agent("zero", _reference("zero"), "reference", "no intervention (every control at its lower bound)")
+register_agent(
+    "constant", _reference("constant"), "reference", "a fixed dose (default: mid-range on every channel)"
+)
+register_agent("random", _reference("random"), "reference", "random pulse schedules (data.RandomPulsePolicy)")
+register_agent("ppo", _sb3("ppo"), "rl", "stable-baselines3 PPO, agents/ppo.toml")
+register_agent("sac", _sb3("sac"), "rl", "stable-baselines3 SAC, agents/sac.toml")
+register_agent("td3", _sb3("td3"), "rl", "stable-baselines3 TD3, agents/td3.toml")
+register_agent(
+    "recurrent_ppo", _sb3("recurrent_ppo"), "rl", "sb3-contrib RecurrentPPO (LSTM), agents/recurrent_ppo.toml"
+)
+register_agent(
+    "casadi_nmpc",
+    _casadi_nmpc,
+    "mpc",
+    "nonlinear MPC, CasADi/IPOPT on the true ODE model (ODE-only envs: MAPK-v0), agents/casadi_nmpc.toml",
+)
+
+MPC_SLOTS = {
+    "mpc_surrogate": "differentiable MPC through the PB-HNO surrogate fitted under the sample budget "
+    "(observations only), agents/mpc_surrogate.toml + agents/mpc.toml",
+    "mpc_oracle": "ORACLE: the same MPC through the true simulator with the true state and parameters",
+}
+register_agent("mpc_surrogate", _mpc("surrogate"), "mpc", MPC_SLOTS["mpc_surrogate"])
+register_agent("mpc_oracle", _mpc("oracle"), "mpc", MPC_SLOTS["mpc_oracle"])
