@@ -34,7 +34,7 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.vec_env import VecMonitor, VecNormalize
 from tqdm.auto import tqdm
 
-from ..envs.core import build_simulator
+from ..envs.factory import build
 from ..envs.sb3 import SB3VecEnv
 from ..envs.spec import EnvSpec, load_spec
 from ..experiments.agents import Agent, TrainReport
@@ -164,9 +164,9 @@ class SB3Agent(Agent):
         self.run_dir = run_dir
 
     def _bounds(self, spec: EnvSpec) -> None:
-        sim = build_simulator(spec)
-        self.low = sim.control_low.cpu().numpy().astype(np.float32)
-        self.high = sim.control_high.cpu().numpy().astype(np.float32)
+        parts = build(spec)
+        self.low = parts.control_low.numpy().astype(np.float32)
+        self.high = parts.control_high.numpy().astype(np.float32)
 
     # ------------------------------------------------------------------ training
     def train(

@@ -21,8 +21,8 @@ from abc import ABC, abstractmethod
 import torch
 from torch import Tensor
 
-from ..envs.core import build_simulator, episode_start_state
-from ..envs.observation import ObservationModel
+from ..envs.core import episode_start_state
+from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
 from ..physics.simulator import SimState
 
@@ -93,8 +93,8 @@ class SimulatorModel(ControlModel):
         self.state_floor = float(state_floor)
         self.spec = load_spec(spec) if isinstance(spec, str) else spec
         self.device, self.dtype = torch.device(device or "cpu"), dtype
-        self.sim = build_simulator(self.spec, self.device, dtype)
-        self.obs_model = ObservationModel(self.spec, self.sim, self.sim.n_cells, self.device, dtype)
+        parts = build(self.spec, self.device, dtype)
+        self.sim, self.obs_model = parts.sim, parts.obs_model
         self.dt = self.sim.dt
         self.n_controls = self.sim.n_controls
         self.control_low, self.control_high = self.sim.control_low, self.sim.control_high
