@@ -16,14 +16,14 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from pbhno_gym.benchmarks.mpc import convergence, env_problems, latency, reference_gap
 from pbhno_gym.benchmarks.sim import machine_description
-from pbhno_gym.control import MPCAgent, OracleMPCAgent, SimulatorModel, load_config
+from pbhno_gym.control import SimulatorModel, load_config
 from pbhno_gym.control.compiled import CompiledModel
-from pbhno_gym.control.evaluate import run_closed_loop
+from pbhno_gym.envs.spec import load_spec
+from pbhno_gym.evaluation import evaluate_agent, mpc_policy
 from pbhno_gym.utils.io import atomic_write_json
 
 SECTIONS = ["latency", "convergence", "reference", "closed_loop", "mismatch"]
@@ -91,17 +91,22 @@ if "reference" in args.sections and not done("reference", MAPK):
     save("reference", MAPK, reference_gap(model, prob))
 
 
-def summary(r):
-    keys = (
-        "success_rate",
-        "mean_cost",
-        "mean_final_error",
-        "mean_energy",
-        "latency_s",
-        "num_envs",
-        "episodes",
-    )
-    return {k: r[k] for k in keys} | {"cost": np.asarray(r["cost"]).tolist()}
+def closed_loop(make, env_id, n, seed, **overrides):
+    """``make(spec)``'s agent on episodes ``seed .. seed + n - 1`` through the one evaluator; the
+    row keeps this script's keys (final error: the evaluator's, mean over the success window)."""
+    spec = load_spec(env_id, overrides)
+    res = evaluate_agent(make(spec), spec, range(seed, seed + n), progress=True)
+    s = res.summary()
+    return {
+        "success_rate": s["success_rate"],
+        "mean_cost": -s["return"],
+        "mean_final_error": s["final_error"],
+        "mean_energy": s["energy"],
+        "latency_s": s["call_ms"] / 1e3,
+        "num_envs": res.batch,
+        "episodes": res.n,
+        "cost": (-res.returns).tolist(),
+    }
 
 
 if "closed_loop" in args.sections:
@@ -109,36 +114,32 @@ if "closed_loop" in args.sections:
         key = f"{env_id} oracle"
         if not done("closed_loop", key):
             t0 = time.perf_counter()
-            r = run_closed_loop(lambda v: OracleMPCAgent(v), env_id, n, seed=10_000, progress=print)
-            save("closed_loop", key, summary(r) | {"wall_s": time.perf_counter() - t0})
+            r = closed_loop(lambda s: mpc_policy(s, oracle=True), env_id, n, seed=10_000)
+            save("closed_loop", key, r | {"wall_s": time.perf_counter() - t0})
     key = f"{MAPK} mpc (observations, nominal = true theta)"
     if not done("closed_loop", key):
         t0 = time.perf_counter()
-        r = run_closed_loop(
-            lambda v: MPCAgent.from_config(None, None, v.env_spec), MAPK, args.episodes, seed=10_000
-        )
-        save("closed_loop", key, summary(r) | {"wall_s": time.perf_counter() - t0})
+        r = closed_loop(mpc_policy, MAPK, args.episodes, seed=10_000)
+        save("closed_loop", key, r | {"wall_s": time.perf_counter() - t0})
 
 if "mismatch" in args.sections:
     base = load_config(None, MAPK)
     agents = {
-        "oracle (true state + theta)": lambda v: OracleMPCAgent(v, base),
-        "true theta (MHE state)": lambda v: OracleMPCAgent(v, base, oracle_state=False),
-        "nominal theta": lambda v: MPCAgent.from_config(base, None, v.env_spec),
-        "adaptive (MHE over theta, W=20)": lambda v: MPCAgent.from_config(
-            load_config(base, estimation={"estimate_theta": True, "window": 20}), None, v.env_spec
+        "oracle (true state + theta)": lambda s: mpc_policy(s, base, oracle=True),
+        "true theta (MHE state)": lambda s: mpc_policy(s, base, oracle=True, oracle_state=False),
+        "nominal theta": lambda s: mpc_policy(s, base),
+        "adaptive (MHE over theta, W=20)": lambda s: mpc_policy(
+            s, load_config(base, estimation={"estimate_theta": True, "window": 20})
         ),
-        "ensemble (8 prior samples, likelihood-weighted mean)": lambda v: MPCAgent.from_config(
-            load_config(base, ensemble={"members": 8, "weighting": "likelihood"}), None, v.env_spec
+        "ensemble (8 prior samples, likelihood-weighted mean)": lambda s: mpc_policy(
+            s, load_config(base, ensemble={"members": 8, "weighting": "likelihood"})
         ),
     }
     for name, make in agents.items():
         if not done("mismatch", name):
             t0 = time.perf_counter()
-            r = run_closed_loop(
-                make, MAPK, args.episodes, seed=20_000, randomize_parameters=True, progress=print
-            )
-            save("mismatch", name, summary(r) | {"wall_s": time.perf_counter() - t0})
+            r = closed_loop(make, MAPK, args.episodes, seed=20_000, randomize_parameters=True)
+            save("mismatch", name, r | {"wall_s": time.perf_counter() - t0})
 
 # ------------------------------------------------------------------ report
 print(f"\n### MPC benchmarks — {res['machine']}, {datetime.date.today()}\n")

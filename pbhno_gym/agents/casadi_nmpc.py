@@ -18,15 +18,13 @@ shifted previous plan.
 
 from __future__ import annotations
 
-import math
 import time
 
 import casadi as ca
 import numpy as np
 import torch
 
-from ..envs.core import build_simulator
-from ..envs.observation import ObservationModel
+from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
 from .base import Agent, TrainReport
 from .config import load_agent_config
@@ -81,16 +79,15 @@ class CasadiNMPCAgent(Agent):
         T, K = int(cfg["horizon"]), int(cfg["substeps"])
         if T < 1 or K < 1:
             raise ValueError(f"agents/casadi_nmpc.toml: horizon and substeps must be >= 1, got {T}, {K}")
-        sim = build_simulator(spec, dtype=torch.float64)
-        pw = sim.pathway
-        om = ObservationModel(spec, sim, sim.n_cells, "cpu", torch.float64)
-        lt = sim.params.log_theta(spec.parameters, torch.float64)
+        parts = build(spec, dtype=torch.float64)
+        sim, pw, om = parts.sim, parts.pathway, parts.obs_model
+        lt = parts.prior.log_values
         theta = {k: float(v) for k, v in sim.params.unpack(lt).items()}
         self.S, self.N, self.n_u = len(pw.species), sim.n_cells, sim.n_controls
         self.T, self.dt = T, float(spec.control_interval)
         self.low = sim.control_low.numpy()
         self.high = sim.control_high.numpy()
-        self.budget = np.array([spec.budgets.get(c.name, math.inf) for c in sim.control_specs])
+        self.budget = parts.budget.numpy()
         self.x_init = sim.initial_state(lt, 1).x[0].numpy().T.copy()  # (S, N)
         self.upper = pw.upper_bound
         self.layout = om.layout

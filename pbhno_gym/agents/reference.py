@@ -15,7 +15,7 @@ import time
 import numpy as np
 
 from ..data.policies import RandomPulsePolicy
-from ..envs.core import build_simulator
+from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
 from .base import Agent, TrainReport
 from .config import load_agent_config
@@ -36,9 +36,9 @@ class _ReferenceAgent(Agent):
     def train(self, env, budget, seed, run_dir, device="cpu", evaluate=None, progress=True) -> TrainReport:
         t0 = time.perf_counter()
         spec = env if isinstance(env, EnvSpec) else load_spec(env)
-        sim = build_simulator(spec)
-        self.low = sim.control_low.cpu().numpy().astype(np.float32)
-        self.high = sim.control_high.cpu().numpy().astype(np.float32)
+        parts = build(spec)
+        self.low = parts.control_low.numpy().astype(np.float32)
+        self.high = parts.control_high.numpy().astype(np.float32)
         if self.config_name:
             self.cfg = load_agent_config(self.config_name, spec.id, self.overrides)
         self._setup(spec, int(seed))

@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..envs.core import build_simulator
+from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
 from ..utils.io import atomic_write_bytes, atomic_write_json
 from .base import Agent, TrainReport
@@ -345,9 +345,9 @@ class SB3Agent(Agent):
         self.run_dir = run_dir
 
     def _bounds(self, spec: EnvSpec) -> None:
-        sim = build_simulator(spec)
-        self.low = sim.control_low.cpu().numpy().astype(np.float32)
-        self.high = sim.control_high.cpu().numpy().astype(np.float32)
+        parts = build(spec)
+        self.low = parts.control_low.numpy().astype(np.float32)
+        self.high = parts.control_high.numpy().astype(np.float32)
 
     # ------------------------------------------------------------------ training
     def train(

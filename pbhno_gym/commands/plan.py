@@ -4,41 +4,40 @@ import json
 
 
 def run(args) -> int:
-    import numpy as np
     import torch
 
-    from ..control.evaluate import evaluate_mpc
+    from ..envs.spec import load_spec
+    from ..evaluation.mpc import evaluate_mpc
     from ..utils.io import atomic_write_json
 
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = json.loads(args.overrides) if args.overrides else {}
     res = evaluate_mpc(
-        args.env,
-        args.episodes,
+        load_spec(args.env, overrides),
+        range(args.seed, args.seed + args.episodes),
         oracle=args.oracle,
         config=args.config,
-        num_envs=args.num_envs,
-        seed=args.seed,
+        batch_size=args.num_envs,
         device=args.device,
-        progress=print if args.verbose else None,
-        **overrides,
+        progress=args.verbose,
     )
+    s = res.summary()
     label = "ORACLE MPC (true state and parameters)" if args.oracle else "MPC agent (observations only)"
-    n = res["num_envs"]
+    n = res.batch
     print(
         f"{args.env}  {label}\n"
-        f"  episodes          {res['episodes']} ({n} in parallel)\n"
-        f"  success rate      {res['success_rate']:.3f}\n"
-        f"  tracking error    {res['mean_final_error']:.4f} (final RMS, normalised phenotype)\n"
-        f"  energy            {res['mean_energy']:.3f} (sum over steps of mean (u/u_max)^2)\n"
-        f"  episode cost      {res['mean_cost']:.4f} (-return)\n"
-        f"  latency           {1e3 * res['latency_s']:.1f} ms per replan for {n} envs "
-        f"({1e3 * res['latency_s'] / n:.2f} ms per env)"
+        f"  episodes          {res.n} ({n} in parallel)\n"
+        f"  success rate      {s['success_rate']:.3f} [{s['success_lo']:.3f}, {s['success_hi']:.3f}]\n"
+        f"  final error       {s['final_error']:.4f} (RMS normalised phenotype error, mean over the "
+        "success window)\n"
+        f"  energy            {s['energy']:.3f} (sum over steps of sum_j (u_j/u_max_j)^2)\n"
+        f"  episode cost      {-s['return']:.4f} (-return)\n"
+        f"  latency           {s['call_ms']:.1f} ms per replan for {n} envs "
+        f"({s['latency_ms']:.2f} ms per env; median)"
     )
     if args.json:
-        keep = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items()}
-        atomic_write_json(args.json, {"env": args.env, "oracle": args.oracle, **keep})
+        atomic_write_json(args.json, {"env": args.env, "oracle": args.oracle, **res.to_json()})
     return 0
 
 

@@ -5,7 +5,7 @@
 * :mod:`.planner`: the MPC cost and its solvers (Gauss-Newton/LM, projected Adam), batched.
 * :mod:`.mhe`: moving-horizon estimation of the latent state (and theta).
 * :mod:`.agent`: :class:`MPCAgent` (observations only) and :class:`OracleMPCAgent` (true state).
-* :mod:`.config`: ``agents/mpc.toml``; :mod:`.evaluate`: closed-loop runs.
+* :mod:`.config`: ``agents/mpc.toml``. Closed-loop runs: :mod:`pbhno_gym.evaluation` (``evaluate_mpc``).
 """
 
 from .agent import MPCAgent, OracleMPCAgent

@@ -31,8 +31,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..envs.core import build_simulator
-from ..envs.observation import ObservationModel
+from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
 from ..physics.simulator import SimState
 from .config import MPCConfig, load_config
@@ -75,19 +74,17 @@ class MPCAgent:
         self.cfg = config if config is not None else MPCConfig()
         self.model = model
         self.device, self.dtype = model.device, model.dtype
-        sim = build_simulator(self.spec, "cpu")
-        om = ObservationModel(self.spec, sim, sim.n_cells, "cpu", torch.float32)
+        parts = build(self.spec, "cpu")
+        om = parts.obs_model
         self.layout, self.obs_dim = om.layout, om.dim
-        self.n_cells, self.n_channels = sim.n_cells, om.n_channels
+        self.n_cells, self.n_channels = parts.n_cells, om.n_channels
         self.preview = self.spec.target.preview
-        names = [c.name for c in sim.control_specs]
+        names = parts.control_names
         if model.n_controls != len(names):
             raise ValueError(f"model has {model.n_controls} controls, spec {self.spec.id!r} has {len(names)}")
-        self.control_names = tuple(names)
+        self.control_names = names
         self.n_u = len(names)
-        self.budget = torch.tensor(
-            [self.spec.budgets.get(n, float("inf")) for n in names], dtype=self.dtype, device=self.device
-        )
+        self.budget = parts.budget.to(dtype=self.dtype, device=self.device)
         c, r = self.cfg, self.spec.reward
         ens = c.ensemble
         self.planner = Planner(

@@ -26,8 +26,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from ..envs.core import build_simulator, episode_start_state
-from ..envs.observation import ObservationModel
+from ..envs.core import episode_start_state
+from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
 from ..physics.params import Parameters
 from ..physics.simulator import SimState
@@ -114,13 +114,13 @@ class SimulatorModel(ControlModel):
         self.state_floor = float(state_floor)
         self.spec = load_spec(spec) if isinstance(spec, str) else spec
         self.device, self.dtype = torch.device(device or "cpu"), dtype
-        self.sim = build_simulator(self.spec, self.device, dtype)
-        self.obs_model = ObservationModel(self.spec, self.sim, self.sim.n_cells, self.device, dtype)
+        parts = build(self.spec, self.device, dtype)
+        self.sim, self.obs_model = parts.sim, parts.obs_model
         self.dt = self.sim.dt
         self.n_controls = self.sim.n_controls
         self.control_low, self.control_high = self.sim.control_low, self.sim.control_high
         self.param_names = self.sim.params.names
-        prior = Parameters.from_set(self.sim.params, self.spec.parameters, dtype=dtype, device=self.device)
+        prior = parts.prior
         if isinstance(parameters, Parameters):
             if parameters.names != prior.names:
                 raise ValueError(

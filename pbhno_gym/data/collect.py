@@ -12,28 +12,13 @@ import torch
 from tqdm.auto import tqdm
 
 from ..envs.core import PathwayCore
+from ..envs.factory import dataset_meta
 from ..envs.spec import EnvSpec, load_spec
 from ..utils.rng import seed_to_key
 from .format import Dataset, save_dataset
 from .policies import RandomPulsePolicy
 
-__all__ = ["collect_episodes", "channel_meta"]
-
-
-def channel_meta(core: PathwayCore) -> dict[str, Any]:
-    """What each measurement channel is and how it is normalised."""
-    om, pw = core.obs_model, core.pathway
-    species = [pw.species[i] for i in om.species_idx.tolist()]
-    chans = [{"kind": "species", "cell": c, "species": s} for c in range(core.sim.n_cells) for s in species]
-    low = [float(om.species_low[pw.species_index[s]]) for _ in range(core.sim.n_cells) for s in species]
-    scale = [float(om.species_scale[pw.species_index[s]]) for _ in range(core.sim.n_cells) for s in species]
-    if om.ligand_idx is not None:
-        nx = core.sim.grid.nx
-        for p in om.ligand_idx.tolist():
-            chans.append({"kind": "ligand", "row": p // nx, "col": p % nx, "pixel": p})
-            low.append(0.0)
-            scale.append(float(core.spec.observation.ligand_scale))
-    return {"channels": chans, "channel_low": low, "channel_scale": scale}
+__all__ = ["collect_episodes"]
 
 
 def _record(ep: dict[str, list], core: PathwayCore, obs: torch.Tensor, store_field: bool) -> None:
@@ -148,26 +133,13 @@ def collect_episodes(
         if v
     }
     arrays["times"] = (np.arange(T + 1) * spec.control_interval).astype(np.float32)
-    pw = core.pathway
-    meta = {
-        "env_id": spec.id,
-        "spec": spec.to_dict(),
-        "pathway": spec.pathway,
-        "species": list(pw.species),
-        "phenotype": list(pw.phenotype),
-        "control_names": list(core.control_names),
-        "control_low": low.tolist(),
-        "control_high": high.tolist(),
-        "param_names": list(core.sim.params.names),
-        "prior_mean": core.prior.prior_mean.cpu().tolist(),
-        "prior_sigma": core.prior.prior_sd.cpu().tolist(),
-        "seed": seed,
-        "policy": policy_name,
-        "n_episodes": n_episodes,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "obs_layout": {k: [s.start, s.stop] for k, s in core.obs_model.layout.items()},
-        **channel_meta(core),
-    }
+    meta = dataset_meta(
+        core.parts,
+        seed=seed,
+        policy=policy_name,
+        n_episodes=n_episodes,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    )
     ds = Dataset(arrays, meta)
     if out is not None:
         save_dataset(out, arrays, meta)

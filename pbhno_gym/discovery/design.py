@@ -36,7 +36,7 @@ import torch
 
 from ..data.format import DATASET_VERSION, Dataset, _check
 from ..data.policies import RandomPulsePolicy
-from ..envs.core import build_simulator
+from ..envs.factory import build, dataset_meta
 from ..envs.observation import edge_pixels
 from ..envs.spec import EnvSpec, load_spec
 from ..physics.simulator import SimState, Simulator
@@ -261,7 +261,8 @@ class DesignModel:
     def __init__(self, design: Design, dtype=torch.float64, device=None) -> None:
         self.design, self.dtype = design, dtype
         self.spec = design.spec()
-        self.sim: Simulator = build_simulator(self.spec, device, dtype)
+        self.parts = build(self.spec, device, dtype)
+        self.sim: Simulator = self.parts.sim
         self.pathway = self.sim.pathway
         self.params = self.sim.params
         unknown = [n for n in design.free if n not in self.params]
@@ -532,32 +533,22 @@ def make_dataset(
     }
     if Ls is not None:
         arrays["L"] = Ls.astype(np.float32)
-    sim = model.sim
-    meta = {
-        "version": DATASET_VERSION,
-        "env_id": model.spec.id,
-        "spec": model.spec.to_dict(),
-        "pathway": model.spec.pathway,
-        "species": list(model.pathway.species),
-        "phenotype": list(model.pathway.phenotype),
-        "control_names": [c.name for c in sim.control_specs],
-        "control_low": sim.control_low.tolist(),
-        "control_high": sim.control_high.tolist(),
-        "param_names": list(model.params.names),
-        "prior_mean": model.prior_mean.tolist(),
-        "prior_sigma": model.prior_sd.tolist(),
-        "seed": int(seed),
-        "policy": "random_pulse" if controls is None else "given",
-        "n_episodes": E,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "obs_layout": {"values": [0, C], "fresh": [C, 2 * C]},
-        "noise_sd": noise_sd.tolist(),
-        "noise_model": "additive Gaussian, sd = noise_sd per channel (normalised units)",
-        "free_params": list(design.free),
-        "true_log_theta": lt.tolist(),
-        "design": {**design.to_dict(), "seed": int(seed), "stream": int(stream)},
+    meta = dataset_meta(  # the design's own prior width, observation layout and channels
+        model.parts,
+        version=DATASET_VERSION,
+        prior_sigma=model.prior_sd.tolist(),
+        seed=int(seed),
+        policy="random_pulse" if controls is None else "given",
+        n_episodes=E,
+        created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        obs_layout={"values": [0, C], "fresh": [C, 2 * C]},
+        noise_sd=noise_sd.tolist(),
+        noise_model="additive Gaussian, sd = noise_sd per channel (normalised units)",
+        free_params=list(design.free),
+        true_log_theta=lt.tolist(),
+        design={**design.to_dict(), "seed": int(seed), "stream": int(stream)},
         **model.channel_meta(),
-    }
+    )
     _check(arrays, meta, f"design {design.name}")
     return Dataset(arrays, meta)
 

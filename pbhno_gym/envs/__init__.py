@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-from .core import PathwayCore, build_layout, build_simulator
+from .core import PathwayCore
+from .factory import EnvModel, build, build_layout, build_simulator, channel_meta, dataset_meta
 from .pathway_env import PathwayEnv
 from .spec import EnvSpec, SpecError, list_specs, load_spec
 from .vector_env import PathwayVectorEnv
@@ -23,8 +24,12 @@ __all__ = [
     "list_specs",
     "load_spec",
     "register_envs",
+    "EnvModel",
+    "build",
     "build_layout",
     "build_simulator",
+    "channel_meta",
+    "dataset_meta",
 ]
 
 

@@ -15,48 +15,16 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..physics import Grid, Simulator, get_pathway, lattice, no_field, two_cell, wnt_tissue
-from ..physics.params import Parameters
+from ..physics import Parameters, Simulator
 from ..physics.simulator import SimState
 from ..utils.rng import CounterRNG
-from .observation import ObservationModel
-from .spec import EnvSpec, LayoutSpec
+from .factory import build, build_layout, build_simulator
+from .spec import EnvSpec
 from .targets import TargetModel
 
 __all__ = ["PathwayCore", "StepResult", "build_layout", "build_simulator", "episode_start_state"]
 
 STREAM_PARAMS, STREAM_INIT, STREAM_LANGEVIN = 31, 41, 51
-
-
-def build_layout(ls: LayoutSpec):
-    """A :class:`CellLayout` from a layout spec."""
-    if ls.kind == "none":
-        return no_field(ls.n_cells)
-    grid = Grid(ls.ny, ls.nx, ls.length_x)
-    if ls.kind == "two_cell":
-        return two_cell(grid, ls.cell_size, ls.gap, "halves" if ls.sources == "default" else ls.sources)
-    if ls.kind == "lattice":
-        return lattice(
-            grid,
-            ls.rows,
-            ls.cols,
-            ls.cell_size,
-            ls.gap,
-            "per_cell" if ls.sources == "default" else ls.sources,
-        )
-    return wnt_tissue(grid, ls.rows, ls.cols, ls.cell_size, ls.gap, ls.source_width)
-
-
-def build_simulator(spec: EnvSpec, device=None, dtype=torch.float32) -> Simulator:
-    """The spec's simulator (raises a clear error if its substeps cannot be taken)."""
-    return Simulator(
-        get_pathway(spec.pathway),
-        build_layout(spec.layout),
-        spec.control_interval,
-        spec.substeps,
-        dtype=dtype,
-        device=device,
-    )
 
 
 def episode_start_state(sim: Simulator, spec: EnvSpec, log_theta: Tensor, batch: int) -> SimState:
@@ -104,25 +72,15 @@ class PathwayCore:
     def __init__(self, spec: EnvSpec, num_envs: int = 1, device=None, dtype=torch.float32) -> None:
         self.spec, self.B = spec, int(num_envs)
         self.device, self.dtype = torch.device(device or "cpu"), dtype
-        self.sim = build_simulator(spec, self.device, dtype)
+        self.parts = build(spec, self.device, dtype)
+        self.sim = self.parts.sim
         self.pathway = self.sim.pathway
-        try:  # the spec's nominal values are the prior mean agents are told
-            self.prior = Parameters.from_set(
-                self.sim.params, spec.parameters, dtype=dtype, device=self.device
-            )
-        except ValueError as e:
-            raise ValueError(f"spec.parameters: {e}") from None
-        names = [c.name for c in self.sim.control_specs]
-        for k in spec.budgets:
-            if k not in names:
-                raise ValueError(f"spec.budgets.{k}: no such control; controls are {', '.join(names)}")
-        self.control_names = tuple(names)
-        self.low, self.high = self.sim.control_low, self.sim.control_high
-        self.budget = torch.tensor(
-            [spec.budgets.get(n, float("inf")) for n in names], dtype=dtype, device=self.device
-        )
+        self.prior = self.parts.prior  # the spec's nominal values: the prior mean agents are told
+        self.control_names = self.parts.control_names
+        self.low, self.high = self.parts.control_low, self.parts.control_high
+        self.budget = self.parts.budget
         self.targets = TargetModel(spec.target, self.sim.layout, spec.horizon, self.device, dtype)
-        self.obs_model = ObservationModel(spec, self.sim, self.sim.n_cells, self.device, dtype)
+        self.obs_model = self.parts.obs_model
         self.rng = CounterRNG(self.B, self.device)
         self._alloc()
 

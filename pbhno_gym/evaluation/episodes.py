@@ -8,8 +8,12 @@ batched, actions in the env's physical units) and every agent meets the same see
 same targets, initial states and measurement noise. Per episode we record:
 
 * ``success``: ``info["is_success"]`` at the episode's last step;
-* ``final_error``: RMS phenotype error (``info["tracking_error"]``) averaged over the episode's
-  last ``success_window`` steps (the window success is judged on);
+* ``final_error`` (the one definition, used by every table, curve, ``pbhno plan`` and the MPC
+  benchmarks): the mean, over the last ``w = max(1, min(success_window, horizon))`` steps the
+  episode took (all of them if it took fewer, e.g. after a numerical failure), of the step's RMS
+  phenotype error ``info["tracking_error"] = sqrt(mean_i (p_i - p*_i)^2)`` (normalised phenotype
+  after the step against that step's target), i.e. the error over the window success is judged
+  on, not the error at the last step alone;
 * ``energy``: intervention energy, the sum over steps of ``sum_j (u_j / u_max_j)^2``;
 * ``return``: the sum of rewards; ``dose``: the cumulative dose per channel;
 
@@ -186,6 +190,7 @@ def evaluate_agent(
     record: int = 0,
     progress: bool = False,
     desc: str | None = None,
+    options: dict | None = None,
 ) -> EvalResult:
     """Run one full episode per seed with ``agent`` and return the per-episode metrics.
 
@@ -196,6 +201,7 @@ def evaluate_agent(
         seeds: episode seeds (use :func:`heldout_seeds` for comparisons).
         batch_size: episodes simulated together (all by default).
         record: how many of the first episodes to keep full trajectories of (for figures).
+        options: passed to every reset (``{"log_theta": ...}``, ``{"target": k}``: chosen conditions).
     """
     spec = physical_spec(env)
     seeds = [int(s) for s in seeds]
@@ -219,7 +225,7 @@ def evaluate_agent(
         names, n_u, nb = core.control_names, core.sim.n_controls, len(chunk)
         keys = torch.tensor([seed_to_key(s) for s in chunk], dtype=torch.int64)
         with torch.no_grad():
-            obs = core.reset(keys=keys)
+            obs = core.reset(keys=keys, options=options)
         high = core.high.clamp_min(1e-12)
         active = torch.ones(nb, dtype=torch.bool, device=core.device)
         state, starts = None, np.ones(nb, dtype=bool)

@@ -32,8 +32,8 @@ import torch
 from torch import Tensor, nn
 
 from ..control.model import ControlModel
-from ..envs.core import build_simulator, episode_start_state
-from ..envs.observation import ObservationModel
+from ..envs.core import episode_start_state
+from ..envs.factory import build, channel_meta
 from ..envs.spec import EnvSpec, load_spec
 from ..physics.params import Parameters
 from ..physics.simulator import SimState, Simulator
@@ -210,9 +210,10 @@ class PBHNO(nn.Module, ControlModel):
         return K, n
 
     def _build_helpers(self, device: torch.device) -> None:
-        self.sim: Simulator = build_simulator(self.spec, device, self._dtype)
+        parts = build(self.spec, device, self._dtype)
+        self.sim: Simulator = parts.sim
         self.pathway = self.sim.pathway
-        self.obs_model = ObservationModel(self.spec, self.sim, self.sim.n_cells, device, self._dtype)
+        self.obs_model = parts.obs_model
         self.spectral = (
             SpectralOperator(self.sim.grid, self._dtype, device) if self.sim.grid is not None else None
         )
@@ -428,14 +429,7 @@ class PBHNO(nn.Module, ControlModel):
         """Descriptions of the measurement channels (must match a dataset's ``meta["channels"]``)."""
         if self._design is not None:
             return self._design["channels"]
-        from ..data.collect import channel_meta
-
-        class _Core:  # the minimal view channel_meta needs
-            pass
-
-        c = _Core()
-        c.obs_model, c.pathway, c.sim, c.spec = self.obs_model, self.pathway, self.sim, self.spec
-        return channel_meta(c)["channels"]
+        return channel_meta(self.obs_model)["channels"]
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:

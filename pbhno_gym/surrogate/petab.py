@@ -26,9 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.collect import channel_meta
 from ..data.format import Dataset, DatasetError
-from ..envs.core import PathwayCore
+from ..envs.factory import EnvModel, build, channel_meta, dataset_meta
 from ..envs.spec import EnvSpec, load_spec
 
 __all__ = ["read_measurements", "PetabError"]
@@ -68,8 +67,8 @@ def read_measurements(
     """A :class:`Dataset` (no ground truth) from PEtab-style tables for the environment ``spec``."""
     mpath = Path(measurements)
     spec = load_spec(spec) if isinstance(spec, str) else spec
-    core = PathwayCore(spec, 1)
-    ch = channel_meta(core)
+    parts = build(spec)
+    ch = channel_meta(parts.obs_model)
     chans, low, scale = ch["channels"], np.array(ch["channel_low"]), np.array(ch["channel_scale"])
     index = {}
     for i, c in enumerate(chans):
@@ -104,7 +103,7 @@ def read_measurements(
     T = max(p[1] for p in parsed)
     if T < 1:
         raise PetabError(f"{mpath}: all measurements are at time 0; nothing to fit dynamics to")
-    E, C, U = len(conds), len(chans), core.sim.n_controls
+    E, C, U = len(conds), len(chans), parts.n_controls
     vals = np.full((E, T + 1, C), np.nan, np.float32)
     sds = np.full((E, T + 1, C), np.nan, np.float32)
     mask = np.zeros((E, T + 1, C), bool)
@@ -120,7 +119,7 @@ def read_measurements(
             sds[e, k, c] = sd / scale[c]
     actions = np.zeros((E, T, U), np.float32)
     if conditions is not None:
-        actions = _schedules(Path(conditions), conds, core, T, dt)
+        actions = _schedules(Path(conditions), conds, parts, T, dt)
     arrays = {
         "actions": actions,
         "meas_values": vals,
@@ -130,29 +129,17 @@ def read_measurements(
     if not np.isnan(sds[mask]).all():
         default = math.sqrt(spec.observation.additive_noise**2 + spec.observation.multiplicative_noise**2)
         arrays["meas_sd"] = np.where(mask & np.isnan(sds), default, sds).astype(np.float32)
-    pw = core.pathway
-    meta = {
-        "env_id": spec.id,
-        "spec": spec.to_dict(),
-        "pathway": spec.pathway,
-        "species": list(pw.species),
-        "phenotype": list(pw.phenotype),
-        "control_names": list(core.control_names),
-        "param_names": list(core.sim.params.names),
-        "conditions": conds,
-        "source": str(mpath),
-        **ch,
-    }
+    meta = dataset_meta(parts, conditions=conds, source=str(mpath))
     return Dataset(arrays, {**meta, "version": 1})
 
 
-def _schedules(path: Path, conds: list[str], core: PathwayCore, T: int, dt: float) -> np.ndarray:
-    names = list(core.control_names)
+def _schedules(path: Path, conds: list[str], parts: EnvModel, T: int, dt: float) -> np.ndarray:
+    names = list(parts.control_names)
     header, rows = _rows(path, ["simulationConditionId", "time"])
     unknown = [h for h in header if h not in ("simulationConditionId", "time") and h not in names]
     if unknown:
         raise PetabError(f"{path}: unknown control column(s) {unknown}; controls are {names}")
-    low, high = core.low.numpy(), core.high.numpy()
+    low, high = parts.control_low.numpy(), parts.control_high.numpy()
     out = np.zeros((len(conds), T, len(names)), np.float32)
     pieces: dict[str, list[tuple[int, np.ndarray]]] = {}
     for r, row in enumerate(rows, start=2):

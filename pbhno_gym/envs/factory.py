@@ -1,0 +1,174 @@
+"""The one factory from an environment spec to its parts.
+
+Everything that needs a spec's simulator, observation model, control bounds, dose budgets,
+nominal parameters or dataset metadata gets them here (:func:`build`, :func:`dataset_meta`,
+:func:`channel_meta`), so the env core, the control and surrogate models, the data collector,
+the discovery designs and the baselines cannot drift apart in how a spec is read.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..physics import Grid, Parameters, Simulator, get_pathway, lattice, no_field, two_cell, wnt_tissue
+from ..physics.pathways.base import Pathway
+from .observation import ObservationModel
+from .spec import EnvSpec, LayoutSpec, load_spec
+
+__all__ = ["EnvModel", "build", "build_layout", "build_simulator", "dataset_meta", "channel_meta"]
+
+
+def build_layout(ls: LayoutSpec):
+    """A :class:`CellLayout` from a layout spec."""
+    if ls.kind == "none":
+        return no_field(ls.n_cells)
+    grid = Grid(ls.ny, ls.nx, ls.length_x)
+    if ls.kind == "two_cell":
+        return two_cell(grid, ls.cell_size, ls.gap, "halves" if ls.sources == "default" else ls.sources)
+    if ls.kind == "lattice":
+        return lattice(
+            grid,
+            ls.rows,
+            ls.cols,
+            ls.cell_size,
+            ls.gap,
+            "per_cell" if ls.sources == "default" else ls.sources,
+        )
+    return wnt_tissue(grid, ls.rows, ls.cols, ls.cell_size, ls.gap, ls.source_width)
+
+
+def build_simulator(spec: EnvSpec, device=None, dtype=torch.float32) -> Simulator:
+    """The spec's simulator alone (raises a clear error if its substeps cannot be taken).
+
+    Prefer :func:`build`, which also gives the observation model, bounds and budgets."""
+    return Simulator(
+        get_pathway(spec.pathway),
+        build_layout(spec.layout),
+        spec.control_interval,
+        spec.substeps,
+        dtype=dtype,
+        device=device,
+    )
+
+
+@dataclass(frozen=True, eq=False)  # tensors inside: compare fields, not models
+class EnvModel:
+    """A spec's simulator, observation model, controls and nominal parameters, on one device.
+
+    ``control_low`` / ``control_high`` are the physical action bounds (what the action space is
+    when ``normalize_actions`` is off); ``budget`` is each control's cumulative dose limit
+    (rate x minutes, ``inf`` where the spec sets none); ``prior`` is the :class:`Parameters` agents
+    are told: the spec's nominal values as the prior mean, with the pathway's log-normal widths.
+    """
+
+    spec: EnvSpec
+    sim: Simulator
+    obs_model: ObservationModel
+    control_names: tuple[str, ...]
+    control_low: Tensor
+    control_high: Tensor
+    budget: Tensor
+    prior: Parameters
+
+    @property
+    def pathway(self) -> Pathway:
+        return self.sim.pathway
+
+    @property
+    def n_cells(self) -> int:
+        return self.sim.n_cells
+
+    @property
+    def n_controls(self) -> int:
+        return self.sim.n_controls
+
+    @property
+    def obs_dim(self) -> int:
+        return self.obs_model.dim
+
+    def action_bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        """float32 (low, high) of the env's action space (``[-1, 1]`` if actions are normalised)."""
+        if self.spec.normalize_actions:
+            one = np.ones(self.n_controls, dtype=np.float32)
+            return -one, one
+        low = self.control_low.cpu().numpy().astype(np.float32)
+        return low, self.control_high.cpu().numpy().astype(np.float32)
+
+
+def build(spec: EnvSpec | str, device=None, dtype=torch.float32) -> EnvModel:
+    """Every part of ``spec`` (or a spec id) on ``device`` in ``dtype``.
+
+    Raises ValueError naming the spec field when its parameters or budgets do not fit the pathway.
+    """
+    spec = load_spec(spec) if isinstance(spec, str) else spec
+    device = torch.device(device or "cpu")
+    sim = build_simulator(spec, device, dtype)
+    try:
+        prior = Parameters.from_set(sim.params, spec.parameters, dtype=dtype, device=device)
+    except ValueError as e:
+        raise ValueError(f"spec.parameters: {e}") from None
+    names = tuple(c.name for c in sim.control_specs)
+    for k in spec.budgets:
+        if k not in names:
+            raise ValueError(f"spec.budgets.{k}: no such control; controls are {', '.join(names)}")
+    budget = torch.tensor([spec.budgets.get(n, float("inf")) for n in names], dtype=dtype, device=device)
+    return EnvModel(
+        spec=spec,
+        sim=sim,
+        obs_model=ObservationModel(spec, sim, sim.n_cells, device, dtype),
+        control_names=names,
+        control_low=sim.control_low,
+        control_high=sim.control_high,
+        budget=budget,
+        prior=prior,
+    )
+
+
+def channel_meta(obs_model: ObservationModel) -> dict[str, Any]:
+    """What each measurement channel is and how it is normalised (a dataset's ``channels``,
+    ``channel_low``, ``channel_scale``)."""
+    om, sim = obs_model, obs_model.sim
+    pw = sim.pathway
+    species = [pw.species[i] for i in om.species_idx.tolist()]
+    chans = [{"kind": "species", "cell": c, "species": s} for c in range(sim.n_cells) for s in species]
+    low = [float(om.species_low[pw.species_index[s]]) for _ in range(sim.n_cells) for s in species]
+    scale = [float(om.species_scale[pw.species_index[s]]) for _ in range(sim.n_cells) for s in species]
+    if om.ligand_idx is not None:
+        nx = sim.grid.nx
+        for p in om.ligand_idx.tolist():
+            chans.append({"kind": "ligand", "row": p // nx, "col": p % nx, "pixel": p})
+            low.append(0.0)
+            scale.append(float(om.spec.observation.ligand_scale))
+    return {"channels": chans, "channel_low": low, "channel_scale": scale}
+
+
+def dataset_meta(model: EnvModel, **fields: Any) -> dict[str, Any]:
+    """The spec-derived part of an episode dataset's ``meta`` (spec, pathway, species, controls
+    and bounds, parameter names and prior, observation layout, channels), then ``fields``.
+
+    ``fields`` adds what depends on the run (seed, policy, n_episodes, created, ...) and may
+    replace spec-derived entries where a dataset measures differently (a discovery design's
+    channels, layout and prior width)."""
+    pw, spec = model.pathway, model.spec
+    meta = {
+        "env_id": spec.id,
+        "spec": spec.to_dict(),
+        "pathway": spec.pathway,
+        "species": list(pw.species),
+        "phenotype": list(pw.phenotype),
+        "control_names": list(model.control_names),
+        "control_low": model.control_low.cpu().tolist(),
+        "control_high": model.control_high.cpu().tolist(),
+        "param_names": list(model.sim.params.names),
+        "prior_mean": model.prior.prior_mean.cpu().tolist(),
+        "prior_sigma": model.prior.prior_sd.cpu().tolist(),
+        "obs_layout": {k: [s.start, s.stop] for k, s in model.obs_model.layout.items()},
+        **channel_meta(model.obs_model),
+    }
+    meta.update(fields)
+    return meta
