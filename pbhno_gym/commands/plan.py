@@ -1,6 +1,39 @@
-"""``pbhno plan``: run the MPC agent (or the oracle MPC) in closed loop and report its quality."""
+"""``pbhno plan``: run the MPC agent (or the oracle MPC) in closed loop and report its quality.
+
+pbhno plan --env pbhno/MAPK-v0 --episodes 16 [--oracle]   # plan through the nominal simulator
+pbhno plan --model runs/mapk/model.pt --episodes 16       # plan through a saved PB-HNO surrogate
+"""
+
+from __future__ import annotations
 
 import json
+from typing import Any
+
+
+def load_model_env(
+    model_path: str, env: str | None, overrides: dict[str, Any], config=None
+) -> tuple[Any, str, dict[str, Any]]:
+    """The saved surrogate, its env id and env overrides that rebuild the spec it was fit on.
+
+    The spec comes from the checkpoint (``overrides`` on top); an ``env`` naming another spec is
+    an error naming ``--model``. The model lives on the agent config's device.
+    """
+    from ..control.config import load_config
+    from ..envs.spec import load_spec
+    from ..surrogate import load
+
+    model = load(model_path)
+    spec_id = model.spec.id
+    if env is not None and env != spec_id:
+        raise SystemExit(
+            f"pbhno plan: --model {model_path} was fit on {spec_id!r}, not --env {env!r} "
+            "(drop --env, or give a model of that environment)"
+        )
+    device = load_config(config, spec_id).device
+    if str(device) != str(model.device):
+        model = load(model_path, device=device)
+    spec = load_spec(base=model.config.env_spec, overrides=overrides)
+    return model, spec_id, spec.to_dict()
 
 
 def run(args) -> int:
@@ -13,21 +46,34 @@ def run(args) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     overrides = json.loads(args.overrides) if args.overrides else {}
+    model, env = None, args.env
+    if args.model:
+        if args.oracle:
+            raise SystemExit("pbhno plan: --oracle plans through the true simulator; drop --model")
+        model, env, overrides = load_model_env(args.model, args.env, overrides, args.config)
+    elif env is None:
+        raise SystemExit("pbhno plan: give --env, or --model with a saved PB-HNO")
     res = evaluate_mpc(
-        args.env,
+        env,
         args.episodes,
         oracle=args.oracle,
         config=args.config,
+        model=model,
         num_envs=args.num_envs,
         seed=args.seed,
         device=args.device,
         progress=print if args.verbose else None,
         **overrides,
     )
-    label = "ORACLE MPC (true state and parameters)" if args.oracle else "MPC agent (observations only)"
+    if args.oracle:
+        label = "ORACLE MPC (true state and parameters)"
+    elif model is not None:
+        label = f"MPC agent through PB-HNO {args.model} (observations only)"
+    else:
+        label = "MPC agent (observations only)"
     n = res["num_envs"]
     print(
-        f"{args.env}  {label}\n"
+        f"{env}  {label}\n"
         f"  episodes          {res['episodes']} ({n} in parallel)\n"
         f"  success rate      {res['success_rate']:.3f}\n"
         f"  tracking error    {res['mean_final_error']:.4f} (final RMS, normalised phenotype)\n"
@@ -38,13 +84,20 @@ def run(args) -> int:
     )
     if args.json:
         keep = {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in res.items()}
-        atomic_write_json(args.json, {"env": args.env, "oracle": args.oracle, **keep})
+        atomic_write_json(args.json, {"env": env, "oracle": args.oracle, "model": args.model, **keep})
     return 0
 
 
 def add_parser(sub) -> None:
     c = sub.add_parser("plan", help="run the differentiable MPC agent in closed loop")
-    c.add_argument("--env", required=True, help="environment id, e.g. pbhno/MAPK-v0")
+    c.add_argument(
+        "--env", default=None, help="environment id, e.g. pbhno/MAPK-v0 (with --model: must match it)"
+    )
+    c.add_argument(
+        "--model",
+        default=None,
+        help="plan through this saved PB-HNO (model.pt from pbhno fit); its spec is the env's",
+    )
     c.add_argument("--episodes", type=int, default=8)
     c.add_argument("--oracle", action="store_true", help="ORACLE: plan from the true state and parameters")
     c.add_argument("--config", default=None, help="agent config TOML (default: packaged agents/mpc.toml)")
