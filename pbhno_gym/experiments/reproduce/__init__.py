@@ -80,7 +80,7 @@ def reproduce(
     # amortised models (the plain FNO) are cached on disk, so experiments sharing a design train once
     fno = {"cache_dir": str(Path(runs_dir) / "cache"), **cfg["method_settings"].get("fno", {})}
     cfg["method_settings"]["fno"] = fno
-    from ...discovery.design import get_design
+    from ...discovery.designs import get_design
     from ...discovery.registry import available_methods
 
     design = get_design(cfg["design"])

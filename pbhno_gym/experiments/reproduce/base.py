@@ -60,7 +60,8 @@ def by_method(results: list[dict]) -> dict[str, list[dict]]:
 
 
 def design_text(name: str) -> str:
-    from ...discovery.design import design_model, get_design
+    from ...discovery.design import design_model
+    from ...discovery.designs import get_design
 
     d = get_design(name)
     m = design_model(d)

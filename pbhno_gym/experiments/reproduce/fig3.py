@@ -38,7 +38,8 @@ class Fig3(Experiment):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        from ...discovery.design import design_model, get_design
+        from ...discovery.design import design_model
+        from ...discovery.designs import get_design
 
         by = by_method(results)
         ms = [m for m in cfg["methods"] if ok_records(by.get(m, []))]
