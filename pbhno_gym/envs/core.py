@@ -15,9 +15,10 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..physics import Grid, Simulator, get_pathway, lattice, no_field, two_cell, wnt_tissue
+from ..physics import Simulator, get_pathway
 from ..physics.simulator import SimState
 from ..utils.rng import CounterRNG
+from .layouts import get_layout
 from .observation import ObservationModel
 from .spec import EnvSpec, LayoutSpec
 from .targets import TargetModel
@@ -28,22 +29,8 @@ STREAM_PARAMS, STREAM_INIT, STREAM_LANGEVIN = 31, 41, 51
 
 
 def build_layout(ls: LayoutSpec):
-    """A :class:`CellLayout` from a layout spec."""
-    if ls.kind == "none":
-        return no_field(ls.n_cells)
-    grid = Grid(ls.ny, ls.nx, ls.length_x)
-    if ls.kind == "two_cell":
-        return two_cell(grid, ls.cell_size, ls.gap, "halves" if ls.sources == "default" else ls.sources)
-    if ls.kind == "lattice":
-        return lattice(
-            grid,
-            ls.rows,
-            ls.cols,
-            ls.cell_size,
-            ls.gap,
-            "per_cell" if ls.sources == "default" else ls.sources,
-        )
-    return wnt_tissue(grid, ls.rows, ls.cols, ls.cell_size, ls.gap, ls.source_width)
+    """A :class:`CellLayout` from a layout spec (its kind looked up in :mod:`.layouts`)."""
+    return get_layout(ls.kind)(ls)
 
 
 def build_simulator(spec: EnvSpec, device=None, dtype=torch.float32) -> Simulator:
