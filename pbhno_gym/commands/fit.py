@@ -12,12 +12,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..data import load_dataset
-    from ..surrogate.discovery import combine_members, laplace_summary, theta_report, write_report
-    from ..surrogate.ensemble import fit_ensemble
     from ..surrogate.losses import LossWeights
-    from ..surrogate.model import PBHNO, PBHNOConfig
     from ..surrogate.petab import read_measurements
-    from ..surrogate.train import TrainConfig, Trainer
+    from ..surrogate.train import TrainConfig, fit
 
     if args.data:
         ds = load_dataset(args.data)
@@ -28,33 +25,31 @@ def run(args) -> int:
     mcfg = json.loads(args.model_config) if args.model_config else {}
     if args.free:
         mcfg["free_params"] = [s.strip() for s in args.free.split(",") if s.strip()]
-    if args.quick:
-        mcfg = {"width": 16, "modes": 12, "solver": "rk4", "adjoint": False, "substeps": "auto", **mcfg}
-    weights = LossWeights(**(json.loads(args.weights) if args.weights else {}))
     tcfg = TrainConfig(
         epochs=args.epochs,
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
-        weights=weights,
+        weights=LossWeights(**(json.loads(args.weights) if args.weights else {})),
         sens_every=args.sens_every,
         patience=args.patience,
         lr_theta=args.lr_theta,
         calibrate_nfev=args.calibrate_nfev,
         polish_nfev=args.polish_nfev,
     )
-    out = Path(args.out)
-    if args.ensemble > 1:
-        _, summary = fit_ensemble(ds, out, args.ensemble, mcfg, tcfg, resume=args.resume, device=args.device)
-    else:
-        model = PBHNO(PBHNOConfig(env_spec=ds.meta["spec"], **mcfg), device=args.device)
-        trainer = Trainer(model, ds, tcfg, out)
-        model = trainer.fit(resume=args.resume)
-        summary = combine_members([laplace_summary(model, ds, trainer.delta)])
-    report = theta_report(summary, ds)
-    j, m = write_report(report, out)
+    res = fit(
+        ds,
+        args.out,
+        mcfg,
+        tcfg,
+        ensemble=args.ensemble,
+        quick=args.quick,
+        resume=args.resume,
+        device=args.device,
+    )
+    j, m = res.report_paths
     print(Path(m).read_text())
-    print(f"model: {out / ('member0' if args.ensemble > 1 else '') / 'model.pt'}  report: {j}")
+    print(f"model: {res.model_path}  report: {j}")
     return 0
 
 

@@ -21,12 +21,12 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
-    from ..discovery.design import DESIGNS
+    from ..discovery.designs import available_designs
 
     p = sub.add_parser("identify", help="structural and practical identifiability of a design or pathway")
     g = p.add_mutually_exclusive_group(required=True)
     g.add_argument(
-        "--design", choices=sorted(DESIGNS), help="a discovery design (see pbhno_gym.discovery.design)"
+        "--design", choices=sorted(available_designs()), help="a registered design (discovery.designs)"
     )
     g.add_argument("--pathway", help="a pathway (structural test only), with --observed")
     p.add_argument("--observed", nargs="+", default=None, help="measured species (default: the design's)")

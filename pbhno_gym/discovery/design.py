@@ -8,6 +8,7 @@ generator simulates it with the float64 :class:`~pbhno_gym.physics.Simulator` an
 result into the episode :class:`~pbhno_gym.data.Dataset` format, so PB-HNO and every baseline
 read identical data. The design itself is stored in ``meta["design"]`` (with the seed and the
 noise and sparsity actually used), which is how amortised methods rebuild its simulator.
+The named designs (``notch_sparse``, ``mapk_tiny``, ...) are registered in :mod:`.designs`.
 
 Noise model: additive Gaussian, ``y = v + noise * e``, ``e ~ N(0, 1)``, in normalised units;
 each species is normalised by its typical level (the RMS of its noise-free trajectory under
@@ -44,8 +45,6 @@ from .prior import Prior
 
 __all__ = [
     "Design",
-    "DESIGNS",
-    "get_design",
     "make_dataset",
     "simulate_prior",
     "DesignModel",
@@ -142,112 +141,6 @@ class Design:
 
     def spec(self) -> EnvSpec:
         return load_spec(self.env, copy.deepcopy(self.overrides))
-
-
-# ---------------------------------------------------------------------------- the designs
-_NOTCH_SPARSE = Design(
-    name="notch_sparse",
-    env="pbhno/Notch-v0",
-    description="Notch two-cell (paper Table I): NICD and Hes measured in both cells at 12 "
-    "irregular times of a 24 h experiment, 20% additive noise, random ligand/GSI pulses",
-    overrides={"layout": {"ny": 24, "nx": 40, "length_x": 80.0}},
-    observed=("N", "H"),
-    free=("k_on", "delta_N", "alpha_H", "K_H", "delta_H"),
-    n_traj=3,
-    n_times=12,
-    noise=0.2,
-)
-DESIGNS: dict[str, Design] = {
-    d.name: d
-    for d in [
-        _NOTCH_SPARSE,
-        replace(
-            _NOTCH_SPARSE,
-            name="notch_rich",
-            description="Notch two-cell, informative: NICD and Hes in both cells at 24 irregular "
-            "times of each of 6 experiments, 5% additive noise (a design whose Cramer-Rao bound "
-            "allows <= 5% MAPE)",
-            n_traj=6,
-            n_times=24,
-            noise=0.05,
-        ),
-        Design(
-            name="wnt_edges",
-            env="pbhno/Wnt-v0",
-            description="Wnt morphogen field (paper Fig. 3): 16 ligand samples along the tissue edge "
-            "and the target gene T in every cell, 12 irregular times over 8 h, 5% noise",
-            overrides={"layout": {"ny": 32, "nx": 32, "length_x": 128.0, "rows": 3, "cols": 3}},
-            observed=("T",),
-            ligand_samples=16,
-            free=("D_L", "lambda_L", "s0", "kappa_b"),
-            n_traj=2,
-            n_times=12,
-            noise=0.05,
-        ),
-        Design(
-            name="wnt_tiny",
-            env="pbhno/Wnt-v0",
-            description="Wnt on a 16 x 16 grid with one cell: 12 ligand samples along the edge and T, 12 "
-            "irregular times of 4 h, 2% noise; D_L and lambda_L free (the tiny PINN-PDE problem)",
-            overrides={
-                "horizon": 24,
-                "layout": {
-                    "ny": 16,
-                    "nx": 16,
-                    "length_x": 64.0,
-                    "rows": 1,
-                    "cols": 1,
-                    "cell_size": 16.0,
-                    "source_width": 8.0,
-                },
-            },
-            observed=("T",),
-            ligand_samples=12,
-            free=("D_L", "lambda_L"),
-            n_traj=1,
-            n_times=12,
-            noise=0.02,
-        ),
-        Design(
-            name="mapk_tiny",
-            env="pbhno/MAPK-v0",
-            description="MAPK cascade, one cell, X/Y/Z measured at 20 irregular minutes of 60, "
-            "2% noise, random stimulus/inhibitor pulses (a fast test problem)",
-            observed=("X", "Y", "Z"),
-            free=("k1", "k2", "k3", "k4"),
-            n_traj=2,
-            n_times=20,
-            noise=0.02,
-            pulse={"p_on": 0.3, "p_off": 0.2},
-        ),
-        Design(
-            name="mapk_smooth",
-            env="pbhno/MAPK-v0",
-            description="MAPK cascade with slow kinetics (time constants 5-15 min), one cell, constant "
-            "stimulus per trajectory (no inhibitor), X/Y measured at 10 irregular times of 60 min, 2% "
-            "noise: the tiny smooth problem every baseline must solve",
-            overrides={
-                "horizon": 30,
-                "control_interval": 2.0,
-                "parameters": {"k1": 0.05, "k2": 0.05, "k3": 0.1, "k4": 0.05},
-            },
-            observed=("X", "Y"),
-            free=("k1", "k2", "k3", "k4"),
-            controls=("stimulus",),
-            schedule="constant",
-            n_traj=2,
-            n_times=10,
-            noise=0.02,
-        ),
-    ]
-}
-
-
-def get_design(name: str, **changes) -> Design:
-    """A registered design, optionally with fields changed (``noise=0.1``, ``n_times=6``, ...)."""
-    if name not in DESIGNS:
-        raise ValueError(f"unknown design {name!r}; known: {', '.join(DESIGNS)}")
-    return DESIGNS[name].replace(**changes) if changes else DESIGNS[name]
 
 
 # ---------------------------------------------------------------------------- simulation
@@ -506,7 +399,10 @@ def make_dataset(
         stream: offsets the control/time/noise streams (0: training data; another value gives
             new experiments on the same system - the true parameters depend on ``seed`` only).
     """
-    design = get_design(design) if isinstance(design, str) else design
+    if isinstance(design, str):
+        from .designs import get_design
+
+        design = get_design(design)
     changes = {k: v for k, v in dict(noise=noise, n_times=n_times, n_traj=n_traj).items() if v is not None}
     design = design.replace(**changes) if changes else design
     model = design_model(design)
@@ -584,3 +480,12 @@ def dataset_design(dataset: Dataset) -> Design:
     if d is None:
         raise ValueError("dataset has no meta['design']: it was not made by make_dataset")
     return Design.from_dict(d)
+
+
+def __getattr__(name: str) -> Any:
+    """``DESIGNS`` and ``get_design`` moved to :mod:`.designs` (the catalogue); kept reachable here."""
+    if name in ("DESIGNS", "get_design"):
+        from . import designs
+
+        return getattr(designs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -18,11 +18,11 @@ from torch import Tensor
 from ..physics import Parameters, Simulator
 from ..physics.simulator import SimState
 from ..utils.rng import CounterRNG
-from .factory import build, build_layout, build_simulator
+from .factory import build
 from .spec import EnvSpec
 from .targets import TargetModel
 
-__all__ = ["PathwayCore", "StepResult", "build_layout", "build_simulator", "episode_start_state"]
+__all__ = ["PathwayCore", "StepResult", "episode_start_state"]
 
 STREAM_PARAMS, STREAM_INIT, STREAM_LANGEVIN = 31, 41, 51
 

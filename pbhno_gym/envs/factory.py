@@ -15,8 +15,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..physics import Grid, Parameters, Simulator, get_pathway, lattice, no_field, two_cell, wnt_tissue
+from ..physics import Parameters, Simulator, get_pathway
 from ..physics.pathways.base import Pathway
+from .layouts import get_layout
 from .observation import ObservationModel
 from .spec import EnvSpec, LayoutSpec, load_spec
 
@@ -24,22 +25,8 @@ __all__ = ["EnvModel", "build", "build_layout", "build_simulator", "dataset_meta
 
 
 def build_layout(ls: LayoutSpec):
-    """A :class:`CellLayout` from a layout spec."""
-    if ls.kind == "none":
-        return no_field(ls.n_cells)
-    grid = Grid(ls.ny, ls.nx, ls.length_x)
-    if ls.kind == "two_cell":
-        return two_cell(grid, ls.cell_size, ls.gap, "halves" if ls.sources == "default" else ls.sources)
-    if ls.kind == "lattice":
-        return lattice(
-            grid,
-            ls.rows,
-            ls.cols,
-            ls.cell_size,
-            ls.gap,
-            "per_cell" if ls.sources == "default" else ls.sources,
-        )
-    return wnt_tissue(grid, ls.rows, ls.cols, ls.cell_size, ls.gap, ls.source_width)
+    """A :class:`CellLayout` from a layout spec (its kind looked up in :mod:`.layouts`)."""
+    return get_layout(ls.kind)(ls)
 
 
 def build_simulator(spec: EnvSpec, device=None, dtype=torch.float32) -> Simulator:

@@ -44,7 +44,7 @@ class SpecError(ValueError):
 class LayoutSpec:
     """Cells on the grid; see :mod:`pbhno_gym.physics.geometry` for the layout kinds."""
 
-    kind: str = "wnt_tissue"  # two_cell | lattice | wnt_tissue | none
+    kind: str = "wnt_tissue"  # a registered layout (envs.layouts): two_cell | lattice | wnt_tissue | none
     ny: int = 64
     nx: int = 64
     length_x: float = 128.0  # um
@@ -205,8 +205,11 @@ def load_spec(
 
 
 def validate(spec: EnvSpec) -> None:
-    """Semantic checks beyond types; every message names the field."""
+    """Semantic checks beyond types; every message names the field. Layout and target kinds
+    are checked against their registries (:mod:`.layouts`, :mod:`.targets`)."""
     from ..physics.pathways import PATHWAYS
+    from .layouts import LAYOUTS
+    from .targets import TARGETS
 
     def need(cond: bool, msg: str) -> None:
         if not cond:
@@ -224,10 +227,7 @@ def validate(spec: EnvSpec) -> None:
     for k, v in spec.budgets.items():
         need(v >= 0, f"spec.budgets.{k} must be >= 0, got {v}")
     lay = spec.layout
-    need(
-        lay.kind in ("two_cell", "lattice", "wnt_tissue", "none"),
-        f"spec.layout.kind must be two_cell, lattice, wnt_tissue or none, got {lay.kind!r}",
-    )
+    need(lay.kind in LAYOUTS, f"spec.layout.kind must be one of {', '.join(LAYOUTS)}, got {lay.kind!r}")
     o = spec.observation
     need(o.mode in ("partial", "full"), f"spec.observation.mode must be 'partial' or 'full', got {o.mode!r}")
     need(0 < o.sample_prob <= 1, f"spec.observation.sample_prob must be in (0, 1], got {o.sample_prob}")
@@ -240,10 +240,7 @@ def validate(spec: EnvSpec) -> None:
     need(o.n_ligand_samples >= 0 and o.max_age >= 1, "spec.observation.n_ligand_samples >= 0, max_age >= 1")
     need(o.ligand_scale > 0, "spec.observation.ligand_scale must be > 0")
     t = spec.target
-    need(
-        t.kind in ("wnt_boundary", "notch_fate", "notch_checkerboard", "setpoint", "pulse_train"),
-        f"spec.target.kind unknown: {t.kind!r}",
-    )
+    need(t.kind in TARGETS, f"spec.target.kind must be one of {', '.join(TARGETS)}, got {t.kind!r}")
     need(t.preview >= 1, f"spec.target.preview must be >= 1, got {t.preview}")
     need(t.success_window >= 1, f"spec.target.success_window must be >= 1, got {t.success_window}")
     need(t.phenotype_high > t.phenotype_low, "spec.target.phenotype_high must exceed phenotype_low")

@@ -10,9 +10,16 @@ Phenotypes are normalised per cell, ``p = (x_pheno - phenotype_low) / (phenotype
 * ``setpoint``: a level in [low, high] that switches up to ``switches`` times at random steps;
   ``pulse_train``: square wave between low and high with half-period ``period`` steps and a
   random phase. Success: every cell within ``tolerance``.
+
+Each kind is a :class:`TargetKind` in the :data:`TARGETS` registry (``target.kind`` -> kind);
+adding one is one :func:`register_target` call, and spec validation lists the registered kinds.
 """
 
 from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -21,32 +28,210 @@ from ..physics.geometry import CellLayout
 from ..utils.rng import CounterRNG
 from .spec import TargetSpec
 
-__all__ = ["TargetModel"]
+__all__ = [
+    "TARGETS",
+    "CellIndex",
+    "PatternTarget",
+    "TargetKind",
+    "TargetModel",
+    "available_targets",
+    "get_target",
+    "register_target",
+]
 
 STREAM_TARGET = 11
 
 
-def _patterns(spec: TargetSpec, layout: CellLayout) -> Tensor:
-    """(P, N) bool "on" masks, one per choice."""
-    n = layout.n_cells
-    rows, cols = layout.shape
-    idx = torch.arange(n)
-    r, c = idx // cols, idx % cols
-    out = []
-    for k in spec.choices:
-        if spec.kind == "wnt_boundary":
-            if not 0 <= k <= cols:
-                raise ValueError(f"spec.target.choices: boundary column {k} outside 0..{cols}")
-            out.append(c < k)
-        elif spec.kind == "notch_fate":
-            if not 0 <= k < n:
-                raise ValueError(f"spec.target.choices: receiver cell {k} outside 0..{n - 1}")
-            out.append(idx == k)
-        elif spec.kind == "notch_checkerboard":
-            if k not in (0, 1):
-                raise ValueError(f"spec.target.choices: checkerboard parity must be 0 or 1, got {k}")
-            out.append((r + c) % 2 == k)
-    return torch.stack(out)
+class TargetKind(ABC):
+    """One ``target.kind``: its per-episode parameters, target levels, success test and text."""
+
+    pattern: bool = False  # per-cell on/off targets, parameter = index into ``choices``
+
+    def setup(self, spec: TargetSpec, layout: CellLayout) -> Tensor | None:
+        """Check the spec against the layout; returns per-spec constants (pattern masks) or None."""
+        return None
+
+    @abstractmethod
+    def n_params(self, spec: TargetSpec) -> int:
+        """Parameters drawn per episode."""
+
+    @abstractmethod
+    def sample(self, m: TargetModel, u: Tensor) -> Tensor:
+        """(B, n_params) episode parameters from uniforms ``u`` (B, max(n_params, 2))."""
+
+    @abstractmethod
+    def levels(self, m: TargetModel, params: Tensor, steps: Tensor) -> Tensor:
+        """(B, preview, N) normalised target phenotype at ``steps`` (B or 1, preview)."""
+
+    def in_tolerance(self, m: TargetModel, p: Tensor, p_star: Tensor) -> Tensor:
+        """(B,) bool: every cell within ``tolerance`` of its target."""
+        return ((p - p_star).abs() <= m.spec.tolerance).all(1)
+
+    @abstractmethod
+    def describe(self, spec: TargetSpec, row: list[float]) -> str:
+        """Human-readable target of one env from its parameter row."""
+
+
+class CellIndex(NamedTuple):
+    """Cell coordinates a pattern mask is written in: flat index, row, column, counts."""
+
+    idx: Tensor
+    row: Tensor
+    col: Tensor
+    n_cells: int
+    cols: int
+
+
+class PatternTarget(TargetKind):
+    """Every cell "on" (``on_level``) or "off" (``off_level``); one mask per entry of ``choices``.
+
+    Args:
+        on_mask: ``(choice, cells) -> (N,) bool``; raises ValueError for an invalid choice.
+        text: description with ``{k}`` for the choice.
+    """
+
+    pattern = True
+
+    def __init__(self, on_mask: Callable[[int, CellIndex], Tensor], text: str) -> None:
+        self.on_mask, self.text = on_mask, text
+
+    def setup(self, spec: TargetSpec, layout: CellLayout) -> Tensor:
+        """(P, N) bool "on" masks, one per choice."""
+        n = layout.n_cells
+        rows, cols = layout.shape
+        idx = torch.arange(n)
+        cells = CellIndex(idx, idx // cols, idx % cols, n, cols)
+        return torch.stack([self.on_mask(k, cells) for k in spec.choices])
+
+    def n_params(self, spec: TargetSpec) -> int:
+        return 1
+
+    def sample(self, m: TargetModel, u: Tensor) -> Tensor:
+        n = len(m.spec.choices)
+        return torch.floor(u[:, :1] * n).clamp_max(n - 1)
+
+    def levels(self, m: TargetModel, params: Tensor, steps: Tensor) -> Tensor:
+        s = m.spec
+        on = m.patterns[params[:, 0].long()]  # (B, N)
+        lv = torch.where(on, s.on_level, s.off_level).to(m.dtype)
+        return lv[:, None, :].expand(params.shape[0], steps.shape[1], m.n_cells)
+
+    def in_tolerance(self, m: TargetModel, p: Tensor, p_star: Tensor) -> Tensor:
+        s = m.spec
+        on = p_star > 0.5 * (s.on_level + s.off_level)
+        return torch.where(on, p >= s.on_threshold, p <= s.off_threshold).all(1)
+
+    def describe(self, spec: TargetSpec, row: list[float]) -> str:
+        return self.text.format(k=spec.choices[int(row[0])])
+
+
+class _TimeCourse(TargetKind):
+    """One level shared by every cell, varying over time within [low, high]."""
+
+    def setup(self, spec: TargetSpec, layout: CellLayout) -> None:
+        if not spec.high >= spec.low:
+            raise ValueError("spec.target.high must be >= spec.target.low")
+
+    def _expand(self, m: TargetModel, lv: Tensor, batch: int) -> Tensor:
+        return lv[:, :, None].expand(batch, lv.shape[1], m.n_cells)
+
+
+class SetpointTarget(_TimeCourse):
+    """Piecewise-constant level with ``switches`` random switching steps."""
+
+    def n_params(self, spec: TargetSpec) -> int:
+        return 2 * spec.switches + 1
+
+    def sample(self, m: TargetModel, u: Tensor) -> Tensor:
+        s, k = m.spec, m.spec.switches
+        times = torch.sort(1 + torch.floor(u[:, :k] * max(m.horizon - 1, 1)), dim=1).values
+        levels = s.low + (s.high - s.low) * u[:, k : 2 * k + 1] if k else s.low + (s.high - s.low) * u[:, :1]
+        return torch.cat([times, levels], 1)
+
+    def levels(self, m: TargetModel, params: Tensor, steps: Tensor) -> Tensor:
+        k = m.spec.switches
+        times, vals = params[:, :k], params[:, k:]
+        seg = (steps[:, :, None] >= times[:, None, :]).sum(-1) if k else torch.zeros_like(steps)
+        return self._expand(m, torch.gather(vals, 1, seg).to(m.dtype), params.shape[0])
+
+    def describe(self, spec: TargetSpec, row: list[float]) -> str:
+        k = spec.switches
+        return (
+            "set-point "
+            + ", ".join(f"{v:.2f}" for v in row[k:])
+            + " switching at steps "
+            + ", ".join(str(int(x)) for x in row[:k])
+        )
+
+
+class PulseTrainTarget(_TimeCourse):
+    """Square wave between ``low`` and ``high``, half-period ``period`` steps, random phase."""
+
+    def n_params(self, spec: TargetSpec) -> int:
+        return 1
+
+    def sample(self, m: TargetModel, u: Tensor) -> Tensor:
+        return torch.floor(u[:, :1] * 2 * m.spec.period)
+
+    def levels(self, m: TargetModel, params: Tensor, steps: Tensor) -> Tensor:
+        s = m.spec
+        phase = params[:, :1].long()
+        high = ((steps + phase) // s.period) % 2 == 0
+        return self._expand(m, torch.where(high, s.high, s.low).to(m.dtype), params.shape[0])
+
+    def describe(self, spec: TargetSpec, row: list[float]) -> str:
+        return f"pulse train {spec.low:g}/{spec.high:g}, half-period {spec.period}, phase {int(row[0])}"
+
+
+TARGETS: dict[str, TargetKind] = {}
+"""The registry, ``target.kind`` -> :class:`TargetKind`; add to it with :func:`register_target`."""
+
+
+def register_target(kind: str, target: TargetKind, *, overwrite: bool = False) -> TargetKind:
+    """Register ``target`` as ``target.kind = kind``."""
+    if not isinstance(target, TargetKind):
+        raise TypeError(f"register_target needs a TargetKind, got {type(target).__name__}")
+    if kind in TARGETS and not overwrite and TARGETS[kind] is not target:
+        raise ValueError(f"target kind {kind!r} is already registered (pass overwrite=True to replace it)")
+    TARGETS[kind] = target
+    return target
+
+
+def available_targets() -> list[str]:
+    """The registered target kinds."""
+    return list(TARGETS)
+
+
+def get_target(kind: str) -> TargetKind:
+    """A registered target kind (the error names the field and the known kinds)."""
+    if kind not in TARGETS:
+        raise ValueError(f"spec.target.kind must be one of {', '.join(TARGETS)}, got {kind!r}")
+    return TARGETS[kind]
+
+
+def _boundary(k: int, c: CellIndex) -> Tensor:
+    if not 0 <= k <= c.cols:
+        raise ValueError(f"spec.target.choices: boundary column {k} outside 0..{c.cols}")
+    return c.col < k
+
+
+def _fate(k: int, c: CellIndex) -> Tensor:
+    if not 0 <= k < c.n_cells:
+        raise ValueError(f"spec.target.choices: receiver cell {k} outside 0..{c.n_cells - 1}")
+    return c.idx == k
+
+
+def _checkerboard(k: int, c: CellIndex) -> Tensor:
+    if k not in (0, 1):
+        raise ValueError(f"spec.target.choices: checkerboard parity must be 0 or 1, got {k}")
+    return (c.row + c.col) % 2 == k
+
+
+register_target("wnt_boundary", PatternTarget(_boundary, "target gene on in the first {k} columns"))
+register_target("notch_fate", PatternTarget(_fate, "cell {k} is the Hes-high receiver"))
+register_target("notch_checkerboard", PatternTarget(_checkerboard, "checkerboard, parity {k}"))
+register_target("setpoint", SetpointTarget())
+register_target("pulse_train", PulseTrainTarget())
 
 
 class TargetModel:
@@ -58,77 +243,27 @@ class TargetModel:
         self.spec, self.horizon = spec, horizon
         self.n_cells = layout.n_cells
         self.device, self.dtype = torch.device(device or "cpu"), dtype
-        self.is_pattern = spec.kind in ("wnt_boundary", "notch_fate", "notch_checkerboard")
-        if self.is_pattern:
-            self.patterns = _patterns(spec, layout).to(self.device)
-        elif spec.kind in ("setpoint", "pulse_train"):
-            if not spec.high >= spec.low:
-                raise ValueError("spec.target.high must be >= spec.target.low")
-        self.n_params = 1 if self.is_pattern or spec.kind == "pulse_train" else 2 * spec.switches + 1
+        self.kind = get_target(spec.kind)
+        self.is_pattern = self.kind.pattern
+        const = self.kind.setup(spec, layout)
+        self.patterns = const.to(self.device) if const is not None else None
+        self.n_params = self.kind.n_params(spec)
 
     def sample(self, rng: CounterRNG, rows: Tensor) -> Tensor:
         """(len(rows), n_params) target parameters for new episodes of the given envs."""
-        s = self.spec
         u = rng.uniform(STREAM_TARGET, max(self.n_params, 2), rows, dtype=self.dtype)
-        if self.is_pattern:
-            return torch.floor(u[:, :1] * len(s.choices)).clamp_max(len(s.choices) - 1)
-        if s.kind == "pulse_train":
-            return torch.floor(u[:, :1] * 2 * s.period)
-        k = s.switches
-        times = torch.sort(1 + torch.floor(u[:, :k] * max(self.horizon - 1, 1)), dim=1).values
-        levels = s.low + (s.high - s.low) * u[:, k : 2 * k + 1] if k else s.low + (s.high - s.low) * u[:, :1]
-        return torch.cat([times, levels], 1)
+        return self.kind.sample(self, u)
 
     def levels(self, params: Tensor, t: Tensor, preview: int | None = None) -> Tensor:
         """(B, preview, N) normalised target phenotype for steps t, t+1, ... (clamped at the end)."""
-        s = self.spec
-        preview = preview or s.preview
+        preview = preview or self.spec.preview
         steps = (t.reshape(-1, 1) + torch.arange(preview, device=t.device)).clamp_max(self.horizon)
-        B = params.shape[0]
-        if self.is_pattern:
-            on = self.patterns[params[:, 0].long()]  # (B, N)
-            lv = torch.where(on, s.on_level, s.off_level).to(self.dtype)
-            return lv[:, None, :].expand(B, preview, self.n_cells)
-        if s.kind == "pulse_train":
-            phase = params[:, :1].long()
-            high = ((steps + phase) // s.period) % 2 == 0
-            lv = torch.where(high, s.high, s.low).to(self.dtype)
-        else:
-            k = s.switches
-            times, vals = params[:, :k], params[:, k:]
-            seg = (steps[:, :, None] >= times[:, None, :]).sum(-1) if k else torch.zeros_like(steps)
-            lv = torch.gather(vals, 1, seg).to(self.dtype)
-        return lv[:, :, None].expand(B, preview, self.n_cells)
+        return self.kind.levels(self, params, steps)
 
     def in_tolerance(self, p: Tensor, p_star: Tensor) -> Tensor:
         """(B,) bool: every cell's phenotype ``p`` (B, N) meets the target ``p_star`` (B, N)."""
-        s = self.spec
-        if self.is_pattern:
-            on = p_star > 0.5 * (s.on_level + s.off_level)
-            ok = torch.where(on, p >= s.on_threshold, p <= s.off_threshold)
-        else:
-            ok = (p - p_star).abs() <= s.tolerance
-        return ok.all(1)
+        return self.kind.in_tolerance(self, p, p_star)
 
     def describe(self, params: Tensor) -> list[str]:
         """Human-readable target per env (for info and figures)."""
-        s = self.spec
-        out = []
-        for row in params.tolist():
-            if s.kind == "wnt_boundary":
-                out.append(f"target gene on in the first {s.choices[int(row[0])]} columns")
-            elif s.kind == "notch_fate":
-                out.append(f"cell {s.choices[int(row[0])]} is the Hes-high receiver")
-            elif s.kind == "notch_checkerboard":
-                out.append(f"checkerboard, parity {s.choices[int(row[0])]}")
-            elif s.kind == "pulse_train":
-                out.append(f"pulse train {s.low:g}/{s.high:g}, half-period {s.period}, phase {int(row[0])}")
-            else:
-                k = s.switches
-                out.append(
-                    "set-point "
-                    + ", ".join(f"{v:.2f}" for v in row[k:])
-                    + " switching at steps "
-                    + ", ".join(str(int(x)) for x in row[:k])
-                )
-        return out
+        return [self.kind.describe(self.spec, row) for row in params.tolist()]

@@ -47,7 +47,7 @@ def run_identify(
     method: str = "taylor",
 ) -> dict:
     """Run the analyses and write the report; returns a JSON-able summary."""
-    from ..discovery.design import get_design
+    from ..discovery.designs import get_design
 
     parts, summary = [], {}
     if design is not None:

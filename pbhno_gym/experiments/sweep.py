@@ -97,7 +97,8 @@ def _clean_channels(dataset) -> np.ndarray:
 
 def run_task(task: Task, out_dir: str | Path | None = None) -> dict:
     """Run one task and return (and, with ``out_dir``, write) its record."""
-    from ..discovery.design import get_design, make_dataset
+    from ..discovery.design import make_dataset
+    from ..discovery.designs import get_design
     from ..discovery.methods.pinn import NotApplicable
     from ..discovery.metrics import fit_errors
     from ..discovery.prior import Prior

@@ -1,1 +1,19 @@
-"""PB-HNO: the physics-biology hybrid neural operator surrogate (FNO field block + neural ODE cells)."""
+"""PB-HNO: the physics-biology hybrid neural operator surrogate (FNO field block + neural ODE cells).
+
+``fit(dataset, run_dir, ...)`` trains one (``pbhno fit``); ``load(path)`` reads a saved one back,
+a ControlModel to plan through (``pbhno plan --model``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .model import PBHNO, PBHNOConfig
+from .train import FitResult, TrainConfig, fit
+
+__all__ = ["PBHNO", "PBHNOConfig", "FitResult", "TrainConfig", "fit", "load"]
+
+
+def load(path: str | Path, device=None) -> PBHNO:
+    """The PB-HNO saved at ``path`` (``model.pt`` from ``fit``), rebuilt on ``device``."""
+    return PBHNO.load(path, device=device)

@@ -7,7 +7,8 @@ import pytest
 
 from pbhno_gym.data import load_dataset, save_dataset
 from pbhno_gym.discovery.batching import LockstepBatcher, run_lockstep
-from pbhno_gym.discovery.design import get_design, make_dataset, simulate_prior
+from pbhno_gym.discovery.design import make_dataset, simulate_prior
+from pbhno_gym.discovery.designs import get_design
 from pbhno_gym.discovery.prior import Prior
 from pbhno_gym.discovery.registry import Method, available_methods, get_method, register_method
 from pbhno_gym.discovery.result import FitResult

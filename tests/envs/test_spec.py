@@ -41,7 +41,7 @@ def test_overrides_merge_nested_and_alias():
         ({"pathway": "shh"}, r"spec.pathway must be one of"),
         ({"parameters": {"k_on": -1.0}}, r"spec.parameters.k_on must be positive"),
         ({"budgets": {"ligand_source": float("nan")}}, r"spec.budgets.ligand_source must be a finite number"),
-        ({"target": {"kind": "stripes"}}, r"spec.target.kind unknown"),
+        ({"target": {"kind": "stripes"}}, r"spec.target.kind must be one of .*setpoint.*, got .stripes."),
         ({"layout": "big"}, r"spec.layout must be a table"),
     ],
 )
