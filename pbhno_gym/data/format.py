@@ -38,7 +38,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from ..physics.params import Parameters
 from ..utils.io import _atomic
 
 __all__ = ["DATASET_VERSION", "Dataset", "DatasetError", "save_dataset", "load_dataset"]
@@ -77,6 +79,22 @@ class Dataset:
     @property
     def horizon(self) -> int:
         return int(self.arrays["actions"].shape[1])
+
+    @property
+    def prior(self) -> Parameters:
+        """The parameters the dataset's agents were told: the env spec's prior (nominal mean)."""
+        m = self.meta
+        return Parameters(
+            tuple(m["param_names"]),
+            torch.tensor(m["prior_mean"], dtype=torch.float64),
+            torch.tensor(m["prior_mean"], dtype=torch.float64),
+            torch.tensor(m["prior_sigma"], dtype=torch.float64),
+        )
+
+    @property
+    def true_parameters(self) -> Parameters:
+        """(E, P) the parameters each episode was generated with (for evaluation only)."""
+        return self.prior.replace(torch.as_tensor(self.arrays["log_theta"], dtype=torch.float64))
 
     def subset(self, idx) -> Dataset:
         keep = {k: (v if k == "times" else v[idx]) for k, v in self.arrays.items()}

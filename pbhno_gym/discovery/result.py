@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
+import torch
+
+from ..physics.params import Parameters
 
 __all__ = ["FitResult", "Predictor", "Z95"]
 
@@ -64,6 +67,21 @@ class FitResult:
     wall_s: float = 0.0
     meta: dict = field(default_factory=dict)
     predictor: Any = field(default=None, repr=False, compare=False)
+
+    def parameters(self, base: Parameters) -> Parameters:
+        """``base`` (the full parameter set, e.g. a dataset's ``prior``) with the free entries set
+        to this estimate and marked free: the fit as the object models and agents take."""
+        missing = [n for n in self.names if n not in base.names]
+        if missing:
+            raise ValueError(f"FitResult.parameters: {missing} are not in the base parameters {base.names}")
+        lv = base.log_values.detach().clone().to(torch.float64)
+        idx = [base.names.index(n) for n in self.names]
+        lv[idx] = torch.as_tensor(self.log_theta, dtype=torch.float64)
+        free = torch.zeros(len(base), dtype=torch.bool)
+        free[idx] = True
+        return Parameters(
+            base.names, lv, base.prior_mean.to(torch.float64), base.prior_sd.to(torch.float64), free
+        )
 
     def __post_init__(self) -> None:
         self.names = tuple(self.names)

@@ -46,3 +46,22 @@ def test_bad_input_names_the_parameter():
     p = _mapk()
     with pytest.raises(ValueError, match="log_values must have shape"):
         p.replace(torch.zeros(3))
+
+
+def test_datasets_and_fit_results_hand_out_parameters():
+    """A dataset's prior and truth, and a fit as a full Parameters object (free entries moved)."""
+    from pbhno_gym.data import collect_episodes
+    from pbhno_gym.discovery.result import FitResult
+
+    ds = collect_episodes(
+        "pbhno/MAPK-v0", 2, num_envs=2, seed=0, progress=False, horizon=3, true_parameters={"k5": 1.6}
+    )
+    prior, truth = ds.prior, ds.true_parameters
+    assert prior.as_dict()["k5"] == pytest.approx(1.0) and truth.batched
+    assert truth.as_dict(row=1)["k5"] == pytest.approx(1.6, rel=1e-6)
+    fit = FitResult("map", ("k5", "k6"), [0.4, -0.6])
+    est = fit.parameters(prior)
+    assert est.free_names == ("k5", "k6") and est["k5"].item() == pytest.approx(0.4)
+    assert est["k1"].item() == pytest.approx(prior["k1"].item())
+    with pytest.raises(ValueError, match="not in the base"):
+        FitResult("map", ("nope",), [0.0]).parameters(prior)
