@@ -131,7 +131,7 @@ class MPCAgent:
         cls, source: str | Path | dict | MPCConfig | None, model: ControlModel | None, spec: EnvSpec | str
     ) -> MPCAgent:
         """Agent from a config (path, dict, config or None = packaged ``agents/mpc.toml``),
-        with the spec's ``[envs."<id>"]`` section applied. ``model=None``: the simulator with
+        with the spec's ``["<id>"]`` table applied. ``model=None``: the simulator with
         the spec's nominal parameters (a classical mechanistic MPC)."""
         spec = load_spec(spec) if isinstance(spec, str) else spec
         cfg = load_config(source, spec.id)

@@ -10,12 +10,12 @@ from pbhno_gym.data import collect_episodes
 from pbhno_gym.surrogate import PBHNO, TrainConfig, fit, load
 
 TINY_MPC = """
-[mpc]
+[default]
 horizon = 2
 iterations = 2
 warm_iterations = 1
 
-[mpc.estimation]
+[default.estimation]
 window = 2
 iterations = 2
 """
