@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..utils.config import build_dataclass
+from ..utils.config import build_dataclass, read_toml
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -196,8 +196,7 @@ def load_spec(
         path = Path(name) if str(name).endswith(".toml") else list_specs().get(str(name))
         if path is None:
             raise SpecError(f"no spec for {name!r}; known: {', '.join(list_specs())}")
-        with open(path, "rb") as f:
-            base = tomllib.load(f)
+        base = read_toml(path)
     raw = _merge(base, overrides or {})
     spec = _build(EnvSpec, raw, "spec")
     validate(spec)
