@@ -162,5 +162,9 @@ def make_env(render_mode: str | None = None, **kwargs: Any) -> PathwayEnv:
     env's own check (a clear error listing the render modes) instead of Gymnasium's
     HumanRendering wrapper and its pygame requirement.
     """
+    if render_mode == "rgb_array_list":  # what gym.make does for a class entry point
+        from gymnasium.wrappers import RenderCollection
+
+        return RenderCollection(PathwayEnv(render_mode="rgb_array", **kwargs))
     check_render_mode(render_mode, PathwayEnv.metadata["render_modes"])
     return PathwayEnv(render_mode=render_mode, **kwargs)

@@ -186,6 +186,10 @@ def test_render_mode_refused_with_the_modes():
             _make(kind, "pbhno/MAPK-v0", render_mode="ascii")
     with pytest.raises(ValueError, match="render_mode"):
         SB3VecEnv("pbhno/MAPK-v0", num_envs=2, render_mode="human")
+    e = gym.make("pbhno/MAPK-v0", render_mode="rgb_array_list", horizon=2)  # accepted by design
+    e.reset(seed=0)
+    e.step(np.zeros(2, np.float32))
+    assert len(e.render()) == 2
 
 
 def test_num_envs():
