@@ -244,6 +244,10 @@ def validate(spec: EnvSpec) -> None:
         f"spec.observation.ligand_pixels must be none or edges, got {o.ligand_pixels!r}",
     )
     need(o.n_ligand_samples >= 0, f"spec.observation.n_ligand_samples must be >= 0, got {o.n_ligand_samples}")
+    need(
+        o.ligand_pixels != "none" or o.n_ligand_samples == 0,
+        f"spec.observation.n_ligand_samples={o.n_ligand_samples} needs ligand_pixels='edges' (it is 'none')",
+    )
     need(o.max_age >= 1, f"spec.observation.max_age must be >= 1, got {o.max_age}")
     need(o.ligand_scale > 0, "spec.observation.ligand_scale must be > 0")
     t = spec.target

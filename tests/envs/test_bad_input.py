@@ -162,6 +162,8 @@ def test_bad_spec_overrides(env_id):
         ({"observation": {"max_age": 0}}, "spec.observation.max_age"),
         ({"layout": {**base.get("layout", {}), field: value}}, f"spec.layout.{field}"),
     ]
+    if env_id == "pbhno/MAPK-v0":
+        cases.append(({"observation": {"n_ligand_samples": 4}}, "spec.observation.n_ligand_samples"))
     for over, match in cases:
         with pytest.raises(SpecError, match=match):
             load_spec(env_id, {**base, **over})
