@@ -16,12 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..utils.config import merge
+from ..utils.config import merge, read_toml
 
 if sys.version_info >= (3, 11):
-    import tomllib
+    pass
 else:  # pragma: no cover
-    import tomli as tomllib
+    pass
 
 __all__ = ["agent_config_dir", "agent_config_path", "read_agent_file", "check_tables", "load_agent_config"]
 
@@ -57,8 +57,7 @@ def read_agent_file(name_or_path: str | Path) -> tuple[dict[str, Any], Path]:
         raise FileNotFoundError(
             f"no agent config {path} (known: {', '.join(sorted(x.stem for x in path.parent.glob('*.toml')))})"
         )
-    with open(path, "rb") as f:
-        raw = tomllib.load(f)
+    raw = read_toml(path)
     return check_tables(raw, path.name), path
 
 

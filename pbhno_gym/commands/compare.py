@@ -3,6 +3,8 @@
 import json
 import shlex
 
+from .argtypes import int_at_least
+
 
 def run(args) -> int:
     import torch
@@ -80,13 +82,17 @@ def add_parser(sub) -> None:
     which.add_argument("--config", default=None, help="a config .toml/.json (e.g. a run's config.json)")
     c.add_argument("--envs", nargs="+", default=None, help="only these env ids/labels of the config")
     c.add_argument("--agents", nargs="+", default=None, help="only these agents (see --list-agents)")
-    c.add_argument("--budget", type=int, default=None, help="env samples per learning agent (all envs)")
-    c.add_argument("--eval-episodes", type=int, default=None, help="held-out test episodes per agent")
-    c.add_argument("--seed", type=int, default=None)
+    c.add_argument(
+        "--budget", type=int_at_least(1), default=None, help="env samples per learning agent (all envs)"
+    )
+    c.add_argument(
+        "--eval-episodes", type=int_at_least(1), default=None, help="held-out test episodes per agent"
+    )
+    c.add_argument("--seed", type=int_at_least(0), default=None)
     c.add_argument("--device", default=None, help="cpu, cuda, ... (agents and evaluation envs)")
     c.add_argument(
         "--threads",
-        type=int,
+        type=int_at_least(1),
         default=1,
         help="torch CPU threads (default 1: small policies and batched envs gain little from more, and "
         "oversubscribed threads on a shared CPU slow everything down)",

@@ -11,7 +11,9 @@ def run(args) -> int:
 
 
 def add_parser(sub) -> None:
+    from .argtypes import int_at_least
+
     d = sub.add_parser("demo", help="simulate every pathway and save a figure")
     d.add_argument("--out", default="outputs/demo", help="output folder")
-    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--seed", type=int_at_least(0), default=0)
     d.set_defaults(func=run)

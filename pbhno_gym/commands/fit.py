@@ -5,7 +5,7 @@ pbhno fit --measurements m.tsv [--conditions c.tsv] --env pbhno/Notch-v0 --out r
 pbhno fit ... --resume          # continue an interrupted run from its checkpoint
 """
 
-import json
+from .argtypes import int_at_least, json_object, number
 
 
 def run(args) -> int:
@@ -22,7 +22,7 @@ def run(args) -> int:
         if not (args.measurements and args.env):
             raise SystemExit("pbhno fit: give --data, or --measurements with --env")
         ds = read_measurements(args.measurements, args.env, args.conditions)
-    mcfg = json.loads(args.model_config) if args.model_config else {}
+    mcfg = dict(args.model_config or {})
     if args.free:
         mcfg["free_params"] = [s.strip() for s in args.free.split(",") if s.strip()]
     tcfg = TrainConfig(
@@ -30,7 +30,7 @@ def run(args) -> int:
         batch_size=args.batch_size,
         lr=args.lr,
         seed=args.seed,
-        weights=LossWeights(**(json.loads(args.weights) if args.weights else {})),
+        weights=_weights(LossWeights, args.weights),
         sens_every=args.sens_every,
         patience=args.patience,
         lr_theta=args.lr_theta,
@@ -53,6 +53,17 @@ def run(args) -> int:
     return 0
 
 
+def _weights(cls, raw: dict | None):
+    """LossWeights from ``--weights``, unknown names refused naming the option."""
+    import dataclasses
+
+    known = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(raw or {}) - set(known))
+    if unknown:
+        raise ValueError(f"--weights: unknown loss weight(s) {unknown}; known: {', '.join(known)}")
+    return cls(**(raw or {}))
+
+
 def add_parser(sub) -> None:
     f = sub.add_parser("fit", help="train the PB-HNO surrogate and estimate theta with uncertainty")
     src = f.add_argument_group("data")
@@ -62,26 +73,35 @@ def add_parser(sub) -> None:
     src.add_argument("--env", help="environment spec the measurements follow (with --measurements)")
     f.add_argument("--out", required=True, help="run directory (checkpoint, logs, model, theta report)")
     f.add_argument("--free", help="comma-separated parameters to fit (default: all)")
-    f.add_argument("--epochs", type=int, default=200)
-    f.add_argument("--batch-size", type=int, default=8)
-    f.add_argument("--lr", type=float, default=1e-3)
-    f.add_argument("--patience", type=int, default=30)
-    f.add_argument("--lr-theta", type=float, default=2e-2, help="Adam step size of log theta (0: hold it)")
+    f.add_argument("--epochs", type=int_at_least(1), default=200)
+    f.add_argument("--batch-size", type=int_at_least(1), default=8)
+    f.add_argument("--lr", type=number(0, lo_open=True), default=1e-3)
+    f.add_argument("--patience", type=int_at_least(1), default=30)
+    f.add_argument(
+        "--lr-theta", type=number(0), default=2e-2, help="Adam step size of log theta (0: hold it)"
+    )
     f.add_argument(
         "--calibrate-nfev",
-        type=int,
+        type=int_at_least(0),
         default=20,
         help="Gauss-Newton evaluations fitting theta through the mechanistic skeleton first (0: off)",
     )
     f.add_argument(
-        "--polish-nfev", type=int, default=0, help="Gauss-Newton evaluations for theta at the end (0: off)"
+        "--polish-nfev",
+        type=int_at_least(0),
+        default=0,
+        help="Gauss-Newton evaluations for theta at the end (0: off)",
     )
-    f.add_argument("--sens-every", type=int, default=10, help="epochs between sensitivity refreshes (0: off)")
-    f.add_argument("--weights", help='loss weights as JSON, e.g. \'{"pde": 0, "sens": 0}\' (ablations)')
-    f.add_argument("--model-config", help="PBHNOConfig fields as JSON")
-    f.add_argument("--ensemble", type=int, default=1, help="deep-ensemble members")
+    f.add_argument(
+        "--sens-every", type=int_at_least(0), default=10, help="epochs between sensitivity refreshes (0: off)"
+    )
+    f.add_argument(
+        "--weights", type=json_object, help='loss weights as JSON, e.g. \'{"pde": 0, "sens": 0}\' (ablations)'
+    )
+    f.add_argument("--model-config", type=json_object, help="PBHNOConfig fields as JSON")
+    f.add_argument("--ensemble", type=int_at_least(1), default=1, help="deep-ensemble members")
     f.add_argument("--quick", action="store_true", help="small CPU-sized model and fixed-step solver")
     f.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
-    f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--seed", type=int_at_least(0), default=0)
     f.add_argument("--device", default=None)
     f.set_defaults(func=run)

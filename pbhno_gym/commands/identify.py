@@ -22,6 +22,7 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     from ..discovery.designs import available_designs
+    from .argtypes import int_at_least
 
     p = sub.add_parser("identify", help="structural and practical identifiability of a design or pathway")
     g = p.add_mutually_exclusive_group(required=True)
@@ -31,7 +32,10 @@ def add_parser(sub) -> None:
     g.add_argument("--pathway", help="a pathway (structural test only), with --observed")
     p.add_argument("--observed", nargs="+", default=None, help="measured species (default: the design's)")
     p.add_argument(
-        "--seed", type=int, default=0, help="dataset seed (practical) and random point (structural)"
+        "--seed",
+        type=int_at_least(0),
+        default=0,
+        help="dataset seed (practical) and random point (structural)",
     )
     p.add_argument("--profile", action="store_true", help="also compute pyPESTO profile likelihoods (slow)")
     p.add_argument("--structural-only", action="store_true")

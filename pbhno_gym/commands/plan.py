@@ -6,10 +6,10 @@ pbhno plan --model runs/mapk/model.pt --episodes 16       # plan through a saved
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from ..envs.spec import EnvSpec
+from .argtypes import int_at_least, json_object
 
 
 def load_model_env(
@@ -46,7 +46,7 @@ def run(args) -> int:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    overrides = json.loads(args.overrides) if args.overrides else {}
+    overrides = args.overrides or {}
     model = None
     if args.model:
         if args.oracle:
@@ -101,14 +101,21 @@ def add_parser(sub) -> None:
         default=None,
         help="plan through this saved PB-HNO (model.pt from pbhno fit); its spec is the env's",
     )
-    c.add_argument("--episodes", type=int, default=8)
+    c.add_argument("--episodes", type=int_at_least(1), default=8)
     c.add_argument("--oracle", action="store_true", help="ORACLE: plan from the true state and parameters")
     c.add_argument("--config", default=None, help="agent config TOML (default: packaged agents/mpc.toml)")
-    c.add_argument("--num-envs", type=int, default=None, help="episodes run together (default: all)")
-    c.add_argument("--seed", type=int, default=0, help="episode e uses seed + e")
+    c.add_argument(
+        "--num-envs", type=int_at_least(1), default=None, help="episodes run together (default: all)"
+    )
+    c.add_argument("--seed", type=int_at_least(0), default=0, help="episode e uses seed + e")
     c.add_argument("--device", default=None, help="env device (the agent's is in the config)")
-    c.add_argument("--overrides", default=None, help="env spec overrides as JSON, e.g. '{\"horizon\": 30}'")
-    c.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    c.add_argument(
+        "--overrides",
+        type=json_object,
+        default=None,
+        help="env spec overrides as JSON, e.g. '{\"horizon\": 30}'",
+    )
+    c.add_argument("--threads", type=int_at_least(1), default=None, help="torch CPU threads")
     c.add_argument("--json", default=None, help="also write per-episode results to this JSON file")
     c.add_argument("-v", "--verbose", action="store_true")
     c.set_defaults(func=run)

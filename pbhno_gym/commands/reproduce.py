@@ -17,7 +17,7 @@ def run(args) -> int:
         ray_address=args.ray_address,
         progress=not args.no_progress,
         design=args.design,
-        method_settings=json.loads(args.settings) if args.settings else None,
+        method_settings=args.settings,
         report_only=args.report_only,
     )
     print(json.dumps(res, indent=2))
@@ -26,13 +26,17 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     from ..experiments.reproduce import EXPERIMENTS
+    from .argtypes import int_at_least, json_object
 
     p = sub.add_parser("reproduce", help="run one of the paper's experiments and write docs/results/<name>")
     p.add_argument("name", choices=sorted(EXPERIMENTS))
     p.add_argument("--quick", action="store_true", help="minutes-scale CPU settings (default: full settings)")
     p.add_argument("--methods", nargs="+", default=None, help="discovery methods (default: all registered)")
     p.add_argument(
-        "--seeds", type=int, default=None, help="number of seeds (default: 3 quick / 30 full for table1)"
+        "--seeds",
+        type=int_at_least(1),
+        default=None,
+        help="number of seeds (default: 3 quick / 30 full for table1)",
     )
     p.add_argument("--results-dir", default="docs/results")
     p.add_argument("--runs-dir", default="runs/reproduce", help="per-task records (resume from here)")
@@ -41,6 +45,7 @@ def add_parser(sub) -> None:
     p.add_argument("--design", default=None, help="run on another design (default: the experiment's own)")
     p.add_argument(
         "--settings",
+        type=json_object,
         default=None,
         help='per-method setting overrides as JSON, e.g. \'{"mle": {"jac_mode": "fd"}}\'',
     )

@@ -55,8 +55,19 @@ def collect_episodes(
     touching the spec: the spec (and anything fitted from the dataset) keeps its nominal values as
     the prior, and the truth is recorded only in the ``log_theta`` array, for evaluation.
     """
+    for name, v in (("n_episodes", n_episodes), ("num_envs", num_envs)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive int, got {v!r}")
     spec = env if isinstance(env, EnvSpec) else load_spec(env, overrides)
     core = PathwayCore(spec, min(num_envs, n_episodes), device, dtype)
+    true_lt = None
+    if true_parameters:
+        try:
+            true_lt = core.sim.params.log_theta(
+                {**spec.parameters, **true_parameters}, core.dtype, core.device
+            )
+        except ValueError as e:
+            raise ValueError(f"true_parameters: {e}") from None
     B, T = core.B, spec.horizon
     low, high = core.low.cpu().numpy(), core.high.cpu().numpy()
     if policy == "random":
@@ -86,13 +97,7 @@ def collect_episodes(
     bar = tqdm(total=n_episodes * T, desc=f"collect {spec.id}", unit="step", disable=not progress)
     for b in range(n_batches):
         seeds = [seed + b * B + i for i in range(B)]
-        opts = None
-        if true_parameters:
-            opts = {
-                "log_theta": core.sim.params.log_theta(
-                    {**spec.parameters, **true_parameters}, core.dtype, core.device
-                )
-            }
+        opts = None if true_lt is None else {"log_theta": true_lt}
         obs = core.reset(keys=torch.tensor([seed_to_key(s) for s in seeds], dtype=torch.int64), options=opts)
         if isinstance(policy_obj, RandomPulsePolicy):
             policy_obj.reset(B, seeds)
@@ -138,6 +143,7 @@ def collect_episodes(
         seed=seed,
         policy=policy_name,
         n_episodes=n_episodes,
+        true_parameters=dict(true_parameters or {}),
         created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     )
     ds = Dataset(arrays, meta)

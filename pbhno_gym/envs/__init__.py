@@ -40,7 +40,7 @@ def register_envs() -> list[str]:
         if env_id not in gym.registry:
             gym.register(
                 id=env_id,
-                entry_point="pbhno_gym.envs.pathway_env:PathwayEnv",
+                entry_point="pbhno_gym.envs.pathway_env:make_env",
                 vector_entry_point="pbhno_gym.envs.vector_env:PathwayVectorEnv",
                 kwargs={"spec_id": env_id},
             )

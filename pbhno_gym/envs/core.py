@@ -10,14 +10,17 @@ so environment i behaves identically alone or inside any batch.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
 from ..physics import Parameters, Simulator
 from ..physics.simulator import SimState
 from ..utils.rng import CounterRNG
+from .checks import action_tensor, resolve_dtype
 from .factory import build
 from .spec import EnvSpec
 from .targets import TargetModel
@@ -70,6 +73,9 @@ class PathwayCore:
     """
 
     def __init__(self, spec: EnvSpec, num_envs: int = 1, device=None, dtype=torch.float32) -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
+            raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        dtype = resolve_dtype(dtype)
         self.spec, self.B = spec, int(num_envs)
         self.device, self.dtype = torch.device(device or "cpu"), dtype
         self.parts = build(spec, self.device, dtype)
@@ -145,11 +151,14 @@ class PathwayCore:
                 the target (index into ``choices`` for pattern targets, the parameter row
                 otherwise), for evaluations on chosen conditions.
         """
-        options = dict(options or {})
-        unknown = set(options) - {"log_theta", "target"}
-        if unknown:
-            raise ValueError(f"reset options: unknown key(s) {sorted(unknown)}; known: log_theta, target")
+        options = self.check_options(options)
         mask = torch.ones(self.B, dtype=torch.bool, device=self.device) if mask is None else mask
+        lt_opt = options.get("log_theta")
+        if lt_opt is not None and lt_opt.ndim == 2 and lt_opt.shape[0] not in (1, int(mask.sum())):
+            raise ValueError(
+                f'reset options["log_theta"] must have shape (P,) or (n, P) with n = {int(mask.sum())} '
+                f"envs being reset, got {tuple(lt_opt.shape)}"
+            )
         if keys is not None:
             self.rng.seed(keys, mask)
             self.is_seeded = self.is_seeded | mask
@@ -163,9 +172,8 @@ class PathwayCore:
         lt = self.prior.log_values.expand(n, -1)
         if self.spec.randomize_parameters:
             lt = lt + self.prior.prior_sd * self.rng.normal(STREAM_PARAMS, lt.shape[1], rows, self.dtype)
-        if "log_theta" in options:
-            lt = torch.as_tensor(options["log_theta"], dtype=self.dtype, device=self.device).expand(n, -1)
-            self.sim.params.validate(lt)
+        if lt_opt is not None:
+            lt = lt_opt.expand(n, -1)
         st = episode_start_state(self.sim, self.spec, lt, n)
         if self.spec.init_noise > 0:
             z = self.rng.normal(STREAM_INIT, st.x[0].numel(), rows, self.dtype).reshape(st.x.shape)
@@ -177,22 +185,51 @@ class PathwayCore:
         self.in_tol[rows] = 0
         tp = self.targets.sample(self.rng, rows)
         if "target" in options:
-            tp = (
-                torch.as_tensor(options["target"], dtype=self.dtype, device=self.device)
-                .reshape(1, -1)
-                .expand_as(tp)
-            )
-            if self.targets.is_pattern and not 0 <= int(tp[0, 0]) < len(self.spec.target.choices):
-                raise ValueError(
-                    f"reset options: target index {int(tp[0, 0])} outside the "
-                    f"{len(self.spec.target.choices)} choices {self.spec.target.choices}"
-                )
+            tp = options["target"].reshape(1, -1).expand_as(tp)
         self.target_params[rows] = tp
         held, fresh, age = self.obs_model.measure(self.state, self.rng, self.held, self.age, mask)
         self.held = torch.where(mask[:, None], held, self.held)
         self.fresh = torch.where(mask[:, None], fresh, self.fresh)
         self.age = torch.where(mask[:, None], age, self.age)
         return self.observation()
+
+    def check_options(self, options: dict | None) -> dict:
+        """Validated reset options (tensors), raising before anything changes: unknown keys,
+        ``log_theta`` of the wrong length or outside the parameter bounds, ``target`` outside
+        the target kind's choices or range."""
+        if options is None:
+            return {}
+        if not isinstance(options, Mapping):
+            raise TypeError(f"reset options must be a dict or None, got {type(options).__name__}")
+        unknown = set(options) - {"log_theta", "target"}
+        if unknown:
+            raise ValueError(
+                f"reset options: unknown key(s) {sorted(map(str, unknown))}; known: log_theta, target"
+            )
+        out: dict = {}
+        if options.get("log_theta") is not None:
+            P = self.prior.log_values.shape[-1]
+            raw = options["log_theta"]
+            a = raw.detach().cpu().numpy() if torch.is_tensor(raw) else np.asarray(raw)
+            if (
+                a.dtype.kind not in "fiu"
+                or a.ndim not in (1, 2)
+                or a.shape[-1] != P
+                or not np.isfinite(a).all()
+            ):
+                raise ValueError(
+                    f'reset options["log_theta"] must be {P} finite log-parameters, shape (P,) or (n, P) '
+                    f"[{', '.join(self.sim.params.names)}], got shape {a.shape}"
+                )
+            lt = torch.as_tensor(a, dtype=self.dtype, device=self.device)
+            try:
+                self.sim.params.validate(lt)
+            except ValueError as e:
+                raise ValueError(f'reset options["log_theta"]: {e}') from None
+            out["log_theta"] = lt
+        if "target" in options:
+            out["target"] = self.targets.check_option(options["target"])
+        return out
 
     def _put(self, rows: Tensor, st: SimState, lt: Tensor) -> None:
         x, L, t = (
@@ -233,13 +270,9 @@ class PathwayCore:
         Raises ValueError, changing nothing, if an active env's action is NaN/inf or mis-shaped.
         """
         B, n_u = self.B, self.sim.n_controls
-        action = torch.as_tensor(action, device=self.device)
-        if action.shape != (B, n_u):
-            raise ValueError(
-                f"action must have shape ({B}, {n_u}) for controls "
-                f"[{', '.join(self.control_names)}], got {tuple(action.shape)}"
-            )
-        action = action.to(self.dtype)
+        if not bool(self.is_seeded.all()):
+            raise RuntimeError("step() called before reset(): call reset() (with a seed) first")
+        action = action_tensor(action, (B, n_u), self.control_names, self.device).to(self.dtype)
         active = torch.ones(B, dtype=torch.bool, device=self.device) if active is None else active
         bad = ~torch.isfinite(action).all(1) & active
         if bool(bad.any()):

@@ -10,11 +10,12 @@ import torch
 from gymnasium import spaces
 
 from ..utils.rng import seed_to_key
+from .checks import action_tensor, check_render_mode, check_seed
 from .core import PathwayCore
 from .render import render_rgb
 from .spec import EnvSpec, load_spec
 
-__all__ = ["PathwayEnv", "to_numpy_info"]
+__all__ = ["PathwayEnv", "make_env", "to_numpy_info"]
 
 
 def to_numpy_info(info: dict[str, torch.Tensor], row: int) -> dict[str, Any]:
@@ -98,11 +99,8 @@ class PathwayEnv(gym.Env[np.ndarray, np.ndarray]):
         dtype=torch.float32,
         **overrides,
     ) -> None:
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.env_spec = env_spec if env_spec is not None else load_spec(spec_id, overrides)
-        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
-            raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']}, got {render_mode!r}"
-            )
         self.render_mode = render_mode
         self.core = PathwayCore(self.env_spec, 1, device, dtype)
         self.control_specs = self.core.sim.control_specs
@@ -122,6 +120,9 @@ class PathwayEnv(gym.Env[np.ndarray, np.ndarray]):
         self._seeded = False
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        if seed is not None:
+            seed = check_seed(seed)
+        self.core.check_options(options)  # refuse before the generators move
         super().reset(seed=seed)
         keys = None
         if seed is not None or not self._seeded:
@@ -136,13 +137,8 @@ class PathwayEnv(gym.Env[np.ndarray, np.ndarray]):
         return obs[0].cpu().numpy(), info
 
     def step(self, action):
-        a = np.asarray(action, dtype=np.float64)
-        if a.shape != self.action_space.shape:
-            raise ValueError(
-                f"action must have shape {self.action_space.shape} "
-                f"[{', '.join(self.control_names)}], got {a.shape}"
-            )
-        res = self.core.step(torch.as_tensor(a[None], device=self.core.device))
+        a = action_tensor(action, self.action_space.shape, self.control_names, self.core.device)
+        res = self.core.step(a[None])
         info = to_numpy_info(res.info, 0)
         info.update(to_numpy_info(self.core.true_info(), 0))
         return (
@@ -157,3 +153,18 @@ class PathwayEnv(gym.Env[np.ndarray, np.ndarray]):
         if self.render_mode == "rgb_array":
             return render_rgb(self.core, 0)
         return None
+
+
+def make_env(render_mode: str | None = None, **kwargs: Any) -> PathwayEnv:
+    """The registered entry point: a :class:`PathwayEnv`.
+
+    A function rather than the class so that ``gym.make(id, render_mode="human")`` reaches the
+    env's own check (a clear error listing the render modes) instead of Gymnasium's
+    HumanRendering wrapper and its pygame requirement.
+    """
+    if render_mode == "rgb_array_list":  # what gym.make does for a class entry point
+        from gymnasium.wrappers import RenderCollection
+
+        return RenderCollection(PathwayEnv(render_mode="rgb_array", **kwargs))
+    check_render_mode(render_mode, PathwayEnv.metadata["render_modes"])
+    return PathwayEnv(render_mode=render_mode, **kwargs)

@@ -21,6 +21,7 @@ import torch
 from stable_baselines3.common.vec_env.base_vec_env import VecEnv, VecEnvIndices, VecEnvStepReturn
 
 from ..utils.rng import seed_to_key
+from .checks import check_render_mode, check_seed
 from .core import PathwayCore
 from .render import render_rgb
 from .spec import EnvSpec, load_spec
@@ -49,6 +50,7 @@ class SB3VecEnv(VecEnv):
         dtype=torch.float32,
         **overrides,
     ) -> None:
+        check_render_mode(render_mode, ["rgb_array"])
         self.env_spec = env_spec if env_spec is not None else load_spec(spec_id, overrides)
         self.core = PathwayCore(self.env_spec, num_envs, device, dtype)
         self.render_mode = render_mode
@@ -69,6 +71,11 @@ class SB3VecEnv(VecEnv):
 
     # ------------------------------------------------------------------ core API
     def reset(self) -> np.ndarray:
+        for i, s in enumerate(self._seeds):
+            if s is not None:
+                check_seed(s, f"seed (env {i})")
+        opts = self._options[0] if self._options and self._options[0] else None
+        self.core.check_options(opts)  # refuse before seeding
         keys = None
         if any(s is not None for s in self._seeds) or not self._ever_seeded:
             seeds = [
@@ -77,7 +84,6 @@ class SB3VecEnv(VecEnv):
             ]
             keys = torch.tensor([seed_to_key(s) for s in seeds], dtype=torch.int64)
             self._ever_seeded = True
-        opts = self._options[0] if self._options and self._options[0] else None
         obs = self.core.reset(keys=keys, options=opts)
         self._reset_seeds()
         self._reset_options()
@@ -85,13 +91,13 @@ class SB3VecEnv(VecEnv):
         return obs.cpu().numpy()
 
     def step_async(self, actions: np.ndarray) -> None:
-        self._actions = np.asarray(actions)
+        self._actions = actions
 
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
             raise RuntimeError("step_wait called before step_async")
-        res = self.core.step(torch.as_tensor(self._actions, device=self.core.device))
-        self._actions = None
+        actions, self._actions = self._actions, None
+        res = self.core.step(actions)
         done = res.terminated | res.truncated
         obs = res.obs.cpu().numpy()
         rewards = res.reward.cpu().numpy().astype(np.float32)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..utils.config import build_dataclass
+from ..utils.config import build_dataclass, read_toml
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -196,8 +196,7 @@ def load_spec(
         path = Path(name) if str(name).endswith(".toml") else list_specs().get(str(name))
         if path is None:
             raise SpecError(f"no spec for {name!r}; known: {', '.join(list_specs())}")
-        with open(path, "rb") as f:
-            base = tomllib.load(f)
+        base = read_toml(path)
     raw = _merge(base, overrides or {})
     spec = _build(EnvSpec, raw, "spec")
     validate(spec)
@@ -208,7 +207,7 @@ def validate(spec: EnvSpec) -> None:
     """Semantic checks beyond types; every message names the field. Layout and target kinds
     are checked against their registries (:mod:`.layouts`, :mod:`.targets`)."""
     from ..physics.pathways import PATHWAYS
-    from .layouts import LAYOUTS
+    from .layouts import LAYOUT_FIELDS, LAYOUTS, unused_layout_fields
     from .targets import TARGETS
 
     def need(cond: bool, msg: str) -> None:
@@ -228,6 +227,13 @@ def validate(spec: EnvSpec) -> None:
         need(v >= 0, f"spec.budgets.{k} must be >= 0, got {v}")
     lay = spec.layout
     need(lay.kind in LAYOUTS, f"spec.layout.kind must be one of {', '.join(LAYOUTS)}, got {lay.kind!r}")
+    unused = unused_layout_fields(lay)
+    if unused:
+        used = ", ".join(sorted(LAYOUT_FIELDS[lay.kind]))
+        raise SpecError(
+            f"spec.layout.{', '.join(unused)}: not used by layout kind {lay.kind!r}; "
+            f"drop {'it' if len(unused) == 1 else 'them'} (it uses: {used})"
+        )
     o = spec.observation
     need(o.mode in ("partial", "full"), f"spec.observation.mode must be 'partial' or 'full', got {o.mode!r}")
     need(0 < o.sample_prob <= 1, f"spec.observation.sample_prob must be in (0, 1], got {o.sample_prob}")
@@ -237,7 +243,12 @@ def validate(spec: EnvSpec) -> None:
         o.ligand_pixels in ("none", "edges"),
         f"spec.observation.ligand_pixels must be none or edges, got {o.ligand_pixels!r}",
     )
-    need(o.n_ligand_samples >= 0 and o.max_age >= 1, "spec.observation.n_ligand_samples >= 0, max_age >= 1")
+    need(o.n_ligand_samples >= 0, f"spec.observation.n_ligand_samples must be >= 0, got {o.n_ligand_samples}")
+    need(
+        o.ligand_pixels != "none" or o.n_ligand_samples == 0,
+        f"spec.observation.n_ligand_samples={o.n_ligand_samples} needs ligand_pixels='edges' (it is 'none')",
+    )
+    need(o.max_age >= 1, f"spec.observation.max_age must be >= 1, got {o.max_age}")
     need(o.ligand_scale > 0, "spec.observation.ligand_scale must be > 0")
     t = spec.target
     need(t.kind in TARGETS, f"spec.target.kind must be one of {', '.join(TARGETS)}, got {t.kind!r}")
@@ -246,5 +257,13 @@ def validate(spec: EnvSpec) -> None:
     need(t.phenotype_high > t.phenotype_low, "spec.target.phenotype_high must exceed phenotype_low")
     need(t.on_threshold >= t.off_threshold, "spec.target.on_threshold must be >= off_threshold")
     need(len(t.choices) >= 1, "spec.target.choices must not be empty")
+    need(t.tolerance > 0, f"spec.target.tolerance must be > 0 (normalised units), got {t.tolerance}")
+    need(t.switches >= 0, f"spec.target.switches must be >= 0, got {t.switches}")
+    need(t.period >= 1, f"spec.target.period must be >= 1 step, got {t.period}")
+    for name in ("on_level", "off_level", "on_threshold", "off_threshold", "low", "high"):
+        v = getattr(t, name)
+        need(0 <= v <= 1, f"spec.target.{name} must be in [0, 1] (normalised phenotype), got {v}")
     r = spec.reward
-    need(r.Q >= 0 and r.R >= 0 and r.scale > 0, "spec.reward: Q, R must be >= 0 and scale > 0")
+    need(r.Q >= 0, f"spec.reward.Q must be >= 0, got {r.Q}")
+    need(r.R >= 0, f"spec.reward.R must be >= 0, got {r.R}")
+    need(r.scale > 0, f"spec.reward.scale must be > 0, got {r.scale}")

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -70,6 +71,10 @@ class TargetKind(ABC):
     @abstractmethod
     def describe(self, spec: TargetSpec, row: list[float]) -> str:
         """Human-readable target of one env from its parameter row."""
+
+    def check_params(self, m: TargetModel, row: list[float]) -> str | None:
+        """Why a user-chosen parameter row (``reset(options={"target": row})``) is invalid, or None."""
+        return None
 
 
 class CellIndex(NamedTuple):
@@ -163,6 +168,14 @@ class SetpointTarget(_TimeCourse):
             + ", ".join(str(int(x)) for x in row[:k])
         )
 
+    def check_params(self, m: TargetModel, row: list[float]) -> str | None:
+        s, k = m.spec, m.spec.switches
+        if any(t != int(t) or not 0 <= t <= m.horizon for t in row[:k]):
+            return f"switch steps {row[:k]} must be integers in [0, horizon={m.horizon}]"
+        if any(not s.low <= v <= s.high for v in row[k:]):
+            return f"levels {row[k:]} must lie in [spec.target.low, high] = [{s.low:g}, {s.high:g}]"
+        return None
+
 
 class PulseTrainTarget(_TimeCourse):
     """Square wave between ``low`` and ``high``, half-period ``period`` steps, random phase."""
@@ -181,6 +194,12 @@ class PulseTrainTarget(_TimeCourse):
 
     def describe(self, spec: TargetSpec, row: list[float]) -> str:
         return f"pulse train {spec.low:g}/{spec.high:g}, half-period {spec.period}, phase {int(row[0])}"
+
+    def check_params(self, m: TargetModel, row: list[float]) -> str | None:
+        p = m.spec.period
+        if row[0] != int(row[0]) or not 0 <= row[0] < 2 * p:
+            return f"phase {row[0]} must be an integer in [0, {2 * p}) (twice spec.target.period)"
+        return None
 
 
 TARGETS: dict[str, TargetKind] = {}
@@ -263,6 +282,35 @@ class TargetModel:
     def in_tolerance(self, p: Tensor, p_star: Tensor) -> Tensor:
         """(B,) bool: every cell's phenotype ``p`` (B, N) meets the target ``p_star`` (B, N)."""
         return self.kind.in_tolerance(self, p, p_star)
+
+    def check_option(self, value: Any) -> Tensor:
+        """(n_params,) target parameters from ``reset(options={"target": value})``: an index into
+        ``choices`` for pattern targets, else a full parameter row; refused with a message naming
+        the option and the accepted values."""
+        name = 'reset options["target"]'
+        if self.is_pattern:
+            n = len(self.spec.choices)
+            if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+                raise TypeError(
+                    f"{name} must be an int index into spec.target.choices {self.spec.choices} "
+                    f"(0..{n - 1}), got {value!r}"
+                )
+            if not 0 <= value < n:
+                raise ValueError(
+                    f"{name} must be an index 0..{n - 1} into spec.target.choices "
+                    f"{self.spec.choices}, got {value}"
+                )
+            return torch.tensor([float(value)], dtype=self.dtype, device=self.device)
+        a = np.asarray(value) if not torch.is_tensor(value) else value.detach().cpu().numpy()
+        if a.dtype.kind not in "fiu" or a.shape != (self.n_params,) or not np.isfinite(a).all():
+            raise ValueError(
+                f"{name} must be {self.n_params} finite numbers (a {self.spec.kind} parameter row, "
+                f"as in info['target_params']), got {value!r}"
+            )
+        why = self.kind.check_params(self, a.astype(float).tolist())
+        if why:
+            raise ValueError(f"{name}: {why}")
+        return torch.as_tensor(a, dtype=self.dtype, device=self.device)
 
     def describe(self, params: Tensor) -> list[str]:
         """Human-readable target per env (for info and figures)."""

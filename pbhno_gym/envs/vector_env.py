@@ -19,6 +19,7 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space
 
 from ..utils.rng import seed_to_key
+from .checks import action_tensor, check_render_mode, check_seeds
 from .core import PathwayCore
 from .render import render_rgb
 from .spec import EnvSpec, load_spec
@@ -53,8 +54,9 @@ class PathwayVectorEnv(VectorEnv):
     ) -> None:
         if output not in ("numpy", "torch"):
             raise ValueError(f"output must be 'numpy' or 'torch', got {output!r}")
-        if not isinstance(num_envs, int) or num_envs < 1:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        check_render_mode(render_mode, self.metadata["render_modes"])
         self.env_spec = env_spec if env_spec is not None else load_spec(spec_id, overrides)
         self.num_envs, self.output, self.render_mode = num_envs, output, render_mode
         self.core = PathwayCore(self.env_spec, num_envs, device, dtype)
@@ -95,25 +97,21 @@ class PathwayVectorEnv(VectorEnv):
             if self._seeded:
                 return None
             seed = [int(s) for s in np.random.SeedSequence().generate_state(self.num_envs, dtype=np.uint32)]
-        elif isinstance(seed, int):
-            seed = [seed + i for i in range(self.num_envs)]
-        if len(seed) != self.num_envs:
-            raise ValueError(f"reset: expected {self.num_envs} seeds, got {len(seed)}")
         self._seeded = True
         return torch.tensor([seed_to_key(s) for s in seed], dtype=torch.int64)
 
     # ------------------------------------------------------------------ API
     def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
         """Reset every env. ``seed`` int -> seeds ``seed + i``; a list -> one per env."""
-        obs = self.core.reset(keys=self._keys(seed), options=options)
+        seeds = check_seeds(seed, self.num_envs)
+        self.core.check_options(options)  # refuse before seeding
+        obs = self.core.reset(keys=self._keys(seeds), options=options)
         self._autoreset = torch.zeros(self.num_envs, dtype=torch.bool, device=self.device)
         ones = torch.ones(self.num_envs, dtype=torch.bool, device=self.device)
         return self._out(obs), self._info(self.core.true_info(), ones)
 
     def step(self, actions):
-        a = torch.as_tensor(
-            np.asarray(actions) if not torch.is_tensor(actions) else actions, device=self.device
-        )
+        a = action_tensor(actions, (self.num_envs, self.core.sim.n_controls), self.control_names, self.device)
         active = ~self._autoreset
         res = self.core.step(a, active)
         obs = res.obs

@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import copy
 import json
-import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from ..envs.spec import load_spec
 from ..evaluation.episodes import MAX_TRAIN_SEED
-from ..utils.config import merge
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from ..utils.config import merge, read_toml
 
 __all__ = ["EnvRun", "CompareConfig", "PRESETS", "preset", "load_config", "ALL_AGENTS"]
 
@@ -253,9 +247,13 @@ def load_config(path: str | Path) -> CompareConfig:
     """A config from a ``.json`` (e.g. a run directory's ``config.json``) or ``.toml`` file."""
     path = Path(path)
     if path.suffix == ".toml":
-        with open(path, "rb") as f:
-            raw = tomllib.load(f)
+        raw = read_toml(path)
     else:
-        raw = json.loads(path.read_text())
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such file")
+        try:
+            raw = json.loads(path.read_text())
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: malformed JSON: {e}") from None
     raw = raw.get("config", raw)  # a run directory's config.json wraps it with provenance
     return CompareConfig.from_dict(raw)

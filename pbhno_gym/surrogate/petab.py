@@ -61,6 +61,23 @@ def _num(path: Path, row: int, col: str, text: str | None, positive: bool = Fals
     return v
 
 
+FRACTION_SLACK = 0.1
+"""Measurements of fraction species (e.g. active ERK) may stray this far outside [0, 1] (noise)."""
+
+
+def _grid_step(path: Path, row: int, t: float, dt: float, horizon: int) -> int:
+    """The control step of time ``t`` (minutes): on the grid and within the horizon, or refused."""
+    if not 0 <= t <= horizon * dt:
+        raise PetabError(
+            f"{path}: row {row}, column 'time': {t} min is outside the environment's horizon "
+            f"[0, {horizon * dt:g}] min ({horizon} steps of {dt:g} min)"
+        )
+    k = t / dt
+    if abs(k - round(k)) > 1e-6:
+        raise PetabError(f"{path}: row {row}, column 'time': {t} min is not on the {dt:g}-min control grid")
+    return int(round(k))
+
+
 def read_measurements(
     measurements: str | Path, spec: EnvSpec | str, conditions: str | Path | None = None
 ) -> Dataset:
@@ -87,16 +104,22 @@ def read_measurements(
                 f"this spec measures {sorted(index)[:6]}..."
             )
         t = _num(mpath, r, "time", row["time"])
-        k = t / dt
-        if t < 0 or abs(k - round(k)) > 1e-6:
-            raise PetabError(
-                f"{mpath}: row {r}, column 'time': {t} min is not on the {dt:g}-min control grid"
-            )
+        k = _grid_step(mpath, r, t, dt, spec.horizon)
         y = _num(mpath, r, "measurement", row["measurement"])
+        ub = parts.pathway.upper_bound
+        if (
+            ub is not None
+            and chans[index[obs]]["kind"] == "species"
+            and not -FRACTION_SLACK <= y / ub <= (1 + FRACTION_SLACK)
+        ):
+            raise PetabError(
+                f"{mpath}: row {r}, column 'measurement': {obs} is a fraction in [0, {ub:g}] "
+                f"(noise slack {FRACTION_SLACK:g}), got {y}"
+            )
         sd = None
         if "noiseParameters" in header and row.get("noiseParameters", "") not in ("", None):
             sd = _num(mpath, r, "noiseParameters", row["noiseParameters"], positive=True)
-        parsed.append((row["simulationConditionId"], int(round(k)), index[obs], y, sd))
+        parsed.append((row["simulationConditionId"], k, index[obs], y, sd))
     if not parsed:
         raise PetabError(f"{mpath}: no measurements")
     conds = sorted({p[0] for p in parsed})
@@ -147,8 +170,7 @@ def _schedules(path: Path, conds: list[str], parts: EnvModel, T: int, dt: float)
         if cond not in conds:
             raise PetabError(f"{path}: row {r}, column 'simulationConditionId': {cond!r} has no measurements")
         t = _num(path, r, "time", row["time"])
-        if t < 0 or abs(t / dt - round(t / dt)) > 1e-6:
-            raise PetabError(f"{path}: row {r}, column 'time': {t} min is not on the {dt:g}-min control grid")
+        _grid_step(path, r, t, dt, parts.spec.horizon)
         u = np.zeros(len(names), np.float32)
         for j, n in enumerate(names):
             if n in row and row[n] not in ("", None):

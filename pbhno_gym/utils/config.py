@@ -15,11 +15,30 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import sys
 from collections.abc import Collection, Mapping
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
-__all__ = ["coerce_field", "build_dataclass", "merge"]
+__all__ = ["coerce_field", "build_dataclass", "merge", "read_toml"]
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """A TOML file's tables; a missing or malformed file is refused naming the file (and the
+    line and column of the syntax error), which ``tomllib`` alone does not."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover
+        import tomli as tomllib
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such file")
+    with open(path, "rb") as f:
+        try:
+            return tomllib.load(f)
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"{path}: malformed TOML: {e}") from None
 
 
 def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
