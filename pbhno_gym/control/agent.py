@@ -357,9 +357,9 @@ class OracleMPCAgent(MPCAgent):
         spec = self.cores[0].spec
         cfg = config if isinstance(config, MPCConfig) else load_config(config, spec.id)
         cfg = load_config(cfg, None, ensemble={"members": 0}, estimation={"estimate_theta": False})
-        if model is None:
+        if model is None:  # the true world, hidden mechanisms included
             model = SimulatorModel(
-                spec, device=cfg.device, dtype=_DTYPES[cfg.dtype], state_floor=cfg.state_floor
+                spec, device=cfg.device, dtype=_DTYPES[cfg.dtype], state_floor=cfg.state_floor, world=True
             )
         super().__init__(model, spec, cfg)
 

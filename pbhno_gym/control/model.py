@@ -29,6 +29,7 @@ from torch import Tensor
 from ..envs.core import episode_start_state
 from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
+from ..envs.worlds import build_world_simulator, world_prior
 from ..physics.params import Parameters
 from ..physics.simulator import SimState
 
@@ -106,9 +107,12 @@ class SimulatorModel(ControlModel):
         dtype=torch.float32,
         state_floor: float = 0.0,
         parameters: Parameters | Mapping[str, float] | None = None,
+        world: bool = False,
     ) -> None:
         """``parameters``: the values this model holds (natural units by name, or a
-        :class:`Parameters`); default the spec's nominal values, which are also its prior mean."""
+        :class:`Parameters`); default the spec's nominal values, which are also its prior mean.
+        ``world=True`` models the spec's true world, hidden ``mechanisms`` included (their
+        parameters after the skeleton's): for oracles only; agents get the skeleton (default)."""
         if not state_floor >= 0:
             raise ValueError(f"SimulatorModel.state_floor must be >= 0, got {state_floor!r}")
         self.state_floor = float(state_floor)
@@ -116,11 +120,14 @@ class SimulatorModel(ControlModel):
         self.device, self.dtype = torch.device(device or "cpu"), dtype
         parts = build(self.spec, self.device, dtype)
         self.sim, self.obs_model = parts.sim, parts.obs_model
+        prior = parts.prior
+        if world and self.spec.mechanisms:
+            self.sim = build_world_simulator(self.spec, self.device, dtype)
+            prior = world_prior(self.spec, self.device, dtype)
         self.dt = self.sim.dt
         self.n_controls = self.sim.n_controls
         self.control_low, self.control_high = self.sim.control_low, self.sim.control_high
         self.param_names = self.sim.params.names
-        prior = parts.prior
         if isinstance(parameters, Parameters):
             if parameters.names != prior.names:
                 raise ValueError(

@@ -128,7 +128,8 @@ def collect_episodes(
         rec["x"].append(np.stack(ep["x"], 1)[keep])
         if ep["L"]:
             rec["L"].append(np.stack(ep["L"], 1)[keep])
-        rec["log_theta"].append(core.log_theta.cpu().numpy()[keep])
+        # the skeleton's columns (meta param_names); hidden mechanisms' parameters stay hidden
+        rec["log_theta"].append(core.log_theta[:, : len(core.prior)].cpu().numpy()[keep])
         rec["target_params"].append(core.target_params.cpu().numpy()[keep])
         rec["success"].append(res.info["is_success"].cpu().numpy()[keep])
     bar.close()

@@ -10,7 +10,7 @@ so environment i behaves identically alone or inside any batch.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,6 +24,7 @@ from .checks import action_tensor, resolve_dtype
 from .factory import build
 from .spec import EnvSpec
 from .targets import TargetModel
+from .worlds import build_world_simulator, draw_world, world_prior
 
 __all__ = ["PathwayCore", "StepResult", "episode_start_state"]
 
@@ -70,18 +71,36 @@ class PathwayCore:
         num_envs: batch size B.
         device: torch device of every tensor.
         dtype: simulation dtype (float32 default; float64 for verification).
+        world_seeds: one hidden-world seed per env (overrides ``spec.world_seed``, which gives
+            every env the same world); see :mod:`.worlds`.
+
+    The simulator (``sim``) runs the world: the spec's pathway plus its hidden ``mechanisms``.
+    ``prior`` is what agents are told (the skeleton's parameters at the spec's nominal values);
+    ``world_prior`` is what worlds are drawn from (``prior`` then the mechanisms' parameters).
     """
 
-    def __init__(self, spec: EnvSpec, num_envs: int = 1, device=None, dtype=torch.float32) -> None:
+    def __init__(
+        self,
+        spec: EnvSpec,
+        num_envs: int = 1,
+        device=None,
+        dtype=torch.float32,
+        world_seeds: Sequence[int] | None = None,
+    ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         dtype = resolve_dtype(dtype)
         self.spec, self.B = spec, int(num_envs)
         self.device, self.dtype = torch.device(device or "cpu"), dtype
         self.parts = build(spec, self.device, dtype)
-        self.sim = self.parts.sim
+        self.sim = build_world_simulator(spec, self.device, dtype) if spec.mechanisms else self.parts.sim
         self.pathway = self.sim.pathway
         self.prior = self.parts.prior  # the spec's nominal values: the prior mean agents are told
+        self.world_prior = world_prior(spec, self.device, dtype) if spec.mechanisms else self.prior
+        self.world_seeds = self._world_seeds(world_seeds)
+        self.world_log_theta = self.world_prior.log_values.expand(self.B, -1).clone()
+        if self.world_seeds is not None:
+            self.world_log_theta = draw_world(self.world_prior, self.world_seeds)
         self.control_names = self.parts.control_names
         self.low, self.high = self.parts.control_low, self.parts.control_high
         self.budget = self.parts.budget
@@ -93,13 +112,30 @@ class PathwayCore:
     @property
     def true_parameters(self) -> Parameters:
         """(B, P) the parameters each environment actually runs with: hidden from agents, for the
-        oracle and for evaluation only."""
-        return self.prior.replace(self.log_theta.clone())
+        oracle and for evaluation only. With hidden mechanisms P also counts their parameters
+        (after the skeleton's), so the names are ``world_prior.names``, not ``prior.names``."""
+        return self.world_prior.replace(self.log_theta.clone())
+
+    def _world_seeds(self, seeds: Sequence[int] | None) -> list[int] | None:
+        """Per-env world seeds from the argument or ``spec.world_seed`` (None: nominal world)."""
+        if seeds is None:
+            return None if self.spec.world_seed is None else [self.spec.world_seed] * self.B
+        seeds = list(seeds)
+        if len(seeds) != self.B:
+            raise ValueError(f"world_seed: expected one seed per env ({self.B}), got {len(seeds)}")
+        if any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in seeds):
+            raise ValueError(f"world_seed: every seed must be a non-negative int, got {seeds}")
+        if self.spec.randomize_parameters:
+            raise ValueError(
+                "world_seed and randomize_parameters exclude each other: world_seed fixes one hidden "
+                "world per env, randomize_parameters draws a new one each episode"
+            )
+        return seeds
 
     # ------------------------------------------------------------------ state
     def _alloc(self) -> None:
         B, dev, dt = self.B, self.device, self.dtype
-        self.log_theta = self.prior.log_values.expand(B, -1).clone()
+        self.log_theta = self.world_log_theta.clone()
         self.state = self.sim.initial_state(self.log_theta)
         self.t = torch.zeros(B, dtype=torch.long, device=dev)
         self.dose_used = torch.zeros(B, self.sim.n_controls, dtype=dt, device=dev)
@@ -169,11 +205,12 @@ class PathwayCore:
             return self.observation()
         self.rng.advance(mask)
         n = len(rows)
-        lt = self.prior.log_values.expand(n, -1)
+        lt = self.world_log_theta[rows]
         if self.spec.randomize_parameters:
-            lt = lt + self.prior.prior_sd * self.rng.normal(STREAM_PARAMS, lt.shape[1], rows, self.dtype)
+            sd = self.world_prior.prior_sd
+            lt = lt + sd * self.rng.normal(STREAM_PARAMS, lt.shape[1], rows, self.dtype)
         if lt_opt is not None:
-            lt = lt_opt.expand(n, -1)
+            lt = self._option_log_theta(lt_opt, rows)
         st = episode_start_state(self.sim, self.spec, lt, n)
         if self.spec.init_noise > 0:
             z = self.rng.normal(STREAM_INIT, st.x[0].numel(), rows, self.dtype).reshape(st.x.shape)
@@ -208,28 +245,40 @@ class PathwayCore:
             )
         out: dict = {}
         if options.get("log_theta") is not None:
-            P = self.prior.log_values.shape[-1]
+            P0, P = len(self.prior), len(self.world_prior)
             raw = options["log_theta"]
             a = raw.detach().cpu().numpy() if torch.is_tensor(raw) else np.asarray(raw)
             if (
                 a.dtype.kind not in "fiu"
                 or a.ndim not in (1, 2)
-                or a.shape[-1] != P
+                or a.shape[-1] not in (P0, P)
                 or not np.isfinite(a).all()
             ):
                 raise ValueError(
-                    f'reset options["log_theta"] must be {P} finite log-parameters, shape (P,) or (n, P) '
-                    f"[{', '.join(self.sim.params.names)}], got shape {a.shape}"
+                    f'reset options["log_theta"] must be {P0} finite log-parameters '
+                    f"[{', '.join(self.prior.names)}]"
+                    + (
+                        f" or {P} with the hidden mechanisms' [{', '.join(self.world_prior.names)}]"
+                        if P != P0
+                        else ""
+                    )
+                    + f", shape (P,) or (n, P), got shape {a.shape}"
                 )
-            lt = torch.as_tensor(a, dtype=self.dtype, device=self.device)
-            try:
-                self.sim.params.validate(lt)
-            except ValueError as e:
-                raise ValueError(f'reset options["log_theta"]: {e}') from None
-            out["log_theta"] = lt
+            out["log_theta"] = torch.as_tensor(a, dtype=self.dtype, device=self.device)
         if "target" in options:
             out["target"] = self.targets.check_option(options["target"])
         return out
+
+    def _option_log_theta(self, value, rows: Tensor) -> Tensor:
+        """(n, P) log parameters from ``options["log_theta"]``: the world's P, or only the
+        skeleton's (the hidden mechanisms' parameters then stay those of each env's world)."""
+        lt = torch.as_tensor(value, dtype=self.dtype, device=self.device)
+        P0, P = len(self.prior), len(self.world_prior)
+        if P != P0 and lt.ndim >= 1 and lt.shape[-1] == P0:
+            lt = torch.cat([lt.expand(len(rows), -1), self.world_log_theta[rows, P0:]], 1)
+        lt = lt.expand(len(rows), -1)
+        self.sim.params.validate(lt)
+        return lt
 
     def _put(self, rows: Tensor, st: SimState, lt: Tensor) -> None:
         x, L, t = (

@@ -74,6 +74,15 @@ class PathwayEnv(gym.Env[np.ndarray, np.ndarray]):
     distribution; with ``randomize_parameters=True`` the mechanistic parameters are drawn from
     their log-normal priors.
 
+    ## Unknown worlds
+    ``world_seed=k`` draws the true parameters once from the prior (log-normal around the spec's
+    nominal values), reproducibly from k alone, and keeps them for the env's life: one tissue or
+    cell line (see :mod:`pbhno_gym.envs.worlds`). ``mechanisms=[...]`` adds hidden kinetic terms
+    (:mod:`pbhno_gym.physics.pathways.mechanisms`) whose parameters are drawn with the world.
+    Agents are told ``env.unwrapped.core.prior`` (the base pathway's parameters at the nominal
+    values); the truth is ``core.true_parameters`` and ``info["log_theta"]``, for oracles and
+    evaluation only. ``world_seed`` and ``randomize_parameters`` exclude each other.
+
     ## Episode End
     No terminal states. Truncation after ``horizon`` control steps, or early if the numerics
     blow up (``info["numerical_failure"]``; the last finite observation is returned).

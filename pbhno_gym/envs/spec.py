@@ -130,6 +130,8 @@ class EnvSpec:
     normalize_actions: bool = False  # Box(-1, 1) actions, mapped affinely to the physical bounds
     intrinsic_noise: bool = False  # chemical-Langevin noise in the cell kinetics
     blowup_threshold: float = 1e6  # any state above this (or non-finite) truncates the episode
+    world_seed: int | None = None  # hidden true parameters drawn once from the prior (see envs.worlds)
+    mechanisms: tuple[str, ...] = ()  # hidden kinetic terms of the world (physics.pathways.mechanisms)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -267,3 +269,28 @@ def validate(spec: EnvSpec) -> None:
     need(r.Q >= 0, f"spec.reward.Q must be >= 0, got {r.Q}")
     need(r.R >= 0, f"spec.reward.R must be >= 0, got {r.R}")
     need(r.scale > 0, f"spec.reward.scale must be > 0, got {r.scale}")
+    validate_world(spec)
+
+
+def validate_world(spec: EnvSpec) -> None:
+    """Checks of the hidden-world fields: ``world_seed`` excludes ``randomize_parameters`` (one
+    fixed world vs a new draw each episode), ``mechanisms`` must be registered for the pathway."""
+    from ..physics.pathways import MECHANISMS
+
+    if spec.world_seed is not None and spec.randomize_parameters:
+        raise SpecError(
+            "spec.world_seed and spec.randomize_parameters exclude each other: world_seed fixes one "
+            "hidden world for the env's life, randomize_parameters draws a new one each episode"
+        )
+    ws = spec.world_seed
+    if ws is not None and (isinstance(ws, bool) or not isinstance(ws, int) or ws < 0):
+        raise SpecError(f"spec.world_seed must be a non-negative int or None, got {spec.world_seed!r}")
+    known = MECHANISMS.get(spec.pathway, {})
+    for m in spec.mechanisms:
+        if not isinstance(m, str) or m not in known:
+            raise SpecError(
+                f"spec.mechanisms: unknown mechanism {m!r} for pathway {spec.pathway!r}; "
+                f"known: {', '.join(known) or 'none'}"
+            )
+    if len(set(spec.mechanisms)) != len(spec.mechanisms):
+        raise SpecError(f"spec.mechanisms lists a mechanism twice: {list(spec.mechanisms)}")

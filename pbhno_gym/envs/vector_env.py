@@ -36,7 +36,9 @@ class PathwayVectorEnv(VectorEnv):
         device: torch device for the simulation (e.g. "cuda").
         output: "numpy" (default) or "torch" (tensors on ``device``, for on-GPU agents).
         render_mode: "rgb_array" renders env 0.
-        **overrides: spec fields, as for ``gym.make``.
+        **overrides: spec fields, as for ``gym.make``. ``world_seed=k`` gives every sub-env the
+            same hidden world (one cell line); ``world_seed=[k0, k1, ...]`` (one per sub-env)
+            gives each its own. Worlds are fixed across resets; see :mod:`pbhno_gym.envs.worlds`.
     """
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 4, "autoreset_mode": AutoresetMode.NEXT_STEP}
@@ -57,9 +59,12 @@ class PathwayVectorEnv(VectorEnv):
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
         check_render_mode(render_mode, self.metadata["render_modes"])
+        world_seeds = (
+            overrides.pop("world_seed") if isinstance(overrides.get("world_seed"), (list, tuple)) else None
+        )
         self.env_spec = env_spec if env_spec is not None else load_spec(spec_id, overrides)
         self.num_envs, self.output, self.render_mode = num_envs, output, render_mode
-        self.core = PathwayCore(self.env_spec, num_envs, device, dtype)
+        self.core = PathwayCore(self.env_spec, num_envs, device, dtype, world_seeds=world_seeds)
         self.device = self.core.device
         self.control_names = self.core.control_names
         self.obs_layout = self.core.obs_model.layout

@@ -53,7 +53,7 @@ def test_plan_through_saved_model_reports_results(tiny_model, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "pbhno/MAPK-v0" in text and "PB-HNO" in text and "success rate" in text
     res = json.loads(out.read_text())
-    assert res["episodes"] == 2 and res["model"] == str(tiny_model) and len(res["cost"]) == 2
+    assert len(res["seeds"]) == 2 and res["model"] == str(tiny_model) and len(res["returns"]) == 2
 
 
 def test_plan_refuses_an_env_other_than_the_models(tiny_model):

@@ -19,6 +19,9 @@ SMALL = {
     "pbhno/Notch-v0": {"layout": {"ny": 32, "nx": 32}, "settle_minutes": 150.0},
     "pbhno/NotchLattice-v0": {"layout": {"ny": 32, "nx": 32}, "settle_minutes": 150.0},
     "pbhno/MAPK-v0": {},
+    "pbhno/MAPK-Unknown-v0": {},
+    "pbhno/Wnt-Unknown-v0": {"layout": {"ny": 32, "nx": 32}},
+    "pbhno/Notch-Unknown-v0": {"layout": {"ny": 32, "nx": 32}, "settle_minutes": 150.0},
 }
 # a layout field each id's layout kind does not read
 UNUSED_LAYOUT = {
@@ -26,6 +29,9 @@ UNUSED_LAYOUT = {
     "pbhno/Notch-v0": ("rows", 3),
     "pbhno/NotchLattice-v0": ("source_width", 8.0),
     "pbhno/MAPK-v0": ("ny", -8),
+    "pbhno/MAPK-Unknown-v0": ("ny", -8),
+    "pbhno/Wnt-Unknown-v0": ("sources", "uniform"),
+    "pbhno/Notch-Unknown-v0": ("rows", 3),
 }
 KINDS = ["single", "vector"]
 

@@ -7,7 +7,9 @@ from pbhno_gym.envs import SpecError, list_specs, load_spec
 
 
 def test_every_registered_id_has_a_valid_spec():
-    assert set(ENV_IDS) == {"pbhno/Wnt-v0", "pbhno/Notch-v0", "pbhno/NotchLattice-v0", "pbhno/MAPK-v0"}
+    base = {"pbhno/Wnt-v0", "pbhno/Notch-v0", "pbhno/NotchLattice-v0", "pbhno/MAPK-v0"}
+    unknown = {"pbhno/Wnt-Unknown-v0", "pbhno/Notch-Unknown-v0", "pbhno/MAPK-Unknown-v0"}
+    assert set(ENV_IDS) == base | unknown
     for env_id, path in list_specs().items():
         spec = load_spec(env_id)
         assert spec.id == env_id and path.suffix == ".toml" and spec.description

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .base import Pathway, hill
 from .mapk import MAPK
+from .mechanisms import MECHANISMS, Mechanism, get_mechanism, with_mechanisms
 from .notch import Notch
 from .wnt import Wnt
 
@@ -23,4 +24,16 @@ def get_pathway(name: str) -> Pathway:
         raise ValueError(f"unknown pathway {name!r}; known: {', '.join(PATHWAYS)}") from None
 
 
-__all__ = ["Pathway", "hill", "MAPK", "Notch", "Wnt", "PATHWAYS", "get_pathway"]
+__all__ = [
+    "Pathway",
+    "hill",
+    "MAPK",
+    "Notch",
+    "Wnt",
+    "PATHWAYS",
+    "get_pathway",
+    "MECHANISMS",
+    "Mechanism",
+    "get_mechanism",
+    "with_mechanisms",
+]

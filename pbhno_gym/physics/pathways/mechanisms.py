@@ -1,0 +1,158 @@
+"""Hidden mechanisms: kinetic terms a world has and the planning skeleton lacks.
+
+An "unknown world" runs its pathway plus some of these terms, while agents plan through the base
+pathway (the skeleton). Each mechanism adds parameters with documented log-normal priors, drawn
+with the world's other parameters. :func:`with_mechanisms` returns the base pathway extended by
+the named mechanisms: the same species, reactions, controls and phenotype, the base parameters
+first (so the skeleton's vector is a prefix of the world's) and the mechanisms' after them.
+
+Registry (``MECHANISMS[pathway][name]``):
+
+* ``mapk.erk_feedback``: active ERK inhibits upstream activation (SOS/Raf), Kholodenko (Eur J
+  Biochem 2000); Raf activation ``k1 U (1 - X)`` becomes ``k1 U (1 - X) / (1 + (Z / K_fb)^2)``,
+  exactly the kinetics of ``MAPK(feedback=True)`` (pathway ``mapk_feedback``).
+  ``K_fb ~ logN(log 0.3, 0.5^2)`` (fraction of active ERK).
+* ``wnt.ligand_sink``: a Notum/Dkk-like target-induced ligand sink on each cell's membrane; the
+  field uptake on Gamma_i gains ``k_fb T_i`` (field term ``-k_fb T_i L``). Only the field sees it.
+  ``k_fb ~ logN(log 5e-4, 0.5^2)`` 1/(nM min): at a half-on target (T ~ 25 nM) it removes ligand
+  about as fast as receptor binding (0.01/min) and extracellular decay (0.015/min).
+* ``notch.hes_autorepression``: Hes represses its own transcription (Hirata et al., Science
+  2002); Hes synthesis ``alpha_H hill(N, K_H, 2)`` is divided by ``1 + (H / K_auto)^2``.
+  ``K_auto ~ logN(log 15, 0.5^2)`` nM (the Hes-high receiver sits at ~30 nM without it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..params import ParamSet, ParamSpec
+from .base import Pathway
+
+__all__ = ["Mechanism", "MECHANISMS", "get_mechanism", "with_mechanisms", "mechanism_params"]
+
+Rates = list[Any]
+
+
+@dataclass(frozen=True)
+class Mechanism:
+    """One hidden kinetic term: its extra parameters (with priors) and how it edits the pathway.
+
+    ``rates(x, th, u, rates)`` returns edited reaction fluxes; ``uptake(x, th, u, base)`` the
+    edited field sink per unit ligand. Both use plain arithmetic (torch and SymPy alike).
+    """
+
+    pathway: str
+    name: str
+    params: tuple[ParamSpec, ...]
+    description: str
+    rates: Callable[[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any], Rates], Rates] | None = None
+    uptake: Callable[[Mapping[str, Any], Mapping[str, Any], Mapping[str, Any], Any], Any] | None = None
+
+
+def _erk_feedback(x, th, u, rates):
+    out = list(rates)
+    out[0] = rates[0] / (1 + (x["Z"] / th["K_fb"]) ** 2)  # X_activation
+    return out
+
+
+def _wnt_sink(x, th, u, base):
+    return base + th["k_fb"] * x["T"]
+
+
+def _hes_autorepression(x, th, u, rates):
+    out = list(rates)
+    out[10] = rates[10] / (1 + (x["H"] / th["K_auto"]) ** 2)  # H_synthesis
+    return out
+
+
+P = ParamSpec
+MECHANISMS: dict[str, dict[str, Mechanism]] = {
+    "mapk": {
+        "erk_feedback": Mechanism(
+            "mapk",
+            "erk_feedback",
+            (P("K_fb", 0.3, "1", "active ERK halving Raf activation (negative feedback)"),),
+            "ERK -> MAPKKK negative feedback: k1 U (1 - X) / (1 + (Z / K_fb)^2)",
+            rates=_erk_feedback,
+        ),
+    },
+    "wnt": {
+        "ligand_sink": Mechanism(
+            "wnt",
+            "ligand_sink",
+            (P("k_fb", 5e-4, "1/(nM min)", "target-induced (Notum/Dkk-like) membrane ligand sink"),),
+            "target-induced ligand sink: field uptake on Gamma_i gains k_fb T_i",
+            uptake=_wnt_sink,
+        ),
+    },
+    "notch": {
+        "hes_autorepression": Mechanism(
+            "notch",
+            "hes_autorepression",
+            (P("K_auto", 15.0, "nM", "Hes level halving its own synthesis (autorepression)"),),
+            "Hes autorepression: H synthesis divided by 1 + (H / K_auto)^2",
+            rates=_hes_autorepression,
+        ),
+    },
+}
+
+
+def get_mechanism(pathway: str, name: str) -> Mechanism:
+    """The registered mechanism ``name`` of ``pathway`` (ValueError listing the known ones)."""
+    known = MECHANISMS.get(pathway, {})
+    if name not in known:
+        raise ValueError(
+            f"unknown mechanism {name!r} for pathway {pathway!r}; known: {', '.join(known) or 'none'}"
+        )
+    return known[name]
+
+
+def mechanism_params(base: ParamSet, pathway: str, names: Sequence[str]) -> ParamSet:
+    """The world's parameter set: ``base`` then each mechanism's parameters, in order."""
+    extra = [p for n in names for p in get_mechanism(pathway, n).params]
+    return ParamSet(list(base.specs) + extra)
+
+
+def with_mechanisms(base: Pathway, names: Sequence[str]) -> Pathway:
+    """``base`` extended by the mechanisms ``names`` (``base`` itself when there are none).
+
+    The result is an instance of a subclass of ``type(base)`` sharing its state, with the
+    world's parameter set and a name such as ``"wnt+ligand_sink"``.
+    """
+    names = tuple(names)
+    if not names:
+        return base
+    if len(set(names)) != len(names):
+        raise ValueError(f"mechanisms listed twice in {list(names)}")
+    mechs = tuple(get_mechanism(base.name, n) for n in names)
+    cls = type(base)
+
+    class WithMechanisms(cls):  # type: ignore[misc, valid-type]
+        mechanisms = mechs
+
+        def rate_expressions(self, x, ell, th, u):
+            rates = cls.rate_expressions(self, x, ell, th, u)
+            for m in self.mechanisms:
+                if m.rates is not None:
+                    rates = m.rates(x, th, u, rates)
+            return rates
+
+        def uptake_expression(self, x, th, u):
+            v = cls.uptake_expression(self, x, th, u)
+            for m in self.mechanisms:
+                if m.uptake is not None:
+                    v = m.uptake(x, th, u, v)
+            return v
+
+        def steady_state(self, *args, **kwargs):
+            raise ValueError(f"steady_state: no closed form with mechanisms {list(names)}")
+
+    WithMechanisms.__name__ = WithMechanisms.__qualname__ = f"{cls.__name__}With{len(mechs)}Mechanisms"
+    world = WithMechanisms.__new__(WithMechanisms)
+    world.__dict__.update(base.__dict__)
+    world.params = mechanism_params(base.params, base.name, names)
+    world.name = "+".join((base.name, *names))
+    world.base_name = base.name
+    return world

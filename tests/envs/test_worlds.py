@@ -1,0 +1,188 @@
+"""Unknown worlds: hidden per-instance parameters (``world_seed``) and hidden mechanisms."""
+
+import warnings
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env as gym_check_env
+from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+import pbhno_gym
+from pbhno_gym.control import SimulatorModel
+from pbhno_gym.envs import PathwayCore, PathwayEnv, SpecError, load_spec
+from pbhno_gym.envs.worlds import draw_world, world_key, world_prior
+from pbhno_gym.physics import MAPK
+from pbhno_gym.physics.pathways import MECHANISMS, with_mechanisms
+
+UNKNOWN = ["pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v0", "pbhno/Notch-Unknown-v0"]
+
+# draw_world(world_prior(MAPK-Unknown, float64), [0, 1]): the stream's definition, frozen. A
+# change here changes every benchmark world (k1..IC50_mek, K_fb).
+STORED_MAPK = [
+    [-0.08004435996526899, 0.08735434239701981, 1.3583774106985471, -1.0851532292383885,
+     -0.39180486809574966, -0.8873196903846168, -0.28194382730886275, -2.3180373553063465],
+    [0.2972378862313596, 0.5859644766163078, 0.046011518723792985, -1.3919187540806912,
+     -0.021944142326931496, -0.6331508968027649, 0.5351518655516159, -1.6439594570254115],
+]  # fmt: skip
+
+
+def test_new_ids_registered():
+    assert set(UNKNOWN) <= set(pbhno_gym.ENV_IDS)
+    for env_id in UNKNOWN:
+        spec = load_spec(env_id)
+        assert spec.world_seed == 0 and len(spec.mechanisms) == 1
+
+
+def test_world_stream_is_fixed_and_ignores_torch_rng():
+    prior = world_prior(load_spec("pbhno/MAPK-Unknown-v0"), dtype=torch.float64)
+    torch.manual_seed(123)
+    a = draw_world(prior, [0, 1])
+    torch.manual_seed(7)
+    torch.rand(5)
+    b = draw_world(prior, [0, 1])
+    assert torch.equal(a, b)
+    np.testing.assert_allclose(a.numpy(), STORED_MAPK, rtol=0, atol=1e-12)
+    assert world_key(0) == 7385508280203184262
+
+
+def test_same_world_across_resets_and_reset_seeds():
+    env = PathwayEnv("pbhno/MAPK-Unknown-v0", world_seed=3, horizon=3)
+    truth = env.core.true_parameters.log_values.clone()
+    for seed in (0, 1, None):
+        _, info = env.reset(seed=seed)
+        env.step(env.action_space.sample())
+        assert torch.equal(env.core.log_theta, truth)
+        np.testing.assert_array_equal(info["log_theta"], truth[0].numpy())
+    other = PathwayEnv("pbhno/MAPK-Unknown-v0", world_seed=3, horizon=3)
+    other.reset(seed=99)
+    assert torch.equal(other.core.log_theta, truth)
+
+
+def test_different_world_seeds_differ():
+    worlds = [PathwayCore(load_spec("pbhno/Wnt-Unknown-v0", {"world_seed": k})) for k in range(4)]
+    lts = torch.stack([w.true_parameters.log_values[0] for w in worlds])
+    assert torch.cdist(lts, lts).add(torch.eye(4) * 10).min() > 0.5
+
+
+def test_agents_prior_is_the_skeleton_not_the_truth():
+    for env_id in UNKNOWN:
+        spec = load_spec(env_id)
+        core = PathwayCore(spec)
+        model = SimulatorModel(spec)
+        truth = core.true_parameters
+        P0 = len(model.theta)
+        assert model.theta.names == core.prior.names
+        assert truth.names[:P0] == core.prior.names and len(truth) == P0 + 1
+        assert torch.equal(core.prior.log_values, model.theta.log_values)
+        gap = (truth.log_values[0, :P0] - model.theta.log_values).abs()
+        assert gap.max() > 0.3, env_id
+        # the world prior the truth was drawn from extends what agents are told
+        assert torch.equal(truth.prior_mean[:P0], core.prior.prior_mean)
+
+
+# Max |phenotype change| (normalised units) from switching the mechanism on at nominal parameters,
+# mid-range constant action, no initial noise, measured 2026-12-02: MAPK 0.0548 (20 steps),
+# Notch 0.1086 (6 steps), Wnt 0.0489 (24 steps). Asserted: more than half of each.
+MECH_EFFECT = [
+    ("pbhno/MAPK-Unknown-v0", 20, 0.0548),
+    ("pbhno/Notch-Unknown-v0", 6, 0.1086),
+    ("pbhno/Wnt-Unknown-v0", 24, 0.0489),
+]
+
+
+@pytest.mark.parametrize(("env_id", "horizon", "measured"), MECH_EFFECT)
+def test_mechanism_changes_trajectories(env_id, horizon, measured):
+    runs = []
+    for mech in (None, []):
+        kw = dict(world_seed=None, init_noise=0.0, horizon=horizon)
+        if mech is not None:
+            kw["mechanisms"] = mech
+        env = PathwayEnv(env_id, **kw)
+        env.reset(seed=0)
+        a = 0.5 * (env.action_space.low + env.action_space.high)
+        runs.append(np.array([env.step(a)[4]["phenotype"] for _ in range(horizon)]))
+    assert np.abs(runs[0] - runs[1]).max() > 0.5 * measured
+
+
+def test_mapk_feedback_mechanism_is_the_feedback_variant():
+    world = with_mechanisms(MAPK(), ["erk_feedback"])
+    fb = MAPK(feedback=True)
+    assert world.params.names == fb.params.names
+    x = torch.rand(4, 1, 3, dtype=torch.float64)
+    th = fb.params.unpack(fb.params.log_nominal(torch.float64))
+    u = {"stimulus": torch.full((4, 1), 1.5, dtype=torch.float64), "mek_inhibitor": torch.ones(4, 1)}
+    torch.testing.assert_close(world.drift(x, None, th, u), fb.drift(x, None, th, u))
+    assert set(MECHANISMS) == {"mapk", "wnt", "notch"}
+
+
+@pytest.mark.parametrize("env_id", UNKNOWN)
+def test_checkers_pass(env_id):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        gym_check_env(gym.make(env_id, normalize_actions=True, horizon=4).unwrapped)
+        sb3_check_env(gym.make(env_id, normalize_actions=True, horizon=4), warn=True)
+    assert [str(w.message) for w in caught] == []
+
+
+def test_vector_env_worlds():
+    shared = gym.make_vec(
+        "pbhno/MAPK-Unknown-v0", num_envs=3, vectorization_mode="vector_entry_point", world_seed=7
+    )
+    lt = shared.unwrapped.core.true_parameters.log_values
+    assert torch.equal(lt, lt[:1].expand(3, -1))
+    single = PathwayEnv("pbhno/MAPK-Unknown-v0", world_seed=7)
+    assert torch.equal(lt[0], single.core.true_parameters.log_values[0])
+
+    per = gym.make_vec(
+        "pbhno/MAPK-Unknown-v0",
+        num_envs=3,
+        vectorization_mode="vector_entry_point",
+        world_seed=[5, 6, 5],
+        horizon=2,
+    )
+    core = per.unwrapped.core
+    lt = core.true_parameters.log_values.clone()
+    assert torch.equal(lt[0], lt[2]) and not torch.equal(lt[0], lt[1])
+    per.reset(seed=0)
+    for _ in range(4):  # through an autoreset: worlds stay
+        per.step(per.action_space.sample())
+    assert torch.equal(core.log_theta, lt)
+    with pytest.raises(ValueError, match="one seed per env"):
+        gym.make_vec(
+            "pbhno/MAPK-Unknown-v0", num_envs=2, vectorization_mode="vector_entry_point", world_seed=[1]
+        )
+
+
+def test_world_seed_and_randomize_exclude_each_other():
+    with pytest.raises(SpecError, match="world_seed.*randomize_parameters"):
+        gym.make("pbhno/MAPK-Unknown-v0", randomize_parameters=True)
+    with pytest.raises(ValueError, match="world_seed.*randomize_parameters"):
+        gym.make_vec(
+            "pbhno/MAPK-v0",
+            num_envs=2,
+            vectorization_mode="vector_entry_point",
+            world_seed=[1, 2],
+            randomize_parameters=True,
+        )
+    with pytest.raises(SpecError, match="unknown mechanism 'nope'.*erk_feedback"):
+        load_spec("pbhno/MAPK-v0", {"mechanisms": ["nope"]})
+    with pytest.raises(SpecError, match="world_seed"):
+        load_spec("pbhno/MAPK-v0", {"world_seed": -1})
+
+
+def test_reset_log_theta_option_keeps_hidden_mechanism():
+    env = PathwayEnv("pbhno/MAPK-Unknown-v0", horizon=2)
+    hidden = env.core.true_parameters.log_values[0, -1].clone()
+    env.reset(seed=0, options={"log_theta": env.core.prior.log_values})
+    assert torch.equal(env.core.log_theta[0, :-1], env.core.prior.log_values)
+    assert env.core.log_theta[0, -1] == hidden
+
+
+def test_oracle_plans_through_the_world():
+    from pbhno_gym.control.agent import OracleMPCAgent
+
+    env = PathwayEnv("pbhno/MAPK-Unknown-v0", horizon=2)
+    agent = OracleMPCAgent(env)
+    assert agent.model.sim.params.names == env.core.true_parameters.names
