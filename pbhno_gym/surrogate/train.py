@@ -76,6 +76,23 @@ class TrainConfig:
     polish_nfev: int = 0  # Gauss-Newton evaluations for theta given the trained networks (0: off)
 
 
+def _numpy_rng_state() -> dict[str, Any]:
+    """numpy's legacy global RNG state as plain values (third-party code may draw from it)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    return {
+        "name": name,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
+
+
+def _set_numpy_rng_state(st: dict[str, Any]) -> None:
+    keys = st["keys"].numpy().astype(np.uint32)
+    np.random.set_state((st["name"], keys, st["pos"], st["has_gauss"], st["cached_gaussian"]))  # noqa: NPY002
+
+
 class Trainer:
     """Trains one PB-HNO model on one dataset, writing into ``run_dir``."""
 
@@ -146,7 +163,7 @@ class Trainer:
             "rng": {
                 "torch": torch.get_rng_state(),
                 "gen": self.gen.get_state(),
-                "numpy": np.random.get_state(),  # noqa: NPY002 - third-party code may use it
+                "numpy": _numpy_rng_state(),
                 "python": random.getstate(),
             },
             "split": {"train": self.train_idx.cpu(), "val": self.val_idx.cpu()},
@@ -183,7 +200,7 @@ class Trainer:
         self.calibration = dict(ck.get("calibration", {}))
         torch.set_rng_state(ck["rng"]["torch"])
         self.gen.set_state(ck["rng"]["gen"])
-        np.random.set_state(ck["rng"]["numpy"])  # noqa: NPY002
+        _set_numpy_rng_state(ck["rng"]["numpy"])
         random.setstate(ck["rng"]["python"])
 
     # ------------------------------------------------------------------ loop

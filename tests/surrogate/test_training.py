@@ -182,3 +182,38 @@ def test_first_adam_steps_on_the_fno_keep_the_skeleton_fit(wnt_data):
         losses[rs] = (before, worst)
     assert losses[1.0][1] > 1.5 * losses[1.0][0]  # the failure this guards against
     assert losses[0.01][1] <= 1.01 * losses[0.01][0]
+
+
+class _RunsCode:
+    """A pickle payload that would run code when unpickled (it must never be)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoints_load_weights_only_and_refuse_pickled_code(mapk_data, tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save(
+        {"format": "pbhno-model", "version": 1, "config": {}, "state_dict": {}, "x": _RunsCode(marker)},
+        tmp_path / "evil.pt",
+    )
+    with pytest.raises(CheckpointError, match="pickled Python objects.*refusing to unpickle"):
+        PBHNO.load(tmp_path / "evil.pt")
+    tr = _trainer(mapk_data, tmp_path / "run", epochs=1)
+    with pytest.raises(CheckpointError, match="pickled Python objects"):
+        tr.load_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()
+    # a saved model and a training checkpoint round-trip through weights_only loading
+    m = PBHNO(PBHNOConfig(**quick_config(mapk_data.meta["spec"], free_params=["k5"])))
+    m.save(tmp_path / "m.pt", extra={"n": np.int64(3), "x": np.float64(0.5), "v": np.ones(2)})
+    back = PBHNO.load(tmp_path / "m.pt")
+    assert back.config == m.config
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, back.state_dict()[k]), k
+    tr.save_checkpoint()
+    tr.load_checkpoint()
+    with pytest.raises(TypeError, match="not a tensor or plain value"):
+        m.save(tmp_path / "bad.pt", extra={"obj": object()})

@@ -92,6 +92,7 @@ class FNO1d(nn.Module):
 class _Encoder(nn.Module):
     def __init__(self, d_in: int, p: int, width: int, modes: int, layers: int) -> None:
         super().__init__()
+        self.init_args = (d_in, p, width, modes, layers)  # to rebuild it from a plain cache file
         self.fno = FNO1d(d_in, width, modes, layers)
         self.head = nn.Sequential(nn.Linear(2 * width, 64), nn.GELU(), nn.Linear(64, 2 * p))
 
@@ -107,6 +108,7 @@ class _Encoder(nn.Module):
 class _Forecaster(nn.Module):
     def __init__(self, d_in: int, c_out: int, width: int, modes: int, layers: int) -> None:
         super().__init__()
+        self.init_args = (d_in, c_out, width, modes, layers)
         self.fno = FNO1d(d_in, width, modes, layers)
         self.proj = nn.Conv1d(width, c_out, 1)
 
@@ -231,19 +233,42 @@ def _train_on(data: dict, model, prior: Prior, s: dict, device: torch.device) ->
     )
 
 
+def _to_plain(blob: dict) -> dict:
+    """The trained blob with its networks as constructor arguments + state dicts (safe to load)."""
+    nets = {
+        k: {"args": list(blob[k].init_args), "state": blob[k].state_dict()}
+        for k in ("encoder", "forecaster")
+        if blob[k] is not None
+    }
+    return {**blob, "encoder": nets["encoder"], "forecaster": nets.get("forecaster")}
+
+
+def _from_plain(plain: dict) -> dict:
+    """Inverse of :func:`_to_plain`: rebuild the networks (in eval mode) on the loaded device."""
+    out = dict(plain, u_scale=np.asarray(plain["u_scale"]))
+    for k, cls in (("encoder", _Encoder), ("forecaster", _Forecaster)):
+        if plain[k] is not None:
+            net = cls(*plain[k]["args"])
+            net.load_state_dict(plain[k]["state"])
+            out[k] = net.to(plain["device"]).eval()
+    return out
+
+
 def _trained(design: Design, prior: Prior, s: dict) -> dict:
     key = _key(design, s)
     if key in _CACHE:
         return _CACHE[key]
     path = Path(s["cache_dir"]) / f"fno_plain_{key}.pt" if s.get("cache_dir") else None
     if path is not None and path.is_file():
-        blob = torch.load(path, weights_only=False, map_location=torch.device(s["device"] or "cpu"))
+        from ...utils.io import safe_torch_load
+
+        blob = _from_plain(safe_torch_load(path, map_location=torch.device(s["device"] or "cpu")))
     else:
         blob = _train(design, prior, s)
         if path is not None:
             from ...utils.io import atomic_torch_save
 
-            atomic_torch_save(blob, path)
+            atomic_torch_save(_to_plain(blob), path)
     _CACHE[key] = blob
     return blob
 
