@@ -217,3 +217,29 @@ def test_checkpoints_load_weights_only_and_refuse_pickled_code(mapk_data, tmp_pa
     tr.load_checkpoint()
     with pytest.raises(TypeError, match="not a tensor or plain value"):
         m.save(tmp_path / "bad.pt", extra={"obj": object()})
+
+
+def test_fit_says_what_it_is_doing_before_calibration_and_quiet_stays_silent(
+    mapk_data, tmp_path, capsys, monkeypatch
+):
+    import pbhno_gym.surrogate.calibrate as cmod
+    from pbhno_gym.surrogate.train import fit
+
+    real, seen = cmod.calibrate_theta, {}
+
+    def spy(*args, **kwargs):
+        seen["err"] = capsys.readouterr().err  # what was on stderr when calibration started
+        seen["progress"] = kwargs.get("progress")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cmod, "calibrate_theta", spy)
+    tc = TrainConfig(epochs=1, batch_size=12, tensorboard=False, calibrate_nfev=1, sens_every=0)
+    mc = quick_config(mapk_data.meta["spec"], free_params=["k5", "k6"])
+    del mc["env_spec"]  # fit() takes it from the dataset
+    fit(mapk_data, tmp_path / "loud", mc, tc, progress=True)
+    assert "pbhno fit: building PB-HNO for pbhno/MAPK-v0" in seen["err"]
+    assert "pbhno fit: theta calibration" in seen["err"] and seen["progress"] is True
+    err = capsys.readouterr().err
+    assert "pbhno fit: training: epochs 1..1" in err and "fit PB-HNO" in err and "theta report" in err
+    fit(mapk_data, tmp_path / "quiet", mc, tc, progress=False)
+    assert capsys.readouterr().err == ""
