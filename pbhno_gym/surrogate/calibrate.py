@@ -120,14 +120,16 @@ def calibrate_theta(
     (0.5 * sum of squared weighted residuals, plus the prior's when ``use_prior``), the number of
     evaluations of every start and the chosen point. The model is left unchanged if no start
     improves on the current theta (or every start failed). ``progress`` shows a bar over the
-    evaluations (residuals + finite-difference Jacobian of every start, in lockstep) with an ETA.
+    evaluations (the starting objective, then residuals + finite-difference Jacobian of every
+    start in lockstep, each 1 + 2p rollouts) with an ETA.
     """
     problem = ModelProblem(model, data, delta)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=max_nfev, desc="theta calibration", unit="eval", file=sys.stderr)
+        # the starting objective, then at most max_nfev lockstep evaluations with their Jacobians
+        bar = tqdm(total=max_nfev + 1, desc="theta calibration", unit="eval", file=sys.stderr)
         inner = problem.residuals
 
         def residuals(*args, **kwargs):
