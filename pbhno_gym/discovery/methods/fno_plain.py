@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -258,12 +259,16 @@ def _trained(design: Design, prior: Prior, s: dict) -> dict:
     key = _key(design, s)
     if key in _CACHE:
         return _CACHE[key]
-    path = Path(s["cache_dir"]) / f"fno_plain_{key}.pt" if s.get("cache_dir") else None
-    if path is not None and path.is_file():
-        from ...utils.io import safe_torch_load
+    from ...utils.io import CheckpointError, safe_torch_load
 
-        blob = _from_plain(safe_torch_load(path, map_location=torch.device(s["device"] or "cpu")))
-    else:
+    path = Path(s["cache_dir"]) / f"fno_plain_{key}.pt" if s.get("cache_dir") else None
+    blob = None
+    if path is not None and path.is_file():
+        try:
+            blob = _from_plain(safe_torch_load(path, map_location=torch.device(s["device"] or "cpu")))
+        except CheckpointError as e:  # an old pickled (or corrupt) cache file: retrain and replace it
+            warnings.warn(f"fno: ignoring the cache file ({e})", stacklevel=2)
+    if blob is None:
         blob = _train(design, prior, s)
         if path is not None:
             from ...utils.io import atomic_torch_save
