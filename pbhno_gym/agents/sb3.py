@@ -20,10 +20,14 @@ from the config) with ``normalize_actions=True``, wrapped in ``VecMonitor`` (epi
 config). It writes into ``run_dir``:
 
 * ``tb/``: TensorBoard logs (SB3's, plus ``eval/*`` from the learning-curve evaluations);
-* ``checkpoints/``: model + VecNormalize every ``checkpoint_every`` env samples (atomic, last
-  two kept); an interrupted ``train`` with the same settings (a larger budget allowed) resumes
-  from the newest, checkpoints of other settings are discarded (off-policy replay buffers are
-  not checkpointed: a resumed SAC/TD3 refills its buffer);
+* ``checkpoints/``: every ``checkpoint_every`` env samples, between rollouts (atomic, last two
+  kept): the model, VecNormalize (its own ``save``), the replay buffer of SAC/TD3
+  (``save_replay_buffer``) and the global torch/numpy/Python RNG states. An interrupted ``train``
+  with the same settings (a larger budget allowed) resumes from the newest with the same
+  weights, optimiser states, replay buffer, normalisation statistics and RNG states; checkpoints
+  of other settings are discarded. One thing is not restored: the environments' episodes in
+  flight (the simulator state is not checkpointed), so SB3 starts fresh episodes on resume and
+  the resumed run is not bitwise the uninterrupted one;
 * ``model.zip``, ``vecnormalize.pkl``, ``env_spec.json`` (:meth:`SB3Agent.save`) and
   ``train_report.json``: the finished agent. A later ``train`` with the same env, config, budget
   and seed loads it instead of training.
@@ -40,7 +44,9 @@ import importlib
 import inspect
 import io
 import json
+import os
 import pickle
+import random
 import shutil
 import time
 from collections.abc import Callable
@@ -52,7 +58,7 @@ from tqdm.auto import tqdm
 
 from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
-from ..utils.io import atomic_write_bytes, atomic_write_json
+from ..utils.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, safe_torch_load
 from .base import Agent, TrainReport
 from .config import load_agent_config, read_agent_file
 
@@ -228,12 +234,22 @@ def _train_callback(agent: SB3Agent, total: int, ckpt_every: int, evaluate, prog
                 for k in ("success_rate", "final_error", "energy", "return"):
                     if k in point:
                         self.logger.record(f"eval/{k}", point[k])
-            if self.num_timesteps >= self.next_ckpt:
-                self.agent._checkpoint(self.num_timesteps)
-                self.next_ckpt += self.ckpt_every
             return True
 
+        def _maybe_checkpoint(self) -> None:
+            if self.num_timesteps >= self.next_ckpt:
+                self.agent._checkpoint(self.num_timesteps)
+                self.next_ckpt = (self.num_timesteps // self.ckpt_every + 1) * self.ckpt_every
+
+        # Checkpoints are taken between rollouts, where the state is consistent: every transition
+        # so far is in the replay buffer and the gradient steps that follow it are done (inside
+        # ``_on_step`` SB3 has not stored the step's transition yet, and PPO's partial rollout
+        # would be lost).
+        def _on_rollout_start(self) -> None:
+            self._maybe_checkpoint()
+
         def _on_training_end(self) -> None:
+            self._maybe_checkpoint()
             self.bar.close()
 
     return _TrainCallback(agent, total, ckpt_every, evaluate, progress, desc)
@@ -283,7 +299,7 @@ class SB3Agent(Agent):
     # ------------------------------------------------------------------ persistence
     def _save_vecnorm(self, path: Path) -> None:
         if self.vecnorm is not None:
-            atomic_write_bytes(path, pickle.dumps(self.vecnorm))
+            _atomic_via(path, self.vecnorm.save)
 
     def _elapsed(self) -> float:
         """Training wall time so far, without the learning-curve evaluations."""
@@ -291,11 +307,15 @@ class SB3Agent(Agent):
         return time.perf_counter() - self._wall0 - evals
 
     def _checkpoint(self, n: int) -> None:
+        """Everything a resumed run needs, as of ``n`` env samples (see the module docstring)."""
         d = self.run_dir / "checkpoints"
         buf = io.BytesIO()
         self.model.save(buf)
         atomic_write_bytes(d / f"model_{n}.zip", buf.getvalue())
         self._save_vecnorm(d / f"vecnormalize_{n}.pkl")
+        if getattr(self.model, "replay_buffer", None) is not None:
+            _atomic_via(d / f"replay_buffer_{n}.pkl", self.model.save_replay_buffer)
+        atomic_torch_save(_global_rng_state(), d / f"rng_{n}.pt")
         old = json.loads((d / "latest.json").read_text()) if (d / "latest.json").exists() else {}
         wall = self._elapsed()
         atomic_write_json(
@@ -309,8 +329,8 @@ class SB3Agent(Agent):
         )
         prev2 = old.get("previous")
         if prev2 is not None:  # keep the newest two
-            for f in (d / f"model_{prev2}.zip", d / f"vecnormalize_{prev2}.pkl"):
-                f.unlink(missing_ok=True)
+            for stem in ("model_{}.zip", "vecnormalize_{}.pkl", "replay_buffer_{}.pkl", "rng_{}.pt"):
+                (d / stem.format(prev2)).unlink(missing_ok=True)
 
     def save(self, path: str | Path) -> None:
         """The finished agent into the folder ``path``: ``model.zip``, ``vecnormalize.pkl`` (if the
@@ -339,6 +359,7 @@ class SB3Agent(Agent):
         self._bounds(spec)
         self.model = algo_class(self.algo).load(run_dir / "model.zip", device=device)
         vn = run_dir / "vecnormalize.pkl"
+        # VecNormalize.load needs a venv; acting needs only the statistics, so read its own pickle
         self.vecnorm = pickle.loads(vn.read_bytes()) if vn.exists() else None
         if self.vecnorm is not None:
             self.vecnorm.training = False
@@ -397,11 +418,13 @@ class SB3Agent(Agent):
             done = int(json.loads(latest.read_text())["num_timesteps"])
             d = run_dir / "checkpoints"
             if (d / f"vecnormalize_{done}.pkl").exists():
-                self.vecnorm = pickle.loads((d / f"vecnormalize_{done}.pkl").read_bytes())
-                self.vecnorm.set_venv(venv)
-                venv = self.vecnorm
+                self.vecnorm = venv = VecNormalize.load(str(d / f"vecnormalize_{done}.pkl"), venv)
             self.model = cls.load(d / f"model_{done}.zip", env=venv, device=device)
-            self.model.set_random_seed(seed + done)
+            self.model.set_random_seed(seed + done)  # seeds the fresh episodes (the env's own streams)
+            if (d / f"replay_buffer_{done}.pkl").exists():
+                self.model.load_replay_buffer(d / f"replay_buffer_{done}.pkl")
+            if (d / f"rng_{done}.pt").exists():
+                _set_global_rng_state(safe_torch_load(d / f"rng_{done}.pt"))
             prior_wall = float(json.loads(latest.read_text()).get("wall_time_s", 0.0))
         else:
             if norm:
@@ -453,6 +476,46 @@ class SB3Agent(Agent):
         )
         a = np.clip(np.asarray(a, dtype=np.float32), -1.0, 1.0)
         return self.low + 0.5 * (a + 1.0) * (self.high - self.low), state
+
+
+def _atomic_via(path: Path, write: Callable[[Path], Any]) -> Path:
+    """``write(tmp)`` (a library's own save to a file name), then move ``tmp`` onto ``path`` atomically."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _global_rng_state() -> dict[str, Any]:
+    """torch / numpy / Python global RNG states as plain values (for a weights_only checkpoint)."""
+    import torch
+
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002 - SB3 draws from it
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {
+            "name": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached": float(cached),
+        },
+        "python": random.getstate(),
+    }
+
+
+def _set_global_rng_state(st: dict[str, Any]) -> None:
+    import torch
+
+    torch.set_rng_state(st["torch"])
+    n = st["numpy"]
+    keys = n["keys"].numpy().astype(np.uint32)
+    np.random.set_state((n["name"], keys, n["pos"], n["has_gauss"], n["cached"]))  # noqa: NPY002
+    random.setstate(st["python"])
 
 
 def _normalized(spec: EnvSpec) -> EnvSpec:

@@ -14,9 +14,11 @@ def run(args) -> int:
     from ..data import load_dataset
     from ..surrogate.losses import LossWeights
     from ..surrogate.petab import read_measurements
-    from ..surrogate.train import TrainConfig, fit
+    from ..surrogate.train import TrainConfig, fit, stage
 
+    progress = not args.quiet
     if args.data:
+        stage(f"loading {args.data}", progress)
         ds = load_dataset(args.data)
     else:
         if not (args.measurements and args.env):
@@ -46,6 +48,7 @@ def run(args) -> int:
         quick=args.quick,
         resume=args.resume,
         device=args.device,
+        progress=progress,
     )
     j, m = res.report_paths
     print(Path(m).read_text())
@@ -104,4 +107,5 @@ def add_parser(sub) -> None:
     f.add_argument("--resume", action="store_true", help="continue from the run directory's checkpoint")
     f.add_argument("--seed", type=int_at_least(0), default=0)
     f.add_argument("--device", default=None)
+    f.add_argument("--quiet", action="store_true", help="no stage lines or progress bars on stderr")
     f.set_defaults(func=run)

@@ -18,6 +18,7 @@ the point at which the Laplace covariance of :mod:`.discovery` is evaluated.
 from __future__ import annotations
 
 import math
+import sys
 
 import numpy as np
 import torch
@@ -111,21 +112,42 @@ def calibrate_theta(
     n_starts: int = 1,
     seed: int = 0,
     use_prior: bool = True,
+    progress: bool = False,
 ) -> dict:
     """Set ``model.log_theta_free`` to the (MAP) least-squares optimum with everything else frozen.
 
     Starts: the model's current theta, then prior draws. Returns the objective before and after
     (0.5 * sum of squared weighted residuals, plus the prior's when ``use_prior``), the number of
     evaluations of every start and the chosen point. The model is left unchanged if no start
-    improves on the current theta (or every start failed).
+    improves on the current theta (or every start failed). ``progress`` shows a bar over the
+    evaluations (the starting objective, then residuals + finite-difference Jacobian of every
+    start in lockstep, each 1 + 2p rollouts) with an ETA.
     """
     problem = ModelProblem(model, data, delta)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        # the starting objective, then at most max_nfev lockstep evaluations with their Jacobians
+        bar = tqdm(total=max_nfev + 1, desc="theta calibration", unit="eval", file=sys.stderr)
+        inner = problem.residuals
+
+        def residuals(*args, **kwargs):
+            out = inner(*args, **kwargs)
+            bar.update(1)
+            return out
+
+        problem.residuals = residuals  # type: ignore[method-assign]
     prior = problem.prior
     x0 = model.log_theta_free.detach().double().cpu().numpy()
     rng = np.random.default_rng(seed)
     starts = np.concatenate([x0[None], prior.sample(max(0, n_starts - 1), rng)], 0)
     before = float(problem.neg_log_lik(x0, use_prior)[0])
-    runs = multistart(problem, starts, use_prior, max_nfev=max_nfev, tol=1e-6)
+    try:
+        runs = multistart(problem, starts, use_prior, max_nfev=max_nfev, tol=1e-6)
+    finally:
+        if bar is not None:
+            bar.close()
     costs = np.array([r["cost"] for r in runs])
     best = int(np.argmin(costs))
     improved = bool(math.isfinite(costs[best]) and costs[best] < before)

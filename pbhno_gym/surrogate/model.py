@@ -38,7 +38,7 @@ from ..envs.spec import EnvSpec, load_spec
 from ..physics.params import Parameters
 from ..physics.simulator import SimState, Simulator
 from ..physics.transport import SpectralOperator
-from ..utils.io import atomic_torch_save
+from ..utils.io import CheckpointError, atomic_torch_save, safe_torch_load
 from .coupling import AveragingOperator, BoundaryOperator
 from .fno import FNO2d
 from .reaction import CellDynamics
@@ -47,10 +47,6 @@ __all__ = ["PBHNOConfig", "PBHNO", "CheckpointError", "CHECKPOINT_FORMAT"]
 
 CHECKPOINT_FORMAT = "pbhno-model"
 CHECKPOINT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, corrupt or does not match (the message says what)."""
 
 
 @dataclass
@@ -464,16 +460,9 @@ class PBHNO(nn.Module, ControlModel):
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """torch.load with checks: existence, readability, format tag and version."""
+    """Load a checkpoint safely (``weights_only=True``: no pickled code runs); check its tag, version."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a corrupt file
-        raise CheckpointError(
-            f"{path}: not a readable checkpoint (corrupt or truncated: {type(e).__name__}: {e})"
-        ) from None
+    payload = safe_torch_load(path)
     tag = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
     if tag not in (CHECKPOINT_FORMAT, "pbhno-train"):
         raise CheckpointError(f"{path}: not a PB-HNO checkpoint (format tag {tag!r})")

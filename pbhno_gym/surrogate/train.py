@@ -32,6 +32,7 @@ from __future__ import annotations
 import csv
 import math
 import random
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -48,7 +49,14 @@ from .fisher import sensitivities, sensitivity_weights
 from .losses import LossWeights, objective
 from .model import PBHNO, CheckpointError, read_checkpoint
 
-__all__ = ["QUICK_MODEL", "FitResult", "TrainConfig", "Trainer", "fit"]
+__all__ = ["QUICK_MODEL", "FitResult", "TrainConfig", "Trainer", "fit", "stage"]
+
+
+def stage(msg: str, progress: bool = True) -> None:
+    """One stage line on stderr (``pbhno fit: ...``), so that a long command is never silent."""
+    if progress:
+        tqdm.write(f"pbhno fit: {msg}", file=sys.stderr)
+        sys.stderr.flush()
 
 
 @dataclass
@@ -74,6 +82,23 @@ class TrainConfig:
     calibrate_nfev: int = 0  # Gauss-Newton evaluations for theta via the skeleton, before training (0: off)
     calibrate_starts: int = 1  # starts of that calibration: the current theta, then prior draws
     polish_nfev: int = 0  # Gauss-Newton evaluations for theta given the trained networks (0: off)
+
+
+def _numpy_rng_state() -> dict[str, Any]:
+    """numpy's legacy global RNG state as plain values (third-party code may draw from it)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()  # noqa: NPY002
+    return {
+        "name": name,
+        "keys": torch.from_numpy(keys.astype(np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached_gaussian": float(cached),
+    }
+
+
+def _set_numpy_rng_state(st: dict[str, Any]) -> None:
+    keys = st["keys"].numpy().astype(np.uint32)
+    np.random.set_state((st["name"], keys, st["pos"], st["has_gauss"], st["cached_gaussian"]))  # noqa: NPY002
 
 
 class Trainer:
@@ -118,6 +143,7 @@ class Trainer:
         self.best_state: dict[str, Any] | None = None
         self.history: list[dict[str, float]] = []
         self._tb = None
+        self.progress = False  # set by fit(): stage lines and bars on stderr
 
     # ------------------------------------------------------------------ checkpoints
     @property
@@ -146,7 +172,7 @@ class Trainer:
             "rng": {
                 "torch": torch.get_rng_state(),
                 "gen": self.gen.get_state(),
-                "numpy": np.random.get_state(),  # noqa: NPY002 - third-party code may use it
+                "numpy": _numpy_rng_state(),
                 "python": random.getstate(),
             },
             "split": {"train": self.train_idx.cpu(), "val": self.val_idx.cpu()},
@@ -183,7 +209,7 @@ class Trainer:
         self.calibration = dict(ck.get("calibration", {}))
         torch.set_rng_state(ck["rng"]["torch"])
         self.gen.set_state(ck["rng"]["gen"])
-        np.random.set_state(ck["rng"]["numpy"])  # noqa: NPY002
+        _set_numpy_rng_state(ck["rng"]["numpy"])
         random.setstate(ck["rng"]["python"])
 
     # ------------------------------------------------------------------ loop
@@ -205,10 +231,16 @@ class Trainer:
         cfg, model = self.cfg, self.model
         model.train()
         if cfg.sens_every and cfg.weights.sens > 0 and self.epoch % cfg.sens_every == 0:
+            stage(
+                f"epoch {self.epoch + 1}: refreshing sensitivity weights (finite differences)", self.progress
+            )
             self._refresh_sensitivity()
         sums: dict[str, float] = {}
         batches = self._batches()
-        for idx in batches:
+        bar = tqdm(
+            batches, desc=f"epoch {self.epoch + 1}", unit="batch", leave=False, disable=not self.progress
+        )
+        for idx in bar:
             self.opt.zero_grad(set_to_none=True)
             loss, logs = objective(
                 model,
@@ -235,6 +267,7 @@ class Trainer:
             model.project_theta_()
             for k, v in {"loss": float(loss.detach()), **logs}.items():
                 sums[k] = sums.get(k, 0.0) + v / len(batches)
+            bar.set_postfix(loss=f"{float(loss.detach()):.3g}")
         sums["skipped"] = float(self.skipped)
         self.sched.step()
         return sums
@@ -270,21 +303,43 @@ class Trainer:
     def fit(self, resume: bool = False, progress: bool = True) -> PBHNO:
         """Train until ``epochs`` or early stopping; returns the best model (also saved)."""
         cfg = self.cfg
+        self.progress = progress
         if resume and self.ckpt_path.exists():
+            stage(f"resuming from {self.ckpt_path}", progress)
             self.load_checkpoint()
+            stage(f"resumed at epoch {self.epoch}/{cfg.epochs}", progress)
         elif resume:
             raise CheckpointError(f"{self.ckpt_path}: nothing to resume")
         self._open_logs()
         if cfg.calibrate_nfev and self.epoch == 0 and "calibrate" not in self.calibration:
+            stage(
+                f"theta calibration through the mechanistic skeleton: up to {cfg.calibrate_nfev} "
+                f"Gauss-Newton evaluations x {cfg.calibrate_starts} start(s), each a batched rollout of "
+                f"{self.data.n_episodes} episodes with finite-difference Jacobians",
+                progress,
+            )
             self._calibrate("calibrate", cfg.calibrate_nfev, cfg.calibrate_starts)
+            info = self.calibration["calibrate"]
+            stage(f"calibration done: objective {info['before']:.4g} -> {info['after']:.4g}", progress)
             self.save_checkpoint()
         if self.epoch == 0 and self.best_state is None and len(self.val_idx):
             # the untrained model is the first candidate: training must beat it on held-out episodes
+            stage(f"validating the untrained model on {len(self.val_idx)} held-out episodes", progress)
             self.best_val = self.validate()
             self.best_state = self._snapshot()
             self.save_checkpoint()
+        stage(
+            f"training: epochs {self.epoch + 1}..{cfg.epochs} on {len(self.train_idx)} episodes "
+            f"(batch {cfg.batch_size}, early stop after {cfg.patience} epochs without improvement)",
+            progress,
+        )
         bar = tqdm(
-            total=cfg.epochs, initial=self.epoch, desc="fit PB-HNO", unit="epoch", disable=not progress
+            total=cfg.epochs,
+            initial=self.epoch,
+            desc="fit PB-HNO",
+            unit="epoch",
+            disable=not progress,
+            file=sys.stderr,
         )
         stopped = False
         while self.epoch < cfg.epochs and not stopped:
@@ -315,12 +370,16 @@ class Trainer:
             bar.update(1)
             bar.set_postfix(loss=f"{logs['loss']:.3g}", val=f"{val:.3g}")
         bar.close()
+        if stopped:
+            stage(f"early stop at epoch {self.epoch} (no improvement for {cfg.patience} epochs)", progress)
         if self.best_state is not None:
             self.model.load_state_dict(self.best_state)
         if cfg.polish_nfev and "polish" not in self.calibration:
+            stage(f"polishing theta given the trained networks ({cfg.polish_nfev} evaluations)", progress)
             self._calibrate("polish", cfg.polish_nfev, 1)
             self.best_state = self._snapshot()
             self.save_checkpoint()
+        stage(f"writing {self.run_dir / 'model.pt'}", progress)
         self.model.save(
             self.run_dir / "model.pt",
             extra={
@@ -338,7 +397,9 @@ class Trainer:
         from .calibrate import calibrate_theta
 
         # theta is shared by every episode, validation ones included (only the networks are early-stopped)
-        info = calibrate_theta(self.model, self.data, self.delta, nfev, starts, self.cfg.seed)
+        info = calibrate_theta(
+            self.model, self.data, self.delta, nfev, starts, self.cfg.seed, progress=self.progress
+        )
         self.calibration[stage] = info
 
     def _snapshot(self) -> dict[str, torch.Tensor]:
@@ -432,10 +493,18 @@ def fit(
     from .ensemble import fit_ensemble
     from .model import PBHNOConfig
 
+    if not isinstance(dataset, Dataset):
+        stage(f"loading {dataset}", progress)
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset)
     mcfg = {**(QUICK_MODEL if quick else {}), **(model_config or {})}
     tcfg = train_config or TrainConfig()
     out = Path(run_dir)
+    stage(
+        f"building PB-HNO for {ds.meta['spec'].get('id', '?')} "
+        f"({ds.n_episodes} episodes{', quick model' if quick else ''}"
+        f"{f', ensemble of {ensemble}' if ensemble > 1 else ''}) -> {out}",
+        progress,
+    )
     if ensemble > 1:
         models, summary = fit_ensemble(
             ds, out, ensemble, mcfg, tcfg, resume=resume, device=device, progress=progress
@@ -445,10 +514,12 @@ def fit(
         model = PBHNO(PBHNOConfig(env_spec=ds.meta["spec"], **mcfg), device=device)
         trainer = Trainer(model, ds, tcfg, out)
         models = [trainer.fit(resume=resume, progress=progress)]
+        stage("Laplace intervals for theta (Gauss-Newton Hessian at the estimate)", progress)
         summary = combine_members([laplace_summary(models[0], ds, trainer.delta)])
         model_path = out / "model.pt"
     res = FitResult(models, summary, model_path)
     if report:
+        stage(f"writing the theta report ({out / 'theta.json'}, {out / 'theta.md'})", progress)
         res.report = theta_report(summary, ds)
         res.report_paths = write_report(res.report, out)
     return res

@@ -106,3 +106,43 @@ def test_zoo_command_writes_yaml(tmp_path, capsys):
     assert main(["zoo", "--algo", "td3", "--envs", "pbhno/MAPK-v0", "--out", str(out)]) == 0
     text = out.read_text()
     assert '"pbhno/MAPK-v0":' in text and '  noise_type: "normal"' in text and "checkpoint_every" not in text
+
+
+def test_sac_resume_restores_replay_buffer_normalisation_and_rng(tmp_path):
+    """An interrupted SAC run resumes with its replay buffer, VecNormalize statistics and RNG states.
+
+    Not bitwise the uninterrupted run: the simulator's episodes in flight are not checkpointed, so
+    SB3 starts fresh episodes on resume; everything the learner carries over is restored exactly.
+    """
+    import torch
+
+    opts = dict(TINY["sac"], checkpoint_every=128, learning_starts=32)
+    first = make_agent("sac", **opts)
+    first.train(SPEC, 256, 0, tmp_path, "cpu", progress=False)
+    d = tmp_path / "checkpoints"
+    assert {p.name for p in d.iterdir()} >= {"replay_buffer_256.pkl", "vecnormalize_256.pkl", "rng_256.pt"}
+    rb, vn = first.model.replay_buffer, first.vecnorm
+    assert rb.pos == 64 and not rb.full  # 256 samples / 4 envs
+    # interrupted before the final save: resuming loads the checkpoint's state
+    (tmp_path / "model.zip").unlink()
+    (tmp_path / "train_report.json").unlink()
+    rng = torch.load(d / "rng_256.pt", weights_only=True)
+    again = make_agent("sac", **opts)
+    rep = again.train(SPEC, 256, 0, tmp_path, "cpu", progress=False)
+    assert rep.extra["resumed_from"] == 256
+    rb2, vn2 = again.model.replay_buffer, again.vecnorm
+    assert rb2.pos == rb.pos and rb2.full == rb.full
+    for k in ("observations", "next_observations", "actions", "rewards", "dones", "timeouts"):
+        np.testing.assert_array_equal(getattr(rb2, k), getattr(rb, k), err_msg=k)
+    np.testing.assert_array_equal(vn2.obs_rms.mean, vn.obs_rms.mean)
+    np.testing.assert_array_equal(vn2.obs_rms.var, vn.obs_rms.var)
+    assert vn2.obs_rms.count == vn.obs_rms.count
+    assert torch.equal(torch.get_rng_state(), rng["torch"])
+    for (k, a), b in zip(
+        first.model.policy.state_dict().items(), again.model.policy.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), k
+    # and a longer budget continues from there with the restored buffer
+    (tmp_path / "model.zip").unlink()
+    rep = make_agent("sac", **opts).train(SPEC, 384, 0, tmp_path, "cpu", progress=False)
+    assert rep.extra["resumed_from"] == 256 and rep.env_samples == 384

@@ -182,3 +182,64 @@ def test_first_adam_steps_on_the_fno_keep_the_skeleton_fit(wnt_data):
         losses[rs] = (before, worst)
     assert losses[1.0][1] > 1.5 * losses[1.0][0]  # the failure this guards against
     assert losses[0.01][1] <= 1.01 * losses[0.01][0]
+
+
+class _RunsCode:
+    """A pickle payload that would run code when unpickled (it must never be)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoints_load_weights_only_and_refuse_pickled_code(mapk_data, tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save(
+        {"format": "pbhno-model", "version": 1, "config": {}, "state_dict": {}, "x": _RunsCode(marker)},
+        tmp_path / "evil.pt",
+    )
+    with pytest.raises(CheckpointError, match="pickled Python objects.*refusing to unpickle"):
+        PBHNO.load(tmp_path / "evil.pt")
+    tr = _trainer(mapk_data, tmp_path / "run", epochs=1)
+    with pytest.raises(CheckpointError, match="pickled Python objects"):
+        tr.load_checkpoint(tmp_path / "evil.pt")
+    assert not marker.exists()
+    # a saved model and a training checkpoint round-trip through weights_only loading
+    m = PBHNO(PBHNOConfig(**quick_config(mapk_data.meta["spec"], free_params=["k5"])))
+    m.save(tmp_path / "m.pt", extra={"n": np.int64(3), "x": np.float64(0.5), "v": np.ones(2)})
+    back = PBHNO.load(tmp_path / "m.pt")
+    assert back.config == m.config
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, back.state_dict()[k]), k
+    tr.save_checkpoint()
+    tr.load_checkpoint()
+    with pytest.raises(TypeError, match="not a tensor or plain value"):
+        m.save(tmp_path / "bad.pt", extra={"obj": object()})
+
+
+def test_fit_says_what_it_is_doing_before_calibration_and_quiet_stays_silent(
+    mapk_data, tmp_path, capsys, monkeypatch
+):
+    import pbhno_gym.surrogate.calibrate as cmod
+    from pbhno_gym.surrogate.train import fit
+
+    real, seen = cmod.calibrate_theta, {}
+
+    def spy(*args, **kwargs):
+        seen["err"] = capsys.readouterr().err  # what was on stderr when calibration started
+        seen["progress"] = kwargs.get("progress")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cmod, "calibrate_theta", spy)
+    tc = TrainConfig(epochs=1, batch_size=12, tensorboard=False, calibrate_nfev=1, sens_every=0)
+    mc = quick_config(mapk_data.meta["spec"], free_params=["k5", "k6"])
+    del mc["env_spec"]  # fit() takes it from the dataset
+    fit(mapk_data, tmp_path / "loud", mc, tc, progress=True)
+    assert "pbhno fit: building PB-HNO for pbhno/MAPK-v0" in seen["err"]
+    assert "pbhno fit: theta calibration" in seen["err"] and seen["progress"] is True
+    err = capsys.readouterr().err
+    assert "pbhno fit: training: epochs 1..1" in err and "fit PB-HNO" in err and "theta report" in err
+    fit(mapk_data, tmp_path / "quiet", mc, tc, progress=False)
+    assert capsys.readouterr().err == ""

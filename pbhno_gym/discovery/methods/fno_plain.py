@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -92,6 +93,7 @@ class FNO1d(nn.Module):
 class _Encoder(nn.Module):
     def __init__(self, d_in: int, p: int, width: int, modes: int, layers: int) -> None:
         super().__init__()
+        self.init_args = (d_in, p, width, modes, layers)  # to rebuild it from a plain cache file
         self.fno = FNO1d(d_in, width, modes, layers)
         self.head = nn.Sequential(nn.Linear(2 * width, 64), nn.GELU(), nn.Linear(64, 2 * p))
 
@@ -107,6 +109,7 @@ class _Encoder(nn.Module):
 class _Forecaster(nn.Module):
     def __init__(self, d_in: int, c_out: int, width: int, modes: int, layers: int) -> None:
         super().__init__()
+        self.init_args = (d_in, c_out, width, modes, layers)
         self.fno = FNO1d(d_in, width, modes, layers)
         self.proj = nn.Conv1d(width, c_out, 1)
 
@@ -231,19 +234,46 @@ def _train_on(data: dict, model, prior: Prior, s: dict, device: torch.device) ->
     )
 
 
+def _to_plain(blob: dict) -> dict:
+    """The trained blob with its networks as constructor arguments + state dicts (safe to load)."""
+    nets = {
+        k: {"args": list(blob[k].init_args), "state": blob[k].state_dict()}
+        for k in ("encoder", "forecaster")
+        if blob[k] is not None
+    }
+    return {**blob, "encoder": nets["encoder"], "forecaster": nets.get("forecaster")}
+
+
+def _from_plain(plain: dict) -> dict:
+    """Inverse of :func:`_to_plain`: rebuild the networks (in eval mode) on the loaded device."""
+    out = dict(plain, u_scale=np.asarray(plain["u_scale"]))
+    for k, cls in (("encoder", _Encoder), ("forecaster", _Forecaster)):
+        if plain[k] is not None:
+            net = cls(*plain[k]["args"])
+            net.load_state_dict(plain[k]["state"])
+            out[k] = net.to(plain["device"]).eval()
+    return out
+
+
 def _trained(design: Design, prior: Prior, s: dict) -> dict:
     key = _key(design, s)
     if key in _CACHE:
         return _CACHE[key]
+    from ...utils.io import CheckpointError, safe_torch_load
+
     path = Path(s["cache_dir"]) / f"fno_plain_{key}.pt" if s.get("cache_dir") else None
+    blob = None
     if path is not None and path.is_file():
-        blob = torch.load(path, weights_only=False, map_location=torch.device(s["device"] or "cpu"))
-    else:
+        try:
+            blob = _from_plain(safe_torch_load(path, map_location=torch.device(s["device"] or "cpu")))
+        except CheckpointError as e:  # an old pickled (or corrupt) cache file: retrain and replace it
+            warnings.warn(f"fno: ignoring the cache file ({e})", stacklevel=2)
+    if blob is None:
         blob = _train(design, prior, s)
         if path is not None:
             from ...utils.io import atomic_torch_save
 
-            atomic_torch_save(blob, path)
+            atomic_torch_save(_to_plain(blob), path)
     _CACHE[key] = blob
     return blob
 
