@@ -146,10 +146,10 @@ def test_auto_substeps_follow_the_pathway_rates_and_unstable_settings_are_refuse
     small = dict(width=8, modes=4, n_layers=1, hidden=16, solver="rk4", adjoint=False)
     m = PBHNO(PBHNOConfig(env_spec=notch, **small))
     rate, _ = m.sim.rest_rates()
-    # the reference simulator's fewest fixed sub-steps couple field and cells (Notch: 16) ...
-    assert m.field_substeps == m.sim.min_fixed_substeps() == 16
+    # the reference simulator's fixed sub-steps couple field and cells (Notch: the spec's 64) ...
+    assert m.field_substeps == m.sim.min_fixed_substeps() == 64
     # ... and the cells' RK4 steps keep h * rate <= 1, a multiple of the coupled sub-steps
-    assert m.cell_substeps % 16 == 0 and m.dt / m.cell_substeps * rate <= 1
+    assert m.cell_substeps % 64 == 0 and m.dt / m.cell_substeps * rate <= 1
     assert PBHNO(PBHNOConfig(env_spec=notch, field_substeps=4, substeps=32, **small)).field_substeps == 4
     with pytest.raises(ValueError, match=r"substeps=8 .*stability limit.*use substeps >= 22"):
         PBHNO(PBHNOConfig(env_spec=notch, field_substeps=1, substeps=8, **small))
