@@ -4,7 +4,8 @@ Every module of ``pbhno_gym`` is parsed with :mod:`ast` (nothing is imported); e
 and ``from ... import`` of a ``pbhno_gym`` module, at any depth of the file (a lazy import inside
 a function still couples the two modules in design), becomes an edge to the named module, or to
 the submodule when ``from package import name`` names one. A package's ``__init__`` is a node of
-its own: importing ``pbhno_gym.a.b`` does not add an edge to ``pbhno_gym.a``.
+its own: importing ``pbhno_gym.a.b`` does not add an edge to ``pbhno_gym.a``. Imports under
+``if TYPE_CHECKING:`` are left out: they never run and only name a type for annotations.
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ def _resolve(module: str, is_pkg: bool, node: ast.ImportFrom) -> str:
     return ".".join(base + ([node.module] if node.module else []))
 
 
+def _type_only(tree: ast.AST) -> set[int]:
+    """ids of the nodes inside ``if TYPE_CHECKING:`` blocks."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If):
+            t = node.test
+            name = t.id if isinstance(t, ast.Name) else t.attr if isinstance(t, ast.Attribute) else ""
+            if name == "TYPE_CHECKING":
+                out.update(id(n) for stmt in node.body for n in ast.walk(stmt))
+    return out
+
+
 def import_graph() -> dict[str, set[str]]:
     """Module -> the ``pbhno_gym`` modules it imports anywhere in its file."""
     mods = _modules()
@@ -47,7 +60,11 @@ def import_graph() -> dict[str, set[str]]:
     for name, path in mods.items():
         is_pkg = path.name == "__init__.py"
         deps: set[str] = set()
-        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        tree = ast.parse(path.read_text(), str(path))
+        skip = _type_only(tree)
+        for node in ast.walk(tree):
+            if id(node) in skip:
+                continue
             targets: list[str] = []
             if isinstance(node, ast.Import):
                 targets = [a.name for a in node.names]

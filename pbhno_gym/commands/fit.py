@@ -12,14 +12,15 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..data import load_dataset
+    from ..surrogate.fit import fit
     from ..surrogate.losses import LossWeights
     from ..surrogate.petab import read_measurements
-    from ..surrogate.train import TrainConfig, fit, stage
+    from ..surrogate.train import TrainConfig, stage
 
     progress = not args.quiet
     if args.data:
-        stage(f"loading {args.data}", progress)
         ds = load_dataset(args.data)
+        stage(f"loaded {args.data}: {ds.n_episodes} episodes", progress)
     else:
         if not (args.measurements and args.env):
             raise SystemExit("pbhno fit: give --data, or --measurements with --env")

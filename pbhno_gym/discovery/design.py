@@ -50,6 +50,10 @@ __all__ = [
     "DesignModel",
     "design_model",
     "dataset_design",
+    "DESIGNS",
+    "register_design",
+    "get_design",
+    "available_designs",
 ]
 
 STREAM_THETA, STREAM_CONTROLS, STREAM_TIMES, STREAM_NOISE = 1, 2, 3, 4
@@ -400,8 +404,6 @@ def make_dataset(
             new experiments on the same system - the true parameters depend on ``seed`` only).
     """
     if isinstance(design, str):
-        from .designs import get_design
-
         design = get_design(design)
     changes = {k: v for k, v in dict(noise=noise, n_times=n_times, n_traj=n_traj).items() if v is not None}
     design = design.replace(**changes) if changes else design
@@ -482,10 +484,29 @@ def dataset_design(dataset: Dataset) -> Design:
     return Design.from_dict(d)
 
 
-def __getattr__(name: str) -> Any:
-    """``DESIGNS`` and ``get_design`` moved to :mod:`.designs` (the catalogue); kept reachable here."""
-    if name in ("DESIGNS", "get_design"):
-        from . import designs
+# ---------------------------------------------------------------------------- the registry
+DESIGNS: dict[str, Design] = {}
+"""The registry (registration order): the catalogue in :mod:`.designs` fills it when the
+``pbhno_gym.discovery`` package is imported; add to it with :func:`register_design`."""
 
-        return getattr(designs, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def register_design(design: Design, *, overwrite: bool = False) -> Design:
+    """Add ``design`` under ``design.name``; refuses to replace one unless ``overwrite``."""
+    if not isinstance(design, Design):
+        raise TypeError(f"register_design needs a Design, got {type(design).__name__}")
+    if design.name in DESIGNS and not overwrite and DESIGNS[design.name] != design:
+        raise ValueError(f"design {design.name!r} is already registered (pass overwrite=True to replace it)")
+    DESIGNS[design.name] = design
+    return design
+
+
+def available_designs() -> list[str]:
+    """Names of the registered designs, in registration order."""
+    return list(DESIGNS)
+
+
+def get_design(name: str, **changes) -> Design:
+    """A registered design, optionally with fields changed (``noise=0.1``, ``n_times=6``, ...)."""
+    if name not in DESIGNS:
+        raise ValueError(f"unknown design {name!r}; known designs: {', '.join(DESIGNS)}")
+    return DESIGNS[name].replace(**changes) if changes else DESIGNS[name]

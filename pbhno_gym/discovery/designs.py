@@ -1,4 +1,5 @@
-"""The design catalogue: named :class:`~.design.Design` s in a registry, name -> design.
+"""The design catalogue: the named :class:`~.design.Design` s, registered in the registry of
+:mod:`.design` (the ``pbhno_gym.discovery`` package imports this module, so they are there).
 
 ``get_design(name)`` looks one up (optionally with fields changed), ``register_design(d)`` adds
 one (a new inverse problem is one registration, usable by name in ``pbhno reproduce --design``,
@@ -10,35 +11,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .design import Design
+from .design import DESIGNS, Design, available_designs, get_design, register_design
 
 __all__ = ["DESIGNS", "available_designs", "get_design", "register_design"]
-
-DESIGNS: dict[str, Design] = {}
-"""The registry (registration order); add to it with :func:`register_design`."""
-
-
-def register_design(design: Design, *, overwrite: bool = False) -> Design:
-    """Add ``design`` under ``design.name``; refuses to replace one unless ``overwrite``."""
-    if not isinstance(design, Design):
-        raise TypeError(f"register_design needs a Design, got {type(design).__name__}")
-    if design.name in DESIGNS and not overwrite and DESIGNS[design.name] != design:
-        raise ValueError(f"design {design.name!r} is already registered (pass overwrite=True to replace it)")
-    DESIGNS[design.name] = design
-    return design
-
-
-def available_designs() -> list[str]:
-    """Names of the registered designs, in registration order."""
-    return list(DESIGNS)
-
-
-def get_design(name: str, **changes) -> Design:
-    """A registered design, optionally with fields changed (``noise=0.1``, ``n_times=6``, ...)."""
-    if name not in DESIGNS:
-        raise ValueError(f"unknown design {name!r}; known designs: {', '.join(DESIGNS)}")
-    return DESIGNS[name].replace(**changes) if changes else DESIGNS[name]
-
 
 # ---------------------------------------------------------------------------- the catalogue
 _NOTCH_SPARSE = Design(

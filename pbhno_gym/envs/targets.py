@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -27,7 +27,9 @@ from torch import Tensor
 
 from ..physics.geometry import CellLayout
 from ..utils.rng import CounterRNG
-from .spec import TargetSpec
+
+if TYPE_CHECKING:  # annotations only: spec.validate reads this registry, not the other way
+    from .spec import TargetSpec
 
 __all__ = [
     "TARGETS",

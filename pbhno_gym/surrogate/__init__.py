@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .fit import PBHNOFit, fit
 from .model import PBHNO, PBHNOConfig
-from .train import FitResult, TrainConfig, fit
+from .train import TrainConfig
 
-__all__ = ["PBHNO", "PBHNOConfig", "FitResult", "TrainConfig", "fit", "load"]
+__all__ = ["PBHNO", "PBHNOConfig", "PBHNOFit", "TrainConfig", "fit", "load"]
 
 
 def load(path: str | Path, device=None) -> PBHNO:

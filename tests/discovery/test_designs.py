@@ -32,9 +32,3 @@ def test_registering_a_design_makes_it_available_by_name():
         assert get_design("mapk_smooth_one").noise == 0.5
     finally:
         DESIGNS.pop("mapk_smooth_one")
-
-
-def test_old_import_path_still_resolves():
-    from pbhno_gym.discovery import design
-
-    assert design.get_design is get_design and design.DESIGNS is DESIGNS

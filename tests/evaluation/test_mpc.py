@@ -13,7 +13,12 @@ from pbhno_gym.evaluation import OracleBinding, evaluate_agent, evaluate_mpc, mp
 OV = {"horizon": 8, "target": {"switches": 0, "success_window": 3}}
 EASY = load_spec("pbhno/MAPK-v0", OV)
 TINY = {
-    "default": {"horizon": 4, "iterations": 3, "warm_iterations": 2, "estimation": {"window": 2, "iterations": 2}}
+    "default": {
+        "horizon": 4,
+        "iterations": 3,
+        "warm_iterations": 2,
+        "estimation": {"window": 2, "iterations": 2},
+    }
 }
 
 

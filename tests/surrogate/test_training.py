@@ -223,7 +223,7 @@ def test_fit_says_what_it_is_doing_before_calibration_and_quiet_stays_silent(
     mapk_data, tmp_path, capsys, monkeypatch
 ):
     import pbhno_gym.surrogate.calibrate as cmod
-    from pbhno_gym.surrogate.train import fit
+    from pbhno_gym.surrogate.fit import fit
 
     real, seen = cmod.calibrate_theta, {}
 
