@@ -17,7 +17,9 @@ IDS = list(pbhno_gym.ENV_IDS)
 FAST = {"horizon": 6}
 
 
-@pytest.mark.parametrize("env_id", IDS)
+# the unknown-world ids share every code path checked here; tests/envs/test_worlds.py runs both
+# checkers on them
+@pytest.mark.parametrize("env_id", [i for i in IDS if "Unknown" not in i])
 def test_checkers_pass_without_warnings(env_id):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

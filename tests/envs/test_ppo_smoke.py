@@ -8,7 +8,8 @@ import pbhno_gym
 from pbhno_gym.envs.sb3 import SB3VecEnv
 
 
-@pytest.mark.parametrize("env_id", list(pbhno_gym.ENV_IDS))
+# the unknown-world ids run the same core and adapter (their SB3 checker is in test_worlds.py)
+@pytest.mark.parametrize("env_id", [i for i in pbhno_gym.ENV_IDS if "Unknown" not in i])
 def test_ppo_smoke(env_id, tmp_path):
     venv = SB3VecEnv(env_id, num_envs=8, normalize_actions=True)
     model = PPO("MlpPolicy", venv, n_steps=128, batch_size=256, n_epochs=2, seed=0, device="cpu")

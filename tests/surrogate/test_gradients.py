@@ -63,8 +63,8 @@ def _model(pathway: str, solver: str, adjoint: bool) -> PBHNO:
         rtol=1e-10,
         atol=1e-12,
         substeps=32 if (solver == "rk4" and pathway != "notch") else "auto",
-        # one coupled sub-step keeps the test cheap; Notch's adjoint needs the auto setting (16)
-        field_substeps="auto" if (pathway == "notch" and adjoint) else 1,
+        # one coupled sub-step keeps the test cheap; Notch's adjoint needs >= 7 (rate * dt / K <= 10)
+        field_substeps=16 if (pathway == "notch" and adjoint) else 1,
     )
     torch.manual_seed(0)
     m = PBHNO(cfg)
@@ -103,9 +103,9 @@ def test_prediction_gradients_match_central_differences(pathway, solver, adjoint
     base = {"u": u0, "x": x0, "lt": lt0}
     grads = {"u": u.grad, "x": x.grad, "lt": lt.grad}
     for name, var in base.items():
-        # every control; up to 6 evenly spread entries of the state and of theta (cost)
+        # every control; up to 4 evenly spread entries of the state and of theta (cost)
         n = var.numel()
-        entries = list(range(n)) if name == "u" else torch.linspace(0, n - 1, 6).long().unique().tolist()
+        entries = list(range(n)) if name == "u" else torch.linspace(0, n - 1, 4).long().unique().tolist()
         ad = grads[name].reshape(-1)[entries]
         fd = []
         for i in entries:
