@@ -159,7 +159,7 @@ class PBHNO(nn.Module, ControlModel):
     #: largest |h * rate| for which a fixed-step method damps a decaying mode (negative real axis)
     STABILITY = {"rk4": 2.78, "midpoint": 2.0, "euler": 2.0}
     #: largest rate * interval over which the adjoint's backward re-integration of the cell state
-    #: is trusted (it amplifies errors by up to e^10 ~ 2e4; Wnt-v0: 5.1, Notch-v0 at K = 16: 3.8)
+    #: is trusted (it amplifies errors by up to e^10 ~ 2e4; Wnt-v0 at K = 1: 5.1, Notch-v0 at K = 64: 0.95)
     ADJOINT_LIMIT = 10.0
 
     def _resolve_substeps(self, cfg: PBHNOConfig) -> tuple[int, int]:
