@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 
 from ..envs.spec import EnvSpec
 from ..evaluation.episodes import physical_spec
+from ..evaluation.mpc import OracleBinding
 from .base import Agent, TrainReport
 from .config import load_agent_config
 
@@ -130,17 +130,16 @@ class OracleMPC(Agent):
         return TrainReport(0, time.perf_counter() - t0, device=str(device), extra={"oracle": True})
 
     def attach(self, core) -> None:
-        """Bind to the env core whose episodes this agent will control (the oracle reads its truth)."""
-        from ..control.agent import OracleMPCAgent
-
+        """Bind to the env core whose episodes this agent will control (the oracle reads its truth):
+        the evaluation's :class:`OracleBinding` with this agent's config."""
         opts = {"device": str(getattr(self, "device", "cpu")), **(self.overrides or {})}
-        self.agent = OracleMPCAgent(SimpleNamespace(core=core), _mpc_config(core.spec, opts))
+        self.agent = OracleBinding(_mpc_config(core.spec, opts))
+        self.agent.attach(core)
 
     def predict(self, obs, state=None, episode_start=None, deterministic=True):
         if self.agent is None:
             raise RuntimeError("mpc_oracle: the evaluation must attach() it to the env core first")
-        a, state = self.agent.predict(obs, state, episode_start, deterministic)
-        return np.atleast_2d(a), state
+        return self.agent.predict(obs, state, episode_start, deterministic)
 
 
 def _mpc_config(spec: EnvSpec, overrides: dict):

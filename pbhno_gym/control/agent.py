@@ -368,7 +368,7 @@ class OracleMPCAgent(MPCAgent):
         for c in self.cores:
             xs.append(c.state.x)
             Ls.append(c.state.L)
-            lts.append(c.log_theta)
+            lts.append(c.true_parameters.log_values)
         x = torch.cat(xs).to(device=self.device, dtype=self.dtype)
         if x.shape[0] != self.n_envs:
             raise ValueError(f"oracle: the env has {x.shape[0]} environments but obs has {self.n_envs} rows")

@@ -11,6 +11,7 @@ from torch import Tensor
 
 import pbhno_gym  # noqa: F401 - registers the envs
 from pbhno_gym.control import MPCAgent, load_config
+from pbhno_gym.control.compiled import _ATTRS
 from pbhno_gym.control.mhe import MHEWindow, MovingHorizonEstimator
 from pbhno_gym.control.model import ControlModel, SimulatorModel
 from pbhno_gym.envs.spec import load_spec
@@ -30,18 +31,7 @@ class Recording(ControlModel):
 
     def __init__(self, inner: ControlModel) -> None:
         self.inner, self.seen = inner, []
-        for a in (
-            "name",
-            "spec",
-            "dt",
-            "n_controls",
-            "control_low",
-            "control_high",
-            "param_names",
-            "device",
-            "dtype",
-            "state_upper_bound",
-        ):
+        for a in _ATTRS:  # the attributes CompiledModel delegates too
             setattr(self, a, getattr(inner, a))
 
     @property
