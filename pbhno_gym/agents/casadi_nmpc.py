@@ -74,7 +74,7 @@ class CasadiNMPCAgent(Agent):
         why = self.supports(spec)
         if why:
             raise ValueError(f"{self.name} cannot control {spec.id}: {why}")
-        cfg = load_agent_config("casadi_nmpc", spec.id, self.overrides)
+        cfg = load_agent_config("casadi_nmpc", spec, self.overrides)
         self.cfg = cfg
         T, K = int(cfg["horizon"]), int(cfg["substeps"])
         if T < 1 or K < 1:

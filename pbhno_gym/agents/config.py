@@ -11,19 +11,23 @@ in the wheel under ``pbhno_gym/_specs/agents``. Typed configs (the MPC's
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..utils.config import merge, read_toml
 
-if sys.version_info >= (3, 11):
-    pass
-else:  # pragma: no cover
-    pass
+if TYPE_CHECKING:
+    from ..envs.spec import EnvSpec
 
-__all__ = ["agent_config_dir", "agent_config_path", "read_agent_file", "check_tables", "load_agent_config"]
+__all__ = [
+    "agent_config_dir",
+    "agent_config_path",
+    "read_agent_file",
+    "check_tables",
+    "env_table",
+    "load_agent_config",
+]
 
 
 def agent_config_dir() -> Path:
@@ -61,20 +65,31 @@ def read_agent_file(name_or_path: str | Path) -> tuple[dict[str, Any], Path]:
     return check_tables(raw, path.name), path
 
 
+def env_table(raw: Mapping[str, Any], env: str | EnvSpec | None) -> Mapping[str, Any]:
+    """The ``["<env id>"]`` table for ``env`` (an id, or a spec: its id, else its ``base`` task's,
+    so an Unknown-world task plans and trains with its known-world task's settings), or {}."""
+    if env is None:
+        return {}
+    ids = [env] if isinstance(env, str) else [env.id, getattr(env, "base", "")]
+    for i in ids:
+        if i and i in raw:
+            return raw[i]
+    return {}
+
+
 def load_agent_config(
     source: str | Path | Mapping[str, Any],
-    env_id: str | None = None,
+    env_id: str | EnvSpec | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Settings of one controller for one environment: ``[default]`` <- env table <- overrides.
 
-    ``source`` is a config name (``"ppo"``), a TOML path, or the file's tables as a dict.
+    ``source`` is a config name (``"ppo"``), a TOML path, or the file's tables as a dict;
+    ``env_id`` an env id or spec (a spec without a table of its own uses its ``base`` task's).
     """
     if isinstance(source, Mapping):
         raw = check_tables(source, "agent config")
     else:
         raw, _ = read_agent_file(source)
-    cfg = raw["default"]
-    if env_id is not None and env_id in raw:
-        cfg = merge(cfg, raw[env_id])
+    cfg = merge(raw["default"], env_table(raw, env_id))
     return merge(cfg, overrides or {})

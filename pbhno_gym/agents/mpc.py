@@ -44,7 +44,7 @@ class SurrogateMPC(Agent):
 
         t0 = time.perf_counter()
         spec = physical_spec(env)
-        cfg = load_agent_config("mpc_surrogate", spec.id, self.overrides)
+        cfg = load_agent_config("mpc_surrogate", spec, self.overrides)
         n_ep = int(max(1, min(cfg["episodes"], budget // spec.horizon)))
         run_dir = Path(run_dir)
         model_path = run_dir / "model.pt"
@@ -105,7 +105,7 @@ class SurrogateMPC(Agent):
         from ..surrogate.model import PBHNO
 
         model = PBHNO.load(Path(path) / "model.pt", device=device)
-        self._bind(model, model.spec, load_agent_config("mpc_surrogate", model.spec.id, self.overrides))
+        self._bind(model, model.spec, load_agent_config("mpc_surrogate", model.spec, self.overrides))
 
     def predict(self, obs, state=None, episode_start=None, deterministic=True):
         if self.agent is None:
@@ -145,4 +145,4 @@ class OracleMPC(Agent):
 def _mpc_config(spec: EnvSpec, overrides: dict):
     from ..control.config import load_config
 
-    return load_config(None, spec.id, **overrides)
+    return load_config(None, spec, **overrides)

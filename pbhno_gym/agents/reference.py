@@ -40,7 +40,7 @@ class _ReferenceAgent(Agent):
         self.low = parts.control_low.numpy().astype(np.float32)
         self.high = parts.control_high.numpy().astype(np.float32)
         if self.config_name:
-            self.cfg = load_agent_config(self.config_name, spec.id, self.overrides)
+            self.cfg = load_agent_config(self.config_name, spec, self.overrides)
         self._setup(spec, int(seed))
         return TrainReport(0, time.perf_counter() - t0, device="cpu", extra={"settings": dict(self.cfg)})
 

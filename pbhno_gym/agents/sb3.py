@@ -283,7 +283,7 @@ class SB3Agent(Agent):
     # ------------------------------------------------------------------ config
     def resolve(self, spec: EnvSpec) -> dict[str, Any]:
         """The merged hyperparameters for this env (file default <- env section <- overrides)."""
-        return load_agent_config(self.config_name, spec.id, self.overrides)
+        return load_agent_config(self.config_name, spec, self.overrides)
 
     def _fingerprint(self, spec: EnvSpec, budget: int, seed: int) -> dict[str, Any]:
         return _jsonable(

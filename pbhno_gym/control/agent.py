@@ -134,7 +134,7 @@ class MPCAgent:
         with the spec's ``["<id>"]`` table applied. ``model=None``: the simulator with
         the spec's nominal parameters (a classical mechanistic MPC)."""
         spec = load_spec(spec) if isinstance(spec, str) else spec
-        cfg = load_config(source, spec.id)
+        cfg = load_config(source, spec)
         if model is None:
             model = SimulatorModel(
                 spec, device=cfg.device, dtype=_DTYPES[cfg.dtype], state_floor=cfg.state_floor
@@ -355,7 +355,7 @@ class OracleMPCAgent(MPCAgent):
         self.cores = find_cores(env)
         self.oracle_state = bool(oracle_state)
         spec = self.cores[0].spec
-        cfg = config if isinstance(config, MPCConfig) else load_config(config, spec.id)
+        cfg = config if isinstance(config, MPCConfig) else load_config(config, spec)
         cfg = load_config(cfg, None, ensemble={"members": 0}, estimation={"estimate_theta": False})
         if model is None:  # the true world, hidden mechanisms included
             model = SimulatorModel(

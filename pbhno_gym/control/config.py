@@ -14,10 +14,13 @@ import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..agents.config import agent_config_path, check_tables, load_agent_config, read_agent_file
 from ..utils.config import build_dataclass, merge
+
+if TYPE_CHECKING:
+    from ..envs.spec import EnvSpec
 
 __all__ = ["EstimationConfig", "EnsembleConfig", "MPCConfig", "load_config", "default_config_path"]
 
@@ -146,13 +149,14 @@ def validate(cfg: MPCConfig) -> None:
 
 
 def load_config(
-    source: str | Path | Mapping | MPCConfig | None = None, env_id: str | None = None, **overrides
+    source: str | Path | Mapping | MPCConfig | None = None, env_id: str | EnvSpec | None = None, **overrides
 ) -> MPCConfig:
     """An :class:`MPCConfig` from a TOML path, a dict (the file's tables, ``[default]`` and
     ``["<env id>"]``, or just the default table), an existing config, or None (the packaged
     ``agents/mpc.toml``).
 
-    ``env_id`` applies that environment's table; keyword ``overrides`` (nested sections as dicts)
+    ``env_id`` (an id or spec) applies that environment's table (a spec's ``base`` task's if it has
+    none); keyword ``overrides`` (nested sections as dicts)
     are applied last. Every env table is validated, used or not.
     """
     try:

@@ -132,6 +132,7 @@ class EnvSpec:
     blowup_threshold: float = 1e6  # any state above this (or non-finite) truncates the episode
     world_seed: int | None = None  # hidden true parameters drawn once from the prior (see envs.worlds)
     mechanisms: tuple[str, ...] = ()  # hidden kinetic terms of the world (physics.pathways.mechanisms)
+    base: str = ""  # the known-world task this one varies: its agents/*.toml tables apply here too
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -294,3 +295,5 @@ def validate_world(spec: EnvSpec) -> None:
             )
     if len(set(spec.mechanisms)) != len(spec.mechanisms):
         raise SpecError(f"spec.mechanisms lists a mechanism twice: {list(spec.mechanisms)}")
+    if not isinstance(spec.base, str) or (spec.base and spec.base == spec.id):
+        raise SpecError(f"spec.base must be another task's env id (or empty), got {spec.base!r}")

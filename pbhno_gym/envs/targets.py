@@ -78,6 +78,11 @@ class TargetKind(ABC):
         """Why a user-chosen parameter row (``reset(options={"target": row})``) is invalid, or None."""
         return None
 
+    def target_class(self, spec: TargetSpec, row: list[float]) -> str:
+        """The episode's target class, for per-class success (task-design checks): one label per
+        qualitatively different goal, so an overall rate cannot hide a class that needs no control."""
+        return "all"
+
 
 class CellIndex(NamedTuple):
     """Cell coordinates a pattern mask is written in: flat index, row, column, counts."""
@@ -131,6 +136,10 @@ class PatternTarget(TargetKind):
     def describe(self, spec: TargetSpec, row: list[float]) -> str:
         return self.text.format(k=spec.choices[int(row[0])])
 
+    def target_class(self, spec: TargetSpec, row: list[float]) -> str:
+        """The choice itself (e.g. the boundary column)."""
+        return f"choice={spec.choices[int(row[0])]}"
+
 
 class _TimeCourse(TargetKind):
     """One level shared by every cell, varying over time within [low, high]."""
@@ -169,6 +178,13 @@ class SetpointTarget(_TimeCourse):
             + " switching at steps "
             + ", ".join(str(int(x)) for x in row[:k])
         )
+
+    def target_class(self, spec: TargetSpec, row: list[float]) -> str:
+        """Third of ``[low, high]`` the final set-point lies in (low / mid / high): the level
+        success is judged at."""
+        span = max(spec.high - spec.low, 1e-12)
+        third = min(int(3 * (row[-1] - spec.low) / span), 2)
+        return "final=" + ("low", "mid", "high")[max(third, 0)]
 
     def check_params(self, m: TargetModel, row: list[float]) -> str | None:
         s, k = m.spec, m.spec.switches
@@ -307,7 +323,7 @@ class TargetModel:
         if a.dtype.kind not in "fiu" or a.shape != (self.n_params,) or not np.isfinite(a).all():
             raise ValueError(
                 f"{name} must be {self.n_params} finite numbers (a {self.spec.kind} parameter row, "
-                f"as in info['target_params']), got {value!r}"
+                f"as in env.unwrapped.core.target_params), got {value!r}"
             )
         why = self.kind.check_params(self, a.astype(float).tolist())
         if why:
@@ -317,3 +333,7 @@ class TargetModel:
     def describe(self, params: Tensor) -> list[str]:
         """Human-readable target per env (for info and figures)."""
         return [self.kind.describe(self.spec, row) for row in params.tolist()]
+
+    def classes(self, params: Tensor) -> list[str]:
+        """Target class per env (:meth:`TargetKind.target_class`)."""
+        return [self.kind.target_class(self.spec, row) for row in params.tolist()]

@@ -101,6 +101,7 @@ class EvalResult:
     control_names: tuple[str, ...] = ()
     dt: float = 1.0
     trajectories: dict[str, np.ndarray] = field(default_factory=dict)  # first ``record`` episodes
+    target_class: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))  # (n,) labels
 
     @property
     def n(self) -> int:
@@ -133,6 +134,24 @@ class EvalResult:
             "eval_batch": self.batch,
         }
 
+    def by_class(self) -> dict[str, dict[str, float]]:
+        """Success (with its Wilson interval) and mean final error per target class."""
+        out = {}
+        labels = np.asarray(self.target_class, dtype=object)
+        for c in sorted(set(labels.tolist())):
+            m = labels == c
+            k, n = int(self.success[m].sum()), int(m.sum())
+            lo, hi = wilson_interval(k, n)
+            out[c] = {
+                "episodes": n,
+                "successes": k,
+                "success_rate": k / n,
+                "success_lo": lo,
+                "success_hi": hi,
+                "final_error": float(np.mean(self.final_error[m])),
+            }
+        return out
+
     def to_json(self) -> dict[str, Any]:
         out = {}
         for f in dataclasses.fields(self):
@@ -153,6 +172,7 @@ class EvalResult:
             kw[k] = np.asarray(kw[k], dtype=np.float64)
         kw["steps"] = np.asarray(kw["steps"], dtype=np.int64)
         kw["control_names"] = tuple(kw.get("control_names", ()))
+        kw["target_class"] = np.asarray(kw.get("target_class", []), dtype=object)
         return cls(**kw, trajectories=dict(trajectories or {}))
 
     def save(self, path: str | Path) -> Path:
@@ -210,7 +230,9 @@ def evaluate_agent(
     B = min(batch_size or len(seeds), len(seeds))
     T = spec.horizon
     window = max(1, min(spec.target.success_window, T))
-    cols: dict[str, list] = {k: [] for k in ("success", "err", "energy", "ret", "dose", "steps", "failed")}
+    cols: dict[str, list] = {
+        k: [] for k in ("success", "err", "energy", "ret", "dose", "steps", "failed", "class")
+    }
     traj: dict[str, list] = {"phenotype": [], "target": [], "dose": []}
     call_s: list[float] = []
     names: tuple[str, ...] = ()
@@ -226,6 +248,7 @@ def evaluate_agent(
         keys = torch.tensor([seed_to_key(s) for s in chunk], dtype=torch.int64)
         with torch.no_grad():
             obs = core.reset(keys=keys, options=options)
+        cols["class"].append(core.targets.classes(core.target_params))
         high = core.high.clamp_min(1e-12)
         active = torch.ones(nb, dtype=torch.bool, device=core.device)
         state, starts = None, np.ones(nb, dtype=bool)
@@ -298,6 +321,7 @@ def evaluate_agent(
         steps=np.concatenate(cols["steps"]),
         failed=np.concatenate(cols["failed"]).astype(bool),
         call_s=np.asarray(call_s),
+        target_class=np.asarray(sum(cols["class"], []), dtype=object),
         batch=B,
         control_names=tuple(names),
         dt=dt,

@@ -186,3 +186,27 @@ def test_oracle_plans_through_the_world():
     env = PathwayEnv("pbhno/MAPK-Unknown-v0", horizon=2)
     agent = OracleMPCAgent(env)
     assert agent.model.sim.params.names == env.core.true_parameters.names
+
+
+@pytest.mark.parametrize(
+    "env_id", ["pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v0", "pbhno/Notch-Unknown-v0"]
+)
+def test_unknown_task_uses_its_base_tasks_agent_settings(env_id):
+    """An Unknown task names its known-world task (``base``); agents without a table for the
+    Unknown id plan and train with the base task's settings, not the generic defaults."""
+    from pbhno_gym.agents.config import load_agent_config
+    from pbhno_gym.control.config import load_config
+
+    spec = load_spec(env_id)
+    base = load_spec(spec.base)
+    assert base.pathway == spec.pathway and not base.mechanisms and base.world_seed is None
+    assert load_config(None, spec) == load_config(None, base)
+    for name in ("ppo", "sac", "mpc_surrogate"):
+        assert load_agent_config(name, spec) == load_agent_config(name, base)
+    if spec.pathway != "mapk":  # field pathways have their own planner table (Adam, short window)
+        assert load_config(None, spec).solver != load_config(None).solver
+
+
+def test_base_must_name_another_task():
+    with pytest.raises(SpecError, match="spec.base"):
+        load_spec("pbhno/MAPK-Unknown-v0", {"base": "pbhno/MAPK-Unknown-v0"})

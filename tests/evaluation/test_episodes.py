@@ -60,6 +60,39 @@ def test_batch_invariance_and_summary_bounds(tmp_path):
     a.save(tmp_path / "eval.json")
     c = EvalResult.load(tmp_path / "eval.json")
     assert c.summary() == s and set(c.trajectories) == {"phenotype", "target", "dose"}
+    assert list(c.target_class) == list(a.target_class) and c.by_class() == a.by_class()
+    np.testing.assert_array_equal(a.target_class, b.target_class)
+
+
+def test_target_class_is_the_episodes_target():
+    """Each episode's class comes from the target the env drew for that seed (setpoint: the third of
+    [low, high] holding the final level), and the per-class counts add up to the whole."""
+    from pbhno_gym.envs.spec import load_spec
+
+    spec = load_spec(ENV, OV)
+    seeds = heldout_seeds(12)
+    res = evaluate_agent(FixedDose([0.5, 0.0]), spec, seeds)
+    t = spec.target
+    for i, s in enumerate(seeds):
+        env = gym.make(ENV, **OV)
+        env.reset(seed=s)
+        final = float(env.unwrapped.core.target_params[0, -1])
+        third = ("low", "mid", "high")[min(int(3 * (final - t.low) / (t.high - t.low)), 2)]
+        assert res.target_class[i] == f"final={third}"
+    by = res.by_class()
+    assert sum(v["episodes"] for v in by.values()) == 12
+    assert sum(v["successes"] for v in by.values()) == int(res.success.sum())
+    for v in by.values():
+        assert v["success_lo"] <= v["success_rate"] <= v["success_hi"]
+
+
+def test_pattern_target_class_is_the_choice():
+    """Pattern targets: the class is the chosen entry of ``target.choices`` (reset option honoured)."""
+    from pbhno_gym.envs.spec import load_spec
+
+    spec = load_spec("pbhno/Notch-v0", {"horizon": 2})
+    res = evaluate_agent(FixedDose([0.0, 0.0, 0.0]), spec, heldout_seeds(3), options={"target": 1})
+    assert list(res.target_class) == ["choice=1"] * 3
 
 
 def test_recurrent_state_and_episode_start_are_threaded():
