@@ -105,7 +105,9 @@ def test_offgrid_state_matches_solve_ivp():
         ]
     )
     err = np.abs(off - ref).max()
-    linear = np.abs((1 - s / sim.dt)[:, None, None] * x_ref[:-1] + (s / sim.dt)[:, None, None] * x_ref[1:] - ref)
+    linear = np.abs(
+        (1 - s / sim.dt)[:, None, None] * x_ref[:-1] + (s / sim.dt)[:, None, None] * x_ref[1:] - ref
+    )
     assert 0 < grid_err < 5e-3  # the spec's accuracy (0.2% of range at the grid)
     assert err <= 1.5 * grid_err, (err, grid_err)
     assert linear.max() > 10 * err  # linear interpolation would be far worse (not noise-level)
