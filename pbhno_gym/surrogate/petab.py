@@ -6,11 +6,13 @@ Measurement table (TSV, PEtab's measurement-table columns):
 |---|---|
 | observableId | ``<species>_cell<i>`` (``H_cell1``: reporter H of cell 1) or ``ligand_r<row>_c<col>`` |
 | simulationConditionId | the experiment (one episode per condition) |
-| time | minutes from the start, on the spec's control grid (a multiple of ``control_interval``) |
+| time | minutes from the start: any float in [0, horizon * control_interval] (off-grid allowed) |
 | measurement | value in physical units (nM, or the phenotype's units) |
 | noiseParameters | optional standard deviation of the measurement, physical units |
+| replicateId | optional; every row is its own residual (replicates: same condition, time, observable) |
 
-Condition table (optional TSV): ``simulationConditionId``, ``time`` (start of a piece, minutes),
+Condition table (optional TSV): ``simulationConditionId``, ``time`` (start of a piece, minutes,
+on the control grid),
 then one column per control name (physical units, e.g. ``ligand_left``, ``gsi``): a piecewise-
 constant schedule; controls not listed are zero. Without a condition table every condition is
 unstimulated. Observables must be channels of the environment spec's observation model (the

@@ -125,10 +125,11 @@ def _fit(
     s = dict(settings or {})
     jac_mode = s.pop("jac_mode", "autograd")
     s.pop("cache_dir", None)
-    if "design" in dataset.meta:
-        problem: InverseProblem = SimulatorProblem(dataset, free, prior, jac_mode=jac_mode)
-    else:  # a user's measurement table (surrogate.petab): the spec's simulator, central differences
-        problem = SpecProblem(dataset, free, prior)
+    if "design" not in dataset.meta and "conditions" in dataset.meta:
+        # a user's measurement table (surrogate.petab): the spec's simulator, central differences
+        problem: InverseProblem = SpecProblem(dataset, free, prior)
+    else:  # a design's dataset (env rollouts, with randomised unknown starts, are refused there)
+        problem = SimulatorProblem(dataset, free, prior, jac_mode=jac_mode)
     res = fit_problem(problem, use_prior, seed=seed, method=method, **s)
     if "design" in dataset.meta:
         res.predictor = MechanisticPredictor(problem.names, res.log_theta)
