@@ -17,6 +17,18 @@ parameters):
 | success        | (E,)               | bool    | info["is_success"] at the last step                  |
 | times          | (T+1,)             | float32 | minutes                                              |
 | meas_sd        | (E, T+1, C)        | float32 | optional per-measurement noise sd (normalised)       |
+| pt_episode     | (M,)               | int32   | optional measurement points: episode                 |
+| pt_step        | (M,)               | int32   | control interval k (0 <= k < T) the point lies in    |
+| pt_frac        | (M,)               | float64 | time = times[k] + frac * dt, 0 <= frac <= 1          |
+| pt_channel     | (M,)               | int32   | measurement channel                                  |
+| pt_value       | (M,)               | float32 | normalised measurement                               |
+| pt_sd          | (M,)               | float32 | noise sd (normalised), NaN: the spec's noise model   |
+| pt_row         | (M,)               | int32   | row of the source table (messages)                   |
+
+Measurement points carry what the grid arrays cannot: measurements between control times and
+replicates (several rows of one episode, time and channel). Each point is its own residual,
+predicted from the state at ``times[k]`` advanced by ``frac * dt`` under that interval's control
+(``Simulator.step(duration=...)``; ``surrogate.petab`` writes them).
 
 Required: actions, meas_values, meas_mask, times. The truth arrays (obs, rewards, x, L, log_theta,
 target_params, success) are written by ``collect_episodes`` and absent from a user's own
@@ -96,8 +108,22 @@ class Dataset:
         """(E, P) the parameters each episode was generated with (for evaluation only)."""
         return self.prior.replace(torch.as_tensor(self.arrays["log_theta"], dtype=torch.float64))
 
+    @property
+    def n_points(self) -> int:
+        """Measurement points (off-grid times and replicates; see the module docstring)."""
+        return int(self.arrays["pt_episode"].shape[0]) if "pt_episode" in self.arrays else 0
+
     def subset(self, idx) -> Dataset:
-        keep = {k: (v if k == "times" else v[idx]) for k, v in self.arrays.items()}
+        keep = {k: (v if k == "times" else v[idx]) for k, v in self.arrays.items() if k not in POINT_KEYS}
+        if self.n_points:  # points of the kept episodes, renumbered
+            sel = np.arange(self.n_episodes)[idx]
+            sel = np.atleast_1d(sel)
+            pos = np.full(self.n_episodes, -1)
+            pos[sel] = np.arange(len(sel))
+            at = pos[self.arrays["pt_episode"]] >= 0
+            for k in POINT_KEYS:
+                keep[k] = self.arrays[k][at]
+            keep["pt_episode"] = pos[self.arrays["pt_episode"][at]].astype(np.int32)
         return Dataset(keep, dict(self.meta))
 
 
@@ -144,11 +170,40 @@ def _check(arrays: dict[str, np.ndarray], meta: dict[str, Any], where: str) -> N
             f"{where}: log_theta has {arrays['log_theta'].shape[1]} columns for "
             f"{len(meta['param_names'])} parameter names"
         )
+    _check_points(arrays, E, T, mm.shape[2], where)
     if arrays["actions"].shape[2] != len(meta["control_names"]):
         raise DatasetError(
             f"{where}: actions have {arrays['actions'].shape[2]} channels for "
             f"{len(meta['control_names'])} control names"
         )
+
+
+POINT_KEYS = ("pt_episode", "pt_step", "pt_frac", "pt_channel", "pt_value", "pt_sd", "pt_row")
+
+
+def _check_points(arrays: dict[str, np.ndarray], E: int, T: int, C: int, where: str) -> None:
+    """Measurement points: all arrays or none, one length, indices in range, finite values."""
+    have = [k for k in POINT_KEYS if k in arrays]
+    if not have:
+        return
+    if len(have) != len(POINT_KEYS):
+        raise DatasetError(f"{where}: measurement points need all of {list(POINT_KEYS)}, got {have}")
+    M = arrays["pt_episode"].shape
+    bad = [k for k in POINT_KEYS if arrays[k].shape != M or arrays[k].ndim != 1]
+    if bad:
+        raise DatasetError(f"{where}: point arrays {bad} differ in shape from pt_episode {M}")
+    for k, hi in (("pt_episode", E), ("pt_step", T), ("pt_channel", C)):
+        a = arrays[k]
+        if a.size and not (a.min() >= 0 and a.max() < hi):
+            raise DatasetError(f"{where}: {k} must lie in [0, {hi}), got [{a.min()}, {a.max()}]")
+    f = arrays["pt_frac"]
+    if not (np.isfinite(f).all() and (f >= 0).all() and (f <= 1).all()):
+        raise DatasetError(f"{where}: pt_frac must lie in [0, 1]")
+    if not np.isfinite(arrays["pt_value"]).all():
+        raise DatasetError(f"{where}: pt_value contains NaN or inf")
+    sd = arrays["pt_sd"]
+    if not (np.isnan(sd) | (sd > 0)).all():
+        raise DatasetError(f"{where}: pt_sd must be positive (or NaN for the noise model)")
 
 
 def save_dataset(path: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:

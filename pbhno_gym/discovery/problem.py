@@ -11,6 +11,8 @@ simulator:
   forward-mode autograd through the simulator: the batch carries one row per (parameter
   vector, free parameter) with a one-hot tangent, so a single dual-number rollout gives all
   sensitivities exactly.
+* :class:`SpecProblem`: the true model of a user's measurement table (``surrogate.petab``):
+  the dataset's environment spec, with measurements at arbitrary times and replicates.
 * :class:`LinearGaussianProblem`: ``y = A log theta + b + noise``.
 """
 
@@ -24,10 +26,19 @@ import torch
 import torch.autograd.forward_ad as fwAD
 
 from ..data.format import Dataset
+from ..envs.core import episode_start_state
+from ..physics.simulator import SimState
 from .design import dataset_design, design_model
 from .prior import Prior
 
-__all__ = ["InverseProblem", "SimulatorProblem", "LinearGaussianProblem", "central_differences"]
+__all__ = [
+    "InverseProblem",
+    "SimulatorProblem",
+    "SpecProblem",
+    "LinearGaussianProblem",
+    "central_differences",
+    "noise_sd",
+]
 
 
 class InverseProblem(ABC):
@@ -244,3 +255,133 @@ class SimulatorProblem(InverseProblem):
         full = self.model.full_log_theta(torch.as_tensor(np.atleast_2d(log_theta))).expand(u.shape[0], -1)
         with torch.no_grad():
             return self._channels(full, u).numpy()
+
+
+def noise_sd(dataset: Dataset, values: np.ndarray, given: np.ndarray, floor: float = 1e-3) -> np.ndarray:
+    """Noise sd of measurements: ``given`` where finite, else the spec's noise model
+    ``sqrt(additive^2 + multiplicative^2 y^2)`` (normalised units, as PB-HNO's loss), floored."""
+    obs = dataset.meta["spec"]["observation"]
+    sa, sm = float(obs["additive_noise"]), float(obs["multiplicative_noise"])
+    model = np.sqrt(sa**2 + sm**2 * np.asarray(values, np.float64) ** 2)
+    return np.maximum(np.where(np.isfinite(given), given, model), floor)
+
+
+class SpecProblem(InverseProblem):
+    """The true-model inverse problem of a dataset read from a measurement table (no design).
+
+    The model is the float64 simulator of the dataset's environment spec (``meta['spec']``),
+    started as its episodes start (:func:`~pbhno_gym.envs.core.episode_start_state`), measured by
+    its observation model; parameters not in ``free`` stay at the spec's values. Residuals: every
+    grid measurement (``meas_mask``) and every measurement point (``pt_*``: off-grid times and
+    replicates), the latter from one batched :meth:`Simulator.step` of ``frac * dt`` minutes from
+    the state at its interval's start. Noise: the table's ``noiseParameters`` or the spec's noise
+    model (:func:`noise_sd`). Jacobians: central differences (step ``fd_step``) in the same
+    batched rollout.
+    """
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        free: Sequence[str] | None = None,
+        prior: Prior | None = None,
+        max_rows: int = 256,
+        fd_step: float = 1e-5,
+    ) -> None:
+        from ..envs.factory import build
+        from ..envs.spec import load_spec
+
+        meta = dataset.meta
+        if "spec" not in meta:
+            raise ValueError("SpecProblem: the dataset's meta has no 'spec' (read it with read_measurements)")
+        self.spec = load_spec(base=meta["spec"])
+        parts = build(self.spec, None, torch.float64)
+        self.sim, self.obs_model = parts.sim, parts.obs_model
+        names = list(self.sim.params.names)
+        free = tuple(free) if free is not None else tuple(meta.get("free_params") or names)
+        self.prior = prior if prior is not None else Prior.from_meta(meta, free)
+        if tuple(self.prior.names) != free:
+            raise ValueError(f"prior names {self.prior.names} differ from the free parameters {free}")
+        self.base = self.sim.params.log_theta(self.spec.parameters, torch.float64)
+        self.free_idx = [names.index(n) for n in free]
+        self.dataset, self.fd_step, self.max_rows = dataset, float(fd_step), int(max_rows)
+        self.controls = torch.as_tensor(dataset["actions"], dtype=torch.float64)  # (E, T, U)
+        self.E = self.controls.shape[0]
+        self.mask = torch.as_tensor(dataset["meas_mask"])
+        times = np.asarray(dataset["times"], np.float64)
+        y_grid = dataset["meas_values"][dataset["meas_mask"]].astype(np.float64)
+        sd_grid = (
+            dataset["meas_sd"][dataset["meas_mask"]].astype(np.float64)
+            if "meas_sd" in dataset.arrays
+            else np.full_like(y_grid, np.nan)
+        )
+        t_grid = times[np.nonzero(dataset["meas_mask"])[1]]
+        a = dataset.arrays
+        if dataset.n_points:
+            self.pt_ep = torch.as_tensor(a["pt_episode"], dtype=torch.long)
+            self.pt_k = torch.as_tensor(a["pt_step"], dtype=torch.long)
+            self.pt_c = torch.as_tensor(a["pt_channel"], dtype=torch.long)
+            self.pt_dur = torch.as_tensor(a["pt_frac"], dtype=torch.float64) * self.sim.dt
+            y_pt, sd_pt = a["pt_value"].astype(np.float64), a["pt_sd"].astype(np.float64)
+            t_pt = times[a["pt_step"]] + a["pt_frac"] * self.sim.dt
+        else:
+            y_pt = sd_pt = t_pt = np.zeros(0)
+        self.n_grid = len(y_grid)
+        self.y = np.concatenate([y_grid, y_pt])
+        self.sigma = noise_sd(dataset, self.y, np.concatenate([sd_grid, sd_pt]))
+        self.data_times = np.concatenate([t_grid, t_pt])
+        self.n_sim_rows = 0
+
+    def full_log_theta(self, lt: np.ndarray) -> torch.Tensor:
+        """(K, p) free log-parameters -> (K, P), the others at the spec's values."""
+        out = self.base.expand(lt.shape[0], -1).clone()
+        out[:, self.free_idx] = torch.as_tensor(lt, dtype=torch.float64)
+        return out
+
+    @torch.no_grad()
+    def _values(self, lt: np.ndarray) -> np.ndarray:
+        """(K, R) predictions of every residual's datum at K free log-parameter vectors."""
+        K, E = lt.shape[0], self.E
+        out = np.empty((K, self.n_data))
+        per = max(1, self.max_rows // E)
+        for s in range(0, K, per):
+            full = self.full_log_theta(lt[s : s + per])
+            k = full.shape[0]
+            rows = full.repeat_interleave(E, 0)  # (k*E, P), episode fastest
+            u = self.controls.repeat(k, 1, 1)
+            st = episode_start_state(self.sim, self.spec, rows, k * E)
+            _, xs, Ls = self.sim.rollout(st, u, rows)
+            self.n_sim_rows += k * E
+            B, T1 = xs.shape[:2]
+            flat = SimState(
+                xs.flatten(0, 1),
+                None if Ls is None else Ls.flatten(0, 1),
+                torch.zeros(B * T1, dtype=xs.dtype),
+            )
+            ch = self.obs_model.true_channels(flat).reshape(k, E, T1, -1)
+            parts = [ch[:, self.mask].reshape(k, -1)]
+            if self.n_data > self.n_grid:
+                M = len(self.pt_ep)
+                blk = torch.arange(k).repeat_interleave(M)
+                row = blk * E + self.pt_ep.repeat(k)
+                kk = self.pt_k.repeat(k)
+                z = SimState(
+                    xs[row, kk],
+                    None if Ls is None else Ls[row, kk],
+                    torch.zeros(len(row), dtype=xs.dtype),
+                )
+                z = self.sim.step(z, u[row, kk], rows[row], duration=self.pt_dur.repeat(k))
+                v = self.obs_model.true_channels(z)[torch.arange(len(row)), self.pt_c.repeat(k)]
+                parts.append(v.reshape(k, M))
+            out[s : s + k] = torch.cat(parts, 1).numpy()
+        return out
+
+    def predict(self, log_theta, jac=False):
+        lt = np.atleast_2d(np.asarray(log_theta, dtype=np.float64))
+        if lt.shape[1] != self.p:
+            raise ValueError(
+                f"log_theta must have {self.p} columns ({', '.join(self.names)}), got {lt.shape[1]}"
+            )
+        need = np.broadcast_to(np.asarray(jac, dtype=bool), (lt.shape[0],))
+        if not need.any():
+            return self._values(lt), None
+        return central_differences(self._values, lt, need, self.fd_step)

@@ -335,8 +335,9 @@ class Simulator:
         log_theta: Tensor | None = None,
         noise: torch.Generator | None = None,
         budget: bool = False,
+        duration: Tensor | None = None,
     ):
-        """Advance every environment by one control interval.
+        """Advance every environment by one control interval (or by ``duration`` minutes).
 
         Args:
             state: current batched state.
@@ -345,6 +346,9 @@ class Simulator:
             noise: a torch.Generator, or a callable (shape, dtype, device) -> standard normals:
                 add chemical-Langevin intrinsic noise to the cell species.
             budget: also return the ligand mass budget of this step.
+            duration: (B,) minutes in [0, dt] to advance each row instead of ``dt``, with the
+                same number of sub-steps (so at least as accurate): the state at a measurement
+                time inside the interval, exactly as the scheme computes it (off-grid data).
         Returns:
             The new state, and with ``budget=True`` a dict of (B,) masses (nM um^2):
             ``mass0``, ``mass1``, ``source``, ``uptake``, ``decay``, with
@@ -354,7 +358,12 @@ class Simulator:
         lig, inh = self.split_controls(u)
         B = state.batch_size
         K = self.n_substeps(state, u, lt)
-        h = self.dt / K
+        h: float | Tensor = self.dt / K
+        if duration is not None:
+            if budget or noise is not None:
+                raise ValueError("Simulator.step: duration excludes budget and noise")
+            dur = torch.as_tensor(duration, dtype=self.dtype, device=self.device).reshape(-1)
+            h = (dur / K).reshape(-1, 1, 1)  # per row, broadcast over (N, S) and the DCT grid
         x, Lf, src, mult, acc = state.x, None, None, None, None
         if state.L is not None:
             diff, lam = self.pathway.field_coefficients(th)
@@ -376,7 +385,8 @@ class Simulator:
             x, Lf, L_hat = self._substep(x, Lf, L_hat, th, inh, src, h, mult, acc)
             if noise is not None:
                 x = self._langevin(x, Lf, th, inh, h, noise)
-        new = SimState(x, None if Lf is None else Lf.reshape(B, *self.grid.shape), state.t + self.dt)
+        t1 = state.t + (self.dt if duration is None else dur)
+        new = SimState(x, None if Lf is None else Lf.reshape(B, *self.grid.shape), t1)
         if budget:
             acc.pop("scal")
             acc["mass1"] = self._mass(Lf)

@@ -109,12 +109,13 @@ class SpectralOperator:
         """DCT coefficients -> physical field."""
         return self.vy @ coef @ self.vx_t
 
-    def multipliers(self, diff: Tensor, lam: Tensor, h: float) -> tuple[Tensor, Tensor, Tensor]:
+    def multipliers(self, diff: Tensor, lam: Tensor, h: float | Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """(exp(hA), h phi1(hA), h phi2(hA)) as DCT-space multipliers of shape (B or 1, H, W).
 
         Args:
             diff: (B,) or (1,) diffusion coefficient D (um^2/min).
             lam: (B,) or (1,) decay rate (1/min).
+            h: step (min), a float or a (B, 1, 1) tensor of per-row steps.
         Computed in float64 (the phi-functions cancel badly in float32), cast to ``dtype``;
         differentiable in D and lambda.
         """

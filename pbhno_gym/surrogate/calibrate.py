@@ -28,7 +28,7 @@ from ..discovery.optimize import multistart
 from ..discovery.prior import Prior
 from ..discovery.problem import InverseProblem, central_differences
 from .data import EpisodeTensors
-from .losses import rollout_predictions
+from .losses import predict_all
 
 __all__ = ["ModelProblem", "calibrate_theta", "model_prior"]
 
@@ -68,8 +68,12 @@ class ModelProblem(InverseProblem):
         if tuple(self.prior.names) != tuple(model.free_names):
             raise ValueError(f"prior names {self.prior.names} differ from the model's {model.free_names}")
         self.mask = data.mask
-        self.y = data.y[data.mask].double().cpu().numpy()
-        self.sigma = data.var[data.mask].sqrt().double().cpu().numpy()
+        pts = data.points
+        y, var = data.y[data.mask], data.var[data.mask]
+        if pts is not None:  # measurement points (off-grid times, replicates) after the grid
+            y, var = torch.cat([y, pts.y]), torch.cat([var, pts.var])
+        self.y = y.double().cpu().numpy()
+        self.sigma = var.sqrt().double().cpu().numpy()
         self.fd_step, self.max_rows = float(fd_step), int(max_rows)
         self.E = data.n_episodes
 
@@ -89,11 +93,14 @@ class ModelProblem(InverseProblem):
         for s in range(0, K, per):
             k = min(per, K - s)
             rows = full[s : s + k].repeat_interleave(E, 0)
-            pred = rollout_predictions(
-                self.model, self.data.actions.repeat(k, 1, 1), self.delta.repeat(k, 1, 1), rows
+            pts = None if self.data.points is None else self.data.points.tile(k, E)
+            pred, pt = predict_all(
+                self.model, self.data.actions.repeat(k, 1, 1), self.delta.repeat(k, 1, 1), rows, points=pts
             )
-            pred = pred.reshape(k, E, *pred.shape[1:])
-            out[s : s + k] = pred[:, self.mask].double().cpu().numpy()
+            pred = pred.reshape(k, E, *pred.shape[1:])[:, self.mask]
+            if pt is not None:
+                pred = torch.cat([pred, pt.reshape(k, -1)], 1)
+            out[s : s + k] = pred.double().cpu().numpy()
         return out
 
     def predict(self, log_theta, jac=False):

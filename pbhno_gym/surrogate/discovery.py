@@ -21,7 +21,7 @@ import torch
 from ..data.format import Dataset
 from ..utils.io import atomic_write_json, atomic_write_text
 from .data import EpisodeTensors
-from .fisher import fisher_information, laplace_covariance, sensitivities
+from .fisher import fisher_information, laplace_covariance, point_sensitivities, sensitivities
 
 __all__ = ["laplace_summary", "combine_members", "theta_report", "write_report"]
 
@@ -36,8 +36,13 @@ def laplace_summary(
         delta = torch.zeros(
             d.n_episodes, model.n_cells, len(model.pathway.species), dtype=model.dtype, device=model.device
         )
-    J = sensitivities(model, d.index(idx), delta[idx].detach())
-    F = fisher_information(J, d.var[idx], d.mask[idx]) * (d.n_episodes / len(idx))
+    sub = d.index(idx)
+    J = sensitivities(model, sub, delta[idx].detach())
+    F = fisher_information(J, d.var[idx], d.mask[idx])
+    Jp = point_sensitivities(model, sub, delta[idx].detach())
+    if Jp is not None:  # off-grid measurements and replicates
+        F = F + Jp.T @ (Jp / sub.points.var[:, None])
+    F = F * (d.n_episodes / len(idx))
     prior_sd = model.prior_sigma[model.free_index]
     cov = laplace_covariance(F, prior_sd)
     return {

@@ -18,9 +18,15 @@ import torch
 from torch import Tensor
 
 from .data import EpisodeTensors
-from .losses import rollout_predictions
+from .losses import predict_all, rollout_predictions
 
-__all__ = ["sensitivities", "fisher_information", "sensitivity_weights", "laplace_covariance"]
+__all__ = [
+    "sensitivities",
+    "point_sensitivities",
+    "fisher_information",
+    "sensitivity_weights",
+    "laplace_covariance",
+]
 
 
 @torch.no_grad()
@@ -33,6 +39,22 @@ def sensitivities(model, batch: EpisodeTensors, delta: Tensor, eps: float = 1e-2
         e[j] = eps
         hi = rollout_predictions(model, batch.actions, delta, base + e)
         lo = rollout_predictions(model, batch.actions, delta, base - e)
+        cols.append((hi - lo) / (2 * eps))
+    return torch.stack(cols, -1)
+
+
+@torch.no_grad()
+def point_sensitivities(model, batch: EpisodeTensors, delta: Tensor, eps: float = 1e-2) -> Tensor | None:
+    """(M, P_free) derivatives of the predicted measurement points (None without points)."""
+    if batch.points is None or len(batch.points) == 0:
+        return None
+    base = model.log_theta.detach()
+    cols = []
+    for j in model.free_index.tolist():
+        e = torch.zeros_like(base)
+        e[j] = eps
+        hi = predict_all(model, batch.actions, delta, base + e, points=batch.points)[1]
+        lo = predict_all(model, batch.actions, delta, base - e, points=batch.points)[1]
         cols.append((hi - lo) / (2 * eps))
     return torch.stack(cols, -1)
 

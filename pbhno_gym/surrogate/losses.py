@@ -11,7 +11,8 @@ Per minibatch of episodes, with the model rolled out from estimated initial stat
       + lam_ode * mean ||f_psi - f_mech||^2 / (x_scale / dt)^2   (ODE residual = the learned correction)
       + lam_op  * (||A - A_geom||^2 + ||B - Phi_phys||^2)         (coupling regulariser, eq. 6)
 
-with ``r = (h(z_t) - y_t) / sigma_t``. The bracket is a minibatch estimate of the negative log
+with ``r = (h(z_t) - y_t) / sigma_t``, over grid measurements and measurement points (off-grid
+times and replicates, :func:`predict_all`). The bracket is a minibatch estimate of the negative log
 posterior per observation, so at ``lam_pde = lam_ode = lam_op = 0`` the minimiser is the MAP
 estimate and the Laplace covariance of :mod:`.fisher` is on the same scale.
 """
@@ -24,9 +25,9 @@ import torch
 from torch import Tensor
 
 from ..physics.simulator import SimState
-from .data import EpisodeTensors
+from .data import EpisodeTensors, PointTensors
 
-__all__ = ["LossWeights", "rollout_predictions", "objective"]
+__all__ = ["LossWeights", "rollout_predictions", "predict_all", "objective"]
 
 
 @dataclass
@@ -46,14 +47,39 @@ def rollout_predictions(
     model, actions: Tensor, delta: Tensor, log_theta: Tensor | None = None, aux: dict | None = None
 ) -> Tensor:
     """Predicted channels (B, T+1, C) from the estimated initial states ``x0 * exp(delta)``."""
+    return predict_all(model, actions, delta, log_theta, aux)[0]
+
+
+def predict_all(
+    model,
+    actions: Tensor,
+    delta: Tensor,
+    log_theta: Tensor | None = None,
+    aux: dict | None = None,
+    points: PointTensors | None = None,
+) -> tuple[Tensor, Tensor | None]:
+    """Grid predictions (B, T+1, C) and, with ``points``, those of the points (M,): the state at
+    each point's interval start advanced by its duration under that interval's control, all
+    points in one batched partial :meth:`PBHNO.step` (no loop over measurements)."""
     B, T, _ = actions.shape
     z = model.initial_state(B, log_theta)
     z = SimState(z.x * torch.exp(delta), z.L, z.t)
-    preds = [model.measure(z)]
+    preds, xs, Ls = [model.measure(z)], [z.x], [z.L]
     for t in range(T):
         z = model.step(z, actions[:, t], log_theta, aux=aux)
         preds.append(model.measure(z))
-    return torch.stack(preds, 1)
+        if points is not None:
+            xs.append(z.x)
+            Ls.append(z.L)
+    grid = torch.stack(preds, 1)
+    if points is None or len(points) == 0:
+        return grid, None
+    ep, k = points.ep, points.step
+    x = torch.stack(xs, 1)[ep, k]
+    L = None if Ls[0] is None else torch.stack(Ls, 1)[ep, k]
+    lt = log_theta[ep] if log_theta is not None and log_theta.dim() == 2 else log_theta
+    zp = model.step(SimState(x, L, torch.zeros_like(points.dur)), actions[ep, k], lt, duration=points.dur)
+    return grid, model.measure(zp)[torch.arange(len(ep), device=ep.device), points.chan]
 
 
 def objective(
@@ -68,11 +94,12 @@ def objective(
 ) -> tuple[Tensor, dict[str, float]]:
     """The scalar loss of a minibatch and its terms (as floats, for logging)."""
     aux: dict = {}
-    pred = rollout_predictions(model, batch.actions, delta, aux=aux)
+    pred, pt = predict_all(model, batch.actions, delta, aux=aux, points=batch.points)
     r2 = torch.where(batch.mask, (pred - batch.y) ** 2 / batch.var, torch.zeros_like(pred))
+    r2_pts = pred.new_zeros(()) if pt is None else ((pt - batch.points.y) ** 2 / batch.points.var).sum()
     scale = (n_total / batch.n_episodes) / n_obs_total
-    terms: dict[str, Tensor] = {"y": 0.5 * r2.sum() * scale}
-    if sens_w is not None and w.sens > 0:
+    terms: dict[str, Tensor] = {"y": 0.5 * (r2.sum() + r2_pts) * scale}
+    if sens_w is not None and w.sens > 0:  # grid measurements only (points keep weight 1)
         terms["sens"] = 0.5 * ((sens_w - 1) * r2).sum() * scale
     if w.init > 0 and init_sd > 0:
         terms["init"] = 0.5 * (delta**2).sum() / init_sd**2 * scale
@@ -87,5 +114,5 @@ def objective(
     terms["op"] = op
     total = sum(getattr(w, k) * v for k, v in terms.items())
     logs = {k: float(v.detach()) for k, v in terms.items()}
-    logs["rmse_sigma"] = float((r2.sum() / batch.mask.sum().clamp_min(1)).sqrt().detach())
+    logs["rmse_sigma"] = float(((r2.sum() + r2_pts) / max(batch.n_obs, 1)).sqrt().detach())
     return total, logs

@@ -322,10 +322,22 @@ class PBHNO(nn.Module, ControlModel):
         return self._rest_state(batch, lt)
 
     def step(
-        self, z: SimState, u: Tensor, log_theta: Tensor | None = None, aux: dict | None = None
+        self,
+        z: SimState,
+        u: Tensor,
+        log_theta: Tensor | None = None,
+        aux: dict | None = None,
+        duration: Tensor | None = None,
     ) -> SimState:
-        """One control interval. ``aux`` (a dict) collects the physics residuals for the loss."""
+        """One control interval. ``aux`` (a dict) collects the physics residuals for the loss.
+
+        ``duration`` (B,) minutes in [0, dt]: advance each row only that far (the state at an
+        off-grid measurement): the cells' ODE and the mechanistic transport over exactly that
+        time, the learned field correction (a per-interval operator) pro rata. No residuals."""
         cfg = self.config
+        f = None if duration is None else (duration.to(self._dtype) / self.dt).reshape(-1, 1, 1)
+        if f is not None:
+            aux = None
         lt = self.log_theta if log_theta is None else log_theta
         th = self.sim.params.unpack(lt)
         lig, inh = self.sim.split_controls(u)
@@ -339,7 +351,8 @@ class PBHNO(nn.Module, ControlModel):
             ell0 = self.averaging(L)
             src = self.sim.external_source(lig, th, B).reshape(L.shape)
             diff, lam = self.pathway.field_coefficients(th)
-            e, hp1, hp2 = self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), self.dt / K)
+            h = self.dt / K if f is None else (self.dt / K) * f
+            e, hp1, hp2 = self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), h)
             Lk, xk, b_sum, reg = L, z.x, 0.0, 0.0
             for _ in range(K):  # mechanistic transport; with K > 1 the cells move with the field
                 emis, upt = self.pathway.emission(xk, th, inh), self.pathway.uptake(xk, th, inh)
@@ -359,11 +372,11 @@ class PBHNO(nn.Module, ControlModel):
                         inh,
                         u_inh,
                         cfg.solver,
-                        cfg.adjoint,
+                        cfg.adjoint and f is None,
                         self.cell_substeps // K,  # a multiple of K (_resolve_substeps)
                         cfg.rtol,
                         cfg.atol,
-                        frac=1.0 / K,
+                        frac=1.0 / K if f is None else f / K,
                     )
                     emis, upt = self.pathway.emission(xk, th, inh), self.pathway.uptake(xk, th, inh)
                     b1, b1_phys = self.boundary(pred, emis, upt)
@@ -378,8 +391,9 @@ class PBHNO(nn.Module, ControlModel):
             if cfg.pde_block == "none":
                 L1 = etd.clamp_min(0)
             else:
-                inp = torch.stack([L / ls, etd / ls, b_sum * (self.dt / ls), src * (self.dt / ls)], 1)
-                g = self.fno(inp)[:, 0] * ls
+                span = self.dt if f is None else self.dt * f  # (B, 1, 1) for a partial step
+                inp = torch.stack([L / ls, etd / ls, b_sum * (span / ls), src * (span / ls)], 1)
+                g = self.fno(inp)[:, 0] * ls * (1.0 if f is None else f)
                 if cfg.pde_block == "residual":
                     L1 = (etd + cfg.residual_scale * g).clamp_min(0)
                 else:
@@ -399,15 +413,16 @@ class PBHNO(nn.Module, ControlModel):
                 inh,
                 u_inh,
                 cfg.solver,
-                cfg.adjoint,
+                cfg.adjoint and f is None,
                 self.cell_substeps,
                 cfg.rtol,
                 cfg.atol,
+                frac=1.0 if f is None else f,
             )
         if aux is not None:
             corr = self.cells.correction(z.x, ell0, u_inh) / (self.cells.x_scale / self.dt)
             aux.setdefault("ode", []).append((corr**2).flatten(1).mean(1))
-        return SimState(x1, L1, z.t + self.dt)
+        return SimState(x1, L1, z.t + (self.dt if duration is None else duration.to(z.t)))
 
     def phenotype(self, z: SimState) -> Tensor:
         return self.obs_model.phenotype(z.x)

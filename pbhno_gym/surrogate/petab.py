@@ -6,11 +6,13 @@ Measurement table (TSV, PEtab's measurement-table columns):
 |---|---|
 | observableId | ``<species>_cell<i>`` (``H_cell1``: reporter H of cell 1) or ``ligand_r<row>_c<col>`` |
 | simulationConditionId | the experiment (one episode per condition) |
-| time | minutes from the start, on the spec's control grid (a multiple of ``control_interval``) |
+| time | minutes from the start: any float in [0, horizon * control_interval] (off-grid allowed) |
 | measurement | value in physical units (nM, or the phenotype's units) |
 | noiseParameters | optional standard deviation of the measurement, physical units |
+| replicateId | optional; every row is its own residual (replicates: same condition, time, observable) |
 
-Condition table (optional TSV): ``simulationConditionId``, ``time`` (start of a piece, minutes),
+Condition table (optional TSV): ``simulationConditionId``, ``time`` (start of a piece, minutes,
+on the control grid),
 then one column per control name (physical units, e.g. ``ligand_left``, ``gsi``): a piecewise-
 constant schedule; controls not listed are zero. Without a condition table every condition is
 unstimulated. Observables must be channels of the environment spec's observation model (the
@@ -66,22 +68,42 @@ FRACTION_SLACK = 0.1
 
 
 def _grid_step(path: Path, row: int, t: float, dt: float, horizon: int) -> int:
-    """The control step of time ``t`` (minutes): on the grid and within the horizon, or refused."""
-    if not 0 <= t <= horizon * dt:
+    """The control step of time ``t`` (minutes): on the grid and within the horizon, or refused
+    (condition tables: controls are piecewise constant over control intervals)."""
+    _in_horizon(path, row, t, dt, horizon)
+    k = t / dt
+    if abs(k - round(k)) > 1e-6:
+        raise PetabError(
+            f"{path}: row {row}, column 'time': a control schedule piece must start on the {dt:g}-min "
+            f"control grid, got {t} min"
+        )
+    return int(round(k))
+
+
+def _in_horizon(path: Path, row: int, t: float, dt: float, horizon: int) -> None:
+    if t < 0:
+        raise PetabError(f"{path}: row {row}, column 'time': must be >= 0 min, got {t}")
+    if t > horizon * dt * (1 + 1e-9):
         raise PetabError(
             f"{path}: row {row}, column 'time': {t} min is outside the environment's horizon "
             f"[0, {horizon * dt:g}] min ({horizon} steps of {dt:g} min)"
         )
-    k = t / dt
-    if abs(k - round(k)) > 1e-6:
-        raise PetabError(f"{path}: row {row}, column 'time': {t} min is not on the {dt:g}-min control grid")
-    return int(round(k))
+
+
+GRID_TOL = 1e-6
+"""Times within this fraction of a control interval of a grid point count as on the grid."""
 
 
 def read_measurements(
     measurements: str | Path, spec: EnvSpec | str, conditions: str | Path | None = None
 ) -> Dataset:
-    """A :class:`Dataset` (no ground truth) from PEtab-style tables for the environment ``spec``."""
+    """A :class:`Dataset` (no ground truth) from PEtab-style tables for the environment ``spec``.
+
+    Every row is one residual. The first measurement of a (condition, grid time, observable) goes
+    into the grid arrays (``meas_values``/``meas_mask``); every other row (off-grid times, and
+    replicates: further rows of the same condition, time and observable) into the point arrays
+    ``pt_*`` of :mod:`pbhno_gym.data.format`, located by control interval and fraction of it.
+    """
     mpath = Path(measurements)
     spec = load_spec(spec) if isinstance(spec, str) else spec
     parts = build(spec)
@@ -103,8 +125,11 @@ def read_measurements(
                 f"{mpath}: row {r}, column 'observableId': unknown observable {obs!r}; "
                 f"this spec measures {sorted(index)[:6]}..."
             )
+        cond = row["simulationConditionId"]
+        if cond in ("", None):
+            raise PetabError(f"{mpath}: row {r}, column 'simulationConditionId': empty")
         t = _num(mpath, r, "time", row["time"])
-        k = _grid_step(mpath, r, t, dt, spec.horizon)
+        _in_horizon(mpath, r, t, dt, spec.horizon)
         y = _num(mpath, r, "measurement", row["measurement"])
         ub = parts.pathway.upper_bound
         if (
@@ -119,27 +144,34 @@ def read_measurements(
         sd = None
         if "noiseParameters" in header and row.get("noiseParameters", "") not in ("", None):
             sd = _num(mpath, r, "noiseParameters", row["noiseParameters"], positive=True)
-        parsed.append((row["simulationConditionId"], k, index[obs], y, sd))
+        parsed.append((cond, t / dt, index[obs], y, sd, r))
     if not parsed:
         raise PetabError(f"{mpath}: no measurements")
     conds = sorted({p[0] for p in parsed})
-    T = max(p[1] for p in parsed)
+    T = max(math.ceil(p[1] - GRID_TOL) for p in parsed)
     if T < 1:
         raise PetabError(f"{mpath}: all measurements are at time 0; nothing to fit dynamics to")
     E, C, U = len(conds), len(chans), parts.n_controls
     vals = np.full((E, T + 1, C), np.nan, np.float32)
     sds = np.full((E, T + 1, C), np.nan, np.float32)
     mask = np.zeros((E, T + 1, C), bool)
-    for cond, k, c, y, sd in parsed:
-        e = conds.index(cond)
-        if mask[e, k, c]:
-            raise PetabError(
-                f"{mpath}: duplicate measurement of channel {chans[c]} at t={k * dt:g} in {cond!r}"
-            )
-        mask[e, k, c] = True
-        vals[e, k, c] = (y - low[c]) / scale[c]
-        if sd is not None:
-            sds[e, k, c] = sd / scale[c]
+    pts: dict[str, list] = {k: [] for k in ("episode", "step", "frac", "channel", "value", "sd", "row")}
+    cond_index = {c: e for e, c in enumerate(conds)}
+    for cond, tk, c, y, sd, r in parsed:
+        e = cond_index[cond]
+        v = (y - low[c]) / scale[c]
+        sdn = np.nan if sd is None else sd / scale[c]
+        k = int(round(tk))
+        if abs(tk - k) <= GRID_TOL and not mask[e, k, c]:
+            mask[e, k, c] = True
+            vals[e, k, c], sds[e, k, c] = v, sdn
+            continue
+        # off the grid, or a replicate: the interval (k0, k0 + 1] holding it and the fraction of
+        # it (a grid time k > 0 is the end of interval k - 1, so every point has a control)
+        k0 = max(math.ceil(tk - GRID_TOL) - 1, 0)
+        frac = min(max(tk - k0, 0.0), 1.0)
+        for key, val in zip(pts, (e, k0, frac, c, v, sdn, r), strict=True):
+            pts[key].append(val)
     actions = np.zeros((E, T, U), np.float32)
     if conditions is not None:
         actions = _schedules(Path(conditions), conds, parts, T, dt)
@@ -149,11 +181,33 @@ def read_measurements(
         "meas_mask": mask,
         "times": (np.arange(T + 1) * dt).astype(np.float32),
     }
+    if pts["row"]:
+        for key, dtype in POINT_DTYPES.items():
+            arrays[f"pt_{key}"] = np.asarray(pts[key], dtype)
+    default = math.sqrt(spec.observation.additive_noise**2 + spec.observation.multiplicative_noise**2)
     if not np.isnan(sds[mask]).all():
-        default = math.sqrt(spec.observation.additive_noise**2 + spec.observation.multiplicative_noise**2)
         arrays["meas_sd"] = np.where(mask & np.isnan(sds), default, sds).astype(np.float32)
-    meta = dataset_meta(parts, conditions=conds, source=str(mpath))
+    meta = dataset_meta(
+        parts,
+        conditions=conds,
+        source=str(mpath),
+        n_rows=len(parsed),
+        n_offgrid=int(sum(abs(p[1] - round(p[1])) > GRID_TOL for p in parsed)),
+        n_points=len(pts["row"]),
+        replicate_ids="replicateId" in header,
+    )
     return Dataset(arrays, {**meta, "version": 1})
+
+
+POINT_DTYPES = {
+    "episode": np.int32,
+    "step": np.int32,
+    "frac": np.float64,
+    "channel": np.int32,
+    "value": np.float32,
+    "sd": np.float32,
+    "row": np.int32,
+}
 
 
 def _schedules(path: Path, conds: list[str], parts: EnvModel, T: int, dt: float) -> np.ndarray:

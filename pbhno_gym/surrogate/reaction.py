@@ -107,10 +107,11 @@ class CellDynamics(nn.Module):
         substeps: int = 8,
         rtol: float = 1e-3,
         atol: float = 1e-4,
-        frac: float = 1.0,
+        frac: float | Tensor = 1.0,
     ) -> Tensor:
-        """Integrate over one control interval (or the fraction ``frac`` of it, with the membrane
-        ligand going linearly from ``ell0`` to ``ell1`` over that part); returns x clipped at zero.
+        """Integrate over one control interval (or the fraction ``frac`` of it, a float or per row
+        (B, 1, 1), with the membrane ligand going linearly from ``ell0`` to ``ell1`` over that
+        part); returns x clipped at zero.
 
         Each call binds its inputs in its own :class:`_BoundRHS`, so adjoint backward passes, which
         re-evaluate the right-hand side later, see the inputs of *their* step.
@@ -190,9 +191,9 @@ class _AdjointSolve(torch.autograd.Function):
 class _BoundRHS(nn.Module):
     """The right-hand side of one step with its inputs bound, in control-interval time tau."""
 
-    def __init__(self, dyn: CellDynamics, ell0, ell1, th, inh, u_inh, frac: float = 1.0) -> None:
+    def __init__(self, dyn: CellDynamics, ell0, ell1, th, inh, u_inh, frac: float | Tensor = 1.0) -> None:
         super().__init__()
-        self.dyn, self.frac = dyn, float(frac)
+        self.dyn, self.frac = dyn, frac if isinstance(frac, Tensor) else float(frac)
         self.ell0, self.ell1, self.th, self.inh, self.u_inh = ell0, ell1, th, inh, u_inh
 
     def forward(self, tau: Tensor, x: Tensor) -> Tensor:

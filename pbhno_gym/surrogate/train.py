@@ -120,7 +120,7 @@ class Trainer:
             raise ValueError("TrainConfig.val_frac leaves no training episodes")
         N, S = model.n_cells, len(model.pathway.species)
         self.delta = torch.zeros(E, N, S, dtype=dt, device=dev, requires_grad=True)
-        self.n_obs_train = float(self.data.mask[self.train_idx].sum())
+        self.n_obs_train = float(self.data.index(self.train_idx).n_obs)
         self.sens_w = torch.ones_like(self.data.y)
         self.init_sd = float(model.spec.init_noise)
         groups = [
@@ -277,7 +277,7 @@ class Trainer:
         if len(self.val_idx) == 0:
             return float("nan")
         v = self.data.index(self.val_idx)
-        n_obs = float(v.mask.sum())
+        n_obs = float(v.n_obs)
         frozen = [p for p in self.model.parameters() if p.requires_grad]
         for p in frozen:
             p.requires_grad_(False)
@@ -328,6 +328,12 @@ class Trainer:
             self.best_val = self.validate()
             self.best_state = self._snapshot()
             self.save_checkpoint()
+        if not len(self.val_idx):
+            stage(
+                f"no held-out episode ({self.data.n_episodes} episode(s) at val_frac {cfg.val_frac:g}): "
+                "validation and early stopping are skipped and the last epoch's model is kept",
+                progress,
+            )
         stage(
             f"training: epochs {self.epoch + 1}..{cfg.epochs} on {len(self.train_idx)} episodes "
             f"(batch {cfg.batch_size}, early stop after {cfg.patience} epochs without improvement)",
@@ -357,7 +363,7 @@ class Trainer:
                 self.bad_epochs += 1
             row = {
                 "epoch": self.epoch,
-                "val_y": val,
+                **({"val_y": val} if len(self.val_idx) else {}),  # no held-out episode: no column
                 "lr": self.sched.get_last_lr()[0],
                 "seconds": time.perf_counter() - t0,
                 **logs,
@@ -368,7 +374,9 @@ class Trainer:
             stopped = self.bad_epochs >= cfg.patience
             self.save_checkpoint()
             bar.update(1)
-            bar.set_postfix(loss=f"{logs['loss']:.3g}", val=f"{val:.3g}")
+            bar.set_postfix(
+                loss=f"{logs['loss']:.3g}", **({"val": f"{val:.3g}"} if len(self.val_idx) else {})
+            )
         bar.close()
         if stopped:
             stage(f"early stop at epoch {self.epoch} (no improvement for {cfg.patience} epochs)", progress)

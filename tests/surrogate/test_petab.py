@@ -37,9 +37,9 @@ def test_roundtrip_normalises_and_builds_schedules(tmp_path):
     [
         ("X_cell0\tc\t0\t1\t\n", r"row 2, column 'observableId': unknown observable 'X_cell0'"),
         ("H_cell0\tc\t0\tabc\t\n", r"row 2, column 'measurement': not a number"),
-        (
-            "H_cell0\tc\t0\t1\t\nH_cell0\tc\t45\t1\t\n",
-            r"row 3, column 'time': 45.0 min is not on the 30-min control grid",
+        (  # off-grid times are accepted now (tests/surrogate/test_offgrid.py); negative ones are not
+            "H_cell0\tc\t0\t1\t\nH_cell0\tc\t-45\t1\t\n",
+            r"row 3, column 'time': must be >= 0 min, got -45.0",
         ),
         ("H_cell0\tc\t30\t1\t-2\n", r"row 2, column 'noiseParameters': must be positive"),
     ],
@@ -59,3 +59,8 @@ def test_missing_column_and_bad_condition(tmp_path):
     c = _write(tmp_path / "c.tsv", "simulationConditionId\ttime\tgsi\nc\t0\t50\n")
     with pytest.raises(PetabError, match=r"row 2, column 'gsi': 50.0 outside the bounds"):
         read_measurements(m, "pbhno/Notch-v0", c)
+    c2 = _write(tmp_path / "c2.tsv", "simulationConditionId\ttime\tgsi\nc\t0\t1\nc\t45\t0\n")
+    with pytest.raises(
+        PetabError, match=r"c2.tsv: row 3, column 'time': .* start on the 30-min control grid"
+    ):
+        read_measurements(m, "pbhno/Notch-v0", c2)

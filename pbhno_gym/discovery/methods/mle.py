@@ -14,6 +14,10 @@ Metropolis with ``mcmc_sampler="pypesto"``). The waterfall (sorted final objecti
 start) and the number of
 starts that reached the best optimum are in ``meta``.
 
+Datasets: a design's (``meta['design']``: :class:`SimulatorProblem`) or a user's measurement
+table (:class:`SpecProblem`: the environment spec's simulator, measurements at arbitrary times and
+replicates, the same table ``pbhno fit --measurements`` reads).
+
 MLE: ``0.5 * sum ((h(theta) - y) / sigma)^2`` within the prior box (mean +- 3 sd). MAP adds the
 Gaussian prior on log theta.
 """
@@ -30,7 +34,7 @@ from ..method import Method
 from ..optimize import laplace_cov, multistart
 from ..predictors import MechanisticPredictor
 from ..prior import Prior
-from ..problem import InverseProblem, SimulatorProblem
+from ..problem import InverseProblem, SimulatorProblem, SpecProblem
 from ..result import FitResult
 
 __all__ = ["multistart", "fit_problem", "fit_mle", "fit_map", "laplace_cov"]
@@ -111,30 +115,50 @@ def fit_problem(
 
 def _fit(
     dataset: Dataset,
-    free: Sequence[str],
-    prior: Prior,
+    free: Sequence[str] | None,
+    prior: Prior | None,
     use_prior: bool,
     seed: int,
     settings: dict | None,
     method: str,
 ) -> FitResult:
     s = dict(settings or {})
-    problem = SimulatorProblem(dataset, free, prior, jac_mode=s.pop("jac_mode", "autograd"))
+    jac_mode = s.pop("jac_mode", "autograd")
     s.pop("cache_dir", None)
+    if "design" not in dataset.meta and "conditions" in dataset.meta:
+        # a user's measurement table (surrogate.petab): the spec's simulator, central differences
+        problem: InverseProblem = SpecProblem(dataset, free, prior)
+    else:  # a design's dataset (env rollouts, with randomised unknown starts, are refused there)
+        problem = SimulatorProblem(dataset, free, prior, jac_mode=jac_mode)
     res = fit_problem(problem, use_prior, seed=seed, method=method, **s)
-    res.predictor = MechanisticPredictor(problem.names, res.log_theta)
+    if "design" in dataset.meta:
+        res.predictor = MechanisticPredictor(problem.names, res.log_theta)
     return res
 
 
 def fit_mle(
-    dataset: Dataset, free: Sequence[str], prior: Prior, *, seed: int = 0, settings: dict | None = None
+    dataset: Dataset,
+    free: Sequence[str] | None = None,
+    prior: Prior | None = None,
+    *,
+    seed: int = 0,
+    settings: dict | None = None,
 ) -> FitResult:
-    """True-model maximum likelihood within the prior box (see the module docstring)."""
+    """True-model maximum likelihood within the prior box (see the module docstring).
+
+    ``dataset``: one made by a design (``meta['design']``) or read from a measurement table
+    (:func:`pbhno_gym.surrogate.petab.read_measurements`: arbitrary times, replicates). ``free``
+    and ``prior`` default to the design's (or every spec parameter) and the dataset's prior."""
     return _fit(dataset, free, prior, False, seed, settings, "mle")
 
 
 def fit_map(
-    dataset: Dataset, free: Sequence[str], prior: Prior, *, seed: int = 0, settings: dict | None = None
+    dataset: Dataset,
+    free: Sequence[str] | None = None,
+    prior: Prior | None = None,
+    *,
+    seed: int = 0,
+    settings: dict | None = None,
 ) -> FitResult:
     """True-model maximum a posteriori with the Gaussian prior on log theta."""
     return _fit(dataset, free, prior, True, seed, settings, "map")
