@@ -1,8 +1,8 @@
 """pbhno-gym: learned-physics control of cell-signalling dynamics.
 
-Importing the package registers the Gymnasium environments (``pbhno/Wnt-v0``, ``pbhno/Notch-v0``,
-``pbhno/NotchLattice-v0``, ``pbhno/MAPK-v0``), so ``gym.make("pbhno/Wnt-v0")`` works after
-``import pbhno_gym`` (or ``gym.register_envs(pbhno_gym)``, or ``gym.make("pbhno_gym:pbhno/Wnt-v0")``).
+Importing the package registers the Gymnasium environments (``pbhno/Wnt-v1``, ``pbhno/Notch-v1``,
+``pbhno/NotchLattice-v0``, ``pbhno/MAPK-v0``), so ``gym.make("pbhno/Wnt-v1")`` works after
+``import pbhno_gym`` (or ``gym.register_envs(pbhno_gym)``, or ``gym.make("pbhno_gym:pbhno/Wnt-v1")``).
 """
 
 from .envs import register_envs

@@ -1,6 +1,6 @@
 """Every environment's simulator against a converged SciPy reference at the env's own settings.
 
-For each spec (Wnt-v0, Notch-v0, NotchLattice-v0, MAPK-v0) the env's simulator (its dtype, control
+For each spec (Wnt-v1, Notch-v1, NotchLattice-v0, MAPK-v0) the env's simulator (its dtype, control
 interval and sub-steps; and the automatic choice ``Simulator.min_fixed_substeps``) is rolled out
 over the full horizon from rest and, where the spec settles, from the settled state, with no
 control and with a random piecewise-constant control schedule. The reference integrates the same
@@ -9,7 +9,7 @@ deviation of the phenotype species over cells and control times, as a fraction o
 phenotype's range (``target.phenotype_high - phenotype_low``); the ligand field's error is
 reported relative to its reference maximum.
 
-    PYTHONPATH=$PWD python scripts/bench_accuracy.py [--specs Notch-v0 ...] [--out DIR]
+    PYTHONPATH=$PWD python scripts/bench_accuracy.py [--specs Notch-v1 ...] [--out DIR]
 
 Writes ``accuracy.csv`` under ``--out`` (default ``docs/results/accuracy``) and prints a table.
 """
@@ -31,7 +31,7 @@ from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.physics import Simulator
 from pbhno_gym.physics.reference import reference_rollout
 
-SPECS = ("Wnt-v0", "Notch-v0", "NotchLattice-v0", "MAPK-v0")
+SPECS = ("Wnt-v1", "Notch-v1", "NotchLattice-v0", "MAPK-v0")
 RTOL = 1e-6  # BDF tolerance of the reference: its own error (~1e-5) is far below the 0.5% asked
 
 

@@ -38,7 +38,7 @@ p.add_argument(
 )
 p.add_argument("--episodes", type=int, default=32, help="MAPK closed-loop / mismatch episodes")
 p.add_argument("--field-episodes", type=int, default=3, help="closed-loop episodes per field pathway")
-p.add_argument("--field-envs", nargs="*", default=["pbhno/Wnt-v0", "pbhno/Notch-v0", "pbhno/NotchLattice-v0"])
+p.add_argument("--field-envs", nargs="*", default=["pbhno/Wnt-v1", "pbhno/Notch-v1", "pbhno/NotchLattice-v0"])
 p.add_argument("--out", default="outputs/bench_mpc.json")
 args = p.parse_args()
 if args.threads:

@@ -37,7 +37,7 @@ p.add_argument("--episodes", type=int, default=32)
 p.add_argument("--epochs", type=int, default=300)
 PARTS = ["recovery", "counterfactual", "speed"]  # speed: untrained models (the skeleton), no fitting
 p.add_argument("--parts", nargs="+", default=PARTS[:2], choices=PARTS)
-p.add_argument("--envs", nargs="+", default=["pbhno/Wnt-v0", "pbhno/Notch-v0"], help="counterfactual envs")
+p.add_argument("--envs", nargs="+", default=["pbhno/Wnt-v1", "pbhno/Notch-v1"], help="counterfactual envs")
 p.add_argument("--out", default="outputs/bench_surrogate")
 p.add_argument("--threads", type=int, default=None)
 p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -54,8 +54,8 @@ model_kw |= sizes
 # Wnt: theta calibration costs 2p+1 field rollouts per evaluation on the 64x64 grid, so its
 # quick setting fits four transport/readout rates (Wnt) and Table I's five (Notch).
 per_env = {
-    "pbhno/Wnt-v0": {"free_params": None if not args.quick else ["D_L", "lambda_L", "s0", "k_dc"]},
-    "pbhno/Notch-v0": {
+    "pbhno/Wnt-v1": {"free_params": None if not args.quick else ["D_L", "lambda_L", "s0", "k_dc"]},
+    "pbhno/Notch-v1": {
         "substeps": 32,
         "field_substeps": 8,
         "free_params": None if not args.quick else ["k_on", "delta_N", "alpha_H", "K_H", "delta_H"],

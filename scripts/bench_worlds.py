@@ -12,9 +12,11 @@ world_seed, agent, episode seed, target class, success, final error, energy, ret
 * ``oracle_mpc``: MPC through the true world (drawn parameters, hidden mechanism, true state);
   the task must be feasible: success >= 90 % in every target class.
 
-Groups already in ``--out`` are skipped (an interrupted run resumes where it stopped; rows are
-appended and flushed per group). ``--summarize`` recomputes the tables and verdicts of
-``docs/benchmarks.md`` from a records file, with git hash and command::
+The episodes of all world seeds run in one batch per agent (the same episode seeds in every
+world, so comparisons are paired). (task, agent) groups already in ``--out`` are skipped (an
+interrupted run resumes where it stopped; rows are appended and flushed per group).
+``--summarize`` recomputes the tables and verdicts of ``docs/benchmarks.md`` from a records
+file, with the git hash::
 
     # task design: every registered task at its own world, zero action and oracle, 64 episodes
     python scripts/bench_worlds.py --tasks all --worlds default --agents zero oracle_mpc \\
@@ -118,37 +120,47 @@ def run(a: argparse.Namespace) -> None:
         if new:
             w.writeheader()
         for task in tasks:
-            for k in parse_worlds(a.worlds):
-                spec = load_spec(task, {} if k is None else {"world_seed": k})
-                ws = "" if spec.world_seed is None else str(spec.world_seed)
-                for name in a.agents:
-                    if (task, ws, name) in done:
-                        continue
-                    t0 = time.perf_counter()
-                    res = evaluate_agent(make_agent(name, spec), spec, seeds, batch_size=a.batch)
-                    sec = round(time.perf_counter() - t0, 1)
-                    for i, s in enumerate(res.seeds):
-                        w.writerow(
-                            dict(
-                                task=task,
-                                world_seed=ws,
-                                agent=name,
-                                seed=s,
-                                target_class=res.target_class[i],
-                                success=int(res.success[i]),
-                                final_error=f"{res.final_error[i]:.6g}",
-                                energy=f"{res.energy[i]:.6g}",
-                                **{"return": f"{res.returns[i]:.6g}"},
-                                failed=int(res.failed[i]),
-                                group_seconds=sec,
-                            )
+            worlds = parse_worlds(a.worlds)
+            spec = load_spec(task)
+            if worlds == [None]:  # the spec's own world for every episode
+                wseeds, labels = None, ["" if spec.world_seed is None else str(spec.world_seed)] * len(seeds)
+            else:  # episodes of every world in one batch, the same episode seeds in each (paired)
+                wseeds = [k for k in worlds for _ in seeds]
+                labels = [str(k) for k in wseeds]
+            for name in a.agents:
+                if any((task, ws, name) in done for ws in set(labels)):
+                    continue
+                t0 = time.perf_counter()
+                res = evaluate_agent(
+                    make_agent(name, spec),
+                    spec,
+                    seeds * (len(labels) // len(seeds)),
+                    a.batch,
+                    world_seeds=wseeds,
+                )
+                sec = round(time.perf_counter() - t0, 1)
+                for i, s in enumerate(res.seeds):
+                    w.writerow(
+                        dict(
+                            task=task,
+                            world_seed=labels[i],
+                            agent=name,
+                            seed=s,
+                            target_class=res.target_class[i],
+                            success=int(res.success[i]),
+                            final_error=f"{res.final_error[i]:.6g}",
+                            energy=f"{res.energy[i]:.6g}",
+                            **{"return": f"{res.returns[i]:.6g}"},
+                            failed=int(res.failed[i]),
+                            group_seconds=sec,
                         )
-                    f.flush()
-                    print(
-                        f"{task} world={ws or '-'} {name}: success {res.success.mean():.2f}, "
-                        f"final error {res.final_error.mean():.4f} ({sec} s)",
-                        flush=True,
                     )
+                f.flush()
+                print(
+                    f"{task} worlds={sorted(set(labels))} {name}: success {res.success.mean():.2f}, "
+                    f"final error {res.final_error.mean():.4f} ({sec} s)",
+                    flush=True,
+                )
     print(f"wrote {out} (git {git_state()})")
 
 

@@ -19,7 +19,7 @@ timeout 120 python scripts/bench_envs.py --device cuda --num-envs 1 256 4096 163
 sed -n '/^### /,$p' "$OUT/bench_envs.txt"
 echo "== MPC replanning latency (MAPK GN/Adam eager + CUDA graphs, Wnt Adam)"
 timeout 240 python scripts/bench_mpc.py --sections latency --device cuda --compile --compile-mode reduce-overhead \
-  --batches 1 256 1024 --field-envs pbhno/Wnt-v0 --out "$OUT/bench_mpc.json" 2>&1 | tail -n 25 | tee "$OUT/bench_mpc.txt"
+  --batches 1 256 1024 --field-envs pbhno/Wnt-v1 --out "$OUT/bench_mpc.json" 2>&1 | tail -n 25 | tee "$OUT/bench_mpc.txt"
 echo "== PB-HNO rollout vs the simulator at matched accuracy (Table II sizes, untrained: the skeleton)"
-timeout 180 python scripts/bench_surrogate.py --parts speed --envs pbhno/Wnt-v0 pbhno/Notch-v0 --device cuda \
+timeout 180 python scripts/bench_surrogate.py --parts speed --envs pbhno/Wnt-v1 pbhno/Notch-v1 --device cuda \
   --out "$OUT/bench_surrogate" 2>&1 | tail -n 5 | tee "$OUT/bench_surrogate.txt"

@@ -33,7 +33,7 @@ def run(args) -> int:
 
 def add_parser(sub) -> None:
     c = sub.add_parser("collect", help="collect an episode dataset (NPZ, see pbhno_gym.data.format)")
-    c.add_argument("--env", required=True, help="environment id, e.g. pbhno/Wnt-v0")
+    c.add_argument("--env", required=True, help="environment id, e.g. pbhno/Wnt-v1")
     c.add_argument("--episodes", type=int_at_least(1), default=64)
     c.add_argument("--policy", default="random", choices=["random", "zero"])
     c.add_argument("--num-envs", type=int_at_least(1), default=16, help="episodes simulated together")

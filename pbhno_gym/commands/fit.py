@@ -1,7 +1,7 @@
 """``pbhno fit``: train PB-HNO on an episode dataset (or a PEtab table) and report theta.
 
 pbhno fit --data data/wnt.npz --out runs/wnt [--free D_L,lambda_L] [--epochs 200] [--ensemble 5]
-pbhno fit --measurements m.tsv [--conditions c.tsv] --env pbhno/Notch-v0 --out runs/mine
+pbhno fit --measurements m.tsv [--conditions c.tsv] --env pbhno/Notch-v1 --out runs/mine
 pbhno fit ... --resume          # continue an interrupted run from its checkpoint
 """
 

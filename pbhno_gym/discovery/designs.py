@@ -18,7 +18,7 @@ __all__ = ["DESIGNS", "available_designs", "get_design", "register_design"]
 # ---------------------------------------------------------------------------- the catalogue
 _NOTCH_SPARSE = Design(
     name="notch_sparse",
-    env="pbhno/Notch-v0",
+    env="pbhno/Notch-v1",
     description="Notch two-cell (paper Table I): NICD and Hes measured in both cells at 12 "
     "irregular times of a 24 h experiment, 20% additive noise, random ligand/GSI pulses",
     overrides={"layout": {"ny": 24, "nx": 40, "length_x": 80.0}},
@@ -42,7 +42,7 @@ for _d in [
     ),
     Design(
         name="wnt_edges",
-        env="pbhno/Wnt-v0",
+        env="pbhno/Wnt-v1",
         description="Wnt morphogen field (paper Fig. 3): 16 ligand samples along the tissue edge "
         "and the target gene T in every cell, 12 irregular times over 8 h, 5% noise",
         overrides={"layout": {"ny": 32, "nx": 32, "length_x": 128.0, "rows": 3, "cols": 3}},
@@ -55,7 +55,7 @@ for _d in [
     ),
     Design(
         name="wnt_tiny",
-        env="pbhno/Wnt-v0",
+        env="pbhno/Wnt-v1",
         description="Wnt on a 16 x 16 grid with one cell: 12 ligand samples along the edge and T, 12 "
         "irregular times of 4 h, 2% noise; D_L and lambda_L free (the tiny PINN-PDE problem)",
         overrides={

@@ -1,6 +1,6 @@
 """Gymnasium environments over the pathway simulators.
 
-Importing this package registers every spec in ``envs/`` (``pbhno/Wnt-v0``, ``pbhno/Notch-v0``,
+Importing this package registers every spec in ``envs/`` (``pbhno/Wnt-v1``, ``pbhno/Notch-v1``,
 ``pbhno/NotchLattice-v0``, ``pbhno/MAPK-v0``) with an entry point (the single env) and a
 ``vector_entry_point`` (the natively batched env).
 """

@@ -39,9 +39,9 @@ class PathwayEnv(gym.Env[np.ndarray, np.ndarray]):
     and inhibitor doses; the tissue evolves; a lab-like instrument reports noisy, partial,
     irregularly sampled reporter levels. The ids differ by spec (``envs/*.toml``):
 
-    * ``pbhno/Wnt-v0``: place the on/off boundary of a Wnt target gene in a 4 x 4 field of cells
+    * ``pbhno/Wnt-v1``: place the on/off boundary of a Wnt target gene in a 4 x 4 field of cells
       (ligand pulse in the source strip, Dkk1-like antagonist).
-    * ``pbhno/Notch-v0``: choose which of two cells becomes the Hes-high receiver of a
+    * ``pbhno/Notch-v1``: choose which of two cells becomes the Hes-high receiver of a
       lateral-inhibition fate split (ligand to the left/right half, gamma-secretase inhibitor).
     * ``pbhno/NotchLattice-v0``: write a checkerboard of a given parity into a 4 x 4 lattice
       (patterned ligand release per cell, GSI).

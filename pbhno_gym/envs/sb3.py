@@ -6,7 +6,7 @@ conventions: autoreset in the same step, the final observation in
 ``infos[i]["terminal_observation"]``, ``infos[i]["TimeLimit.truncated"]`` for horizon ends, and
 ``infos[i]["is_success"]`` at episode end (read by ``EvalCallback``/``evaluate_policy``).
 
-    venv = SB3VecEnv("pbhno/Wnt-v0", num_envs=16, normalize_actions=True)
+    venv = SB3VecEnv("pbhno/Wnt-v1", num_envs=16, normalize_actions=True)
     model = PPO("MlpPolicy", venv).learn(10_000)
 """
 

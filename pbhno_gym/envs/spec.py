@@ -150,6 +150,14 @@ def spec_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "envs"
 
 
+#: Ids whose task changed: the old id -> what replaced it and why (load_spec names it; Gymnasium's
+#: own ``gym.make`` raises DeprecatedEnv pointing at the newer version).
+RETIRED = {
+    "pbhno/Wnt-v0": "pbhno/Wnt-v1 (the boundary-after-column-3 target, met without control, is gone)",
+    "pbhno/Notch-v0": "pbhno/Notch-v1 (cells start near-symmetric: noise alone no longer picks the receiver)",
+}
+
+
 def list_specs() -> dict[str, Path]:
     """Registered id -> spec file."""
     out = {}
@@ -189,7 +197,7 @@ def load_spec(
     """Load, merge and validate a spec.
 
     Args:
-        name: a registered id (``"pbhno/Wnt-v0"``), a path to a TOML file, or None with ``base``.
+        name: a registered id (``"pbhno/Wnt-v1"``), a path to a TOML file, or None with ``base``.
         overrides: keyword overrides; nested sections as dicts (``observation={"sample_prob": 1}``),
             ``parameters``/``budgets`` merged key by key, ``obs_mode`` as an alias.
     """
@@ -197,6 +205,8 @@ def load_spec(
         if name is None:
             raise SpecError("load_spec needs a spec name, a path or a base dict")
         path = Path(name) if str(name).endswith(".toml") else list_specs().get(str(name))
+        if path is None and str(name) in RETIRED:
+            raise SpecError(f"{name!r} is retired; use {RETIRED[str(name)]}")
         if path is None:
             raise SpecError(f"no spec for {name!r}; known: {', '.join(list_specs())}")
         base = read_toml(path)

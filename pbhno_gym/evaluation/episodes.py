@@ -211,6 +211,7 @@ def evaluate_agent(
     progress: bool = False,
     desc: str | None = None,
     options: dict | None = None,
+    world_seeds: Sequence[int] | None = None,
 ) -> EvalResult:
     """Run one full episode per seed with ``agent`` and return the per-episode metrics.
 
@@ -222,11 +223,15 @@ def evaluate_agent(
         batch_size: episodes simulated together (all by default).
         record: how many of the first episodes to keep full trajectories of (for figures).
         options: passed to every reset (``{"log_theta": ...}``, ``{"target": k}``: chosen conditions).
+        world_seeds: one hidden-world seed per episode (episodes of several worlds share a batch;
+            default: every episode in the spec's own world).
     """
     spec = physical_spec(env)
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("evaluate_agent: seeds must not be empty")
+    if world_seeds is not None and len(world_seeds) != len(seeds):
+        raise ValueError(f"world_seeds: expected one per episode ({len(seeds)}), got {len(world_seeds)}")
     B = min(batch_size or len(seeds), len(seeds))
     T = spec.horizon
     window = max(1, min(spec.target.success_window, T))
@@ -241,7 +246,8 @@ def evaluate_agent(
     bar = tqdm(total=n_chunks * T, desc=desc or "evaluate", disable=not progress, leave=False)
     for c in range(n_chunks):
         chunk = seeds[c * B : (c + 1) * B]
-        core = PathwayCore(spec, len(chunk), device)
+        ws = None if world_seeds is None else [int(w) for w in world_seeds[c * B : (c + 1) * B]]
+        core = PathwayCore(spec, len(chunk), device, world_seeds=ws)
         if getattr(agent, "uses_true_model", False) and hasattr(agent, "attach"):
             agent.attach(core)  # oracles (and only they) read the episodes' true state and parameters
         names, n_u, nb = core.control_names, core.sim.n_controls, len(chunk)

@@ -46,7 +46,7 @@ __all__ = ["run_comparison", "ComparisonResult", "slug"]
 
 
 def slug(text: str) -> str:
-    """A file-name-safe form of an env label (``pbhno/Wnt-v0 (32x32 grid)`` -> ``wnt-v0_32x32_grid``)."""
+    """A file-name-safe form of an env label (``pbhno/Wnt-v1 (32x32 grid)`` -> ``wnt-v1_32x32_grid``)."""
     s = text.split("/", 1)[-1].lower()
     return re.sub(r"[^a-z0-9.-]+", "_", s).strip("_")
 

@@ -179,7 +179,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "name": "quick",
         "description": (
-            "2-core CPU, ~10 min: MAPK-v0 and Wnt-v0 on a 32x32 grid; short training (RL agents far from "
+            "2-core CPU, ~10 min: MAPK-v0 and Wnt-v1 on a 32x32 grid; short training (RL agents far from "
             "converged: the learning curves say how far), 32 test episodes per agent."
         ),
         "device": "cpu",
@@ -193,8 +193,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "curve_episodes": 16,
             },
             {
-                "id": "pbhno/Wnt-v0",
-                "label": "pbhno/Wnt-v0 (32x32 grid)",
+                "id": "pbhno/Wnt-v1",
+                "label": "pbhno/Wnt-v1 (32x32 grid)",
                 "overrides": {"layout": {"ny": 32, "nx": 32}},
                 "budget": 6_000,
                 "eval_episodes": 32,
@@ -207,12 +207,12 @@ PRESETS: dict[str, dict[str, Any]] = {
     "full": {
         "name": "full",
         "description": (
-            "GPU-sized: Wnt-v0, NotchLattice-v0 and MAPK-v0 at full size, 1M samples, 256 test episodes."
+            "GPU-sized: Wnt-v1, NotchLattice-v0 and MAPK-v0 at full size, 1M samples, 256 test episodes."
         ),
         "device": "cuda",
         "envs": [
             {
-                "id": "pbhno/Wnt-v0",
+                "id": "pbhno/Wnt-v1",
                 "budget": 1_000_000,
                 "eval_episodes": 256,
                 "curve_points": 10,

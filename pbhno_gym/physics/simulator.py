@@ -220,7 +220,7 @@ class Simulator:
         that :meth:`_validate_fixed_substeps` accepts, and never fewer than this simulator's own
         integer ``substeps`` (an env spec's setting, chosen by measurement against the SciPy
         reference: the stiffness bound alone is a stability bound, not an accuracy one, and gives
-        Notch-v0 16 sub-steps, up to 2.4% off, where its spec's 64 are within 0.5%).
+        Notch-v1 16 sub-steps, up to 2.4% off, where its spec's 64 are within 0.5%).
         ``rates``: :meth:`rest_rates`, when the caller has them already."""
         rate, sink = rates if rates is not None else self.rest_rates()
         floor = self.substeps if isinstance(self.substeps, int) else 1

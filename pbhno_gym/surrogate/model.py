@@ -75,7 +75,7 @@ class PBHNOConfig:
     # fixed-step mode: steps per control interval; "auto": h * (fastest loss rate at rest) <= 1
     substeps: int | str = "auto"
     # K > 1: field and cells advance together in K ETD-RK2 sub-intervals (tighter coupling);
-    # "auto": the reference simulator's fewest fixed sub-steps (Notch-v0: 16, Wnt-v0: 2)
+    # "auto": the reference simulator's fewest fixed sub-steps (Notch-v1: 16, Wnt-v1: 2)
     field_substeps: int | str = "auto"
     rtol: float = 1e-3
     atol: float = 1e-4
@@ -159,7 +159,7 @@ class PBHNO(nn.Module, ControlModel):
     #: largest |h * rate| for which a fixed-step method damps a decaying mode (negative real axis)
     STABILITY = {"rk4": 2.78, "midpoint": 2.0, "euler": 2.0}
     #: largest rate * interval over which the adjoint's backward re-integration of the cell state
-    #: is trusted (it amplifies errors by up to e^10 ~ 2e4; Wnt-v0 at K = 1: 5.1, Notch-v0 at K = 64: 0.95)
+    #: is trusted (it amplifies errors by up to e^10 ~ 2e4; Wnt-v1 at K = 1: 5.1, Notch-v1 at K = 64: 0.95)
     ADJOINT_LIMIT = 10.0
 
     def _resolve_substeps(self, cfg: PBHNOConfig) -> tuple[int, int]:

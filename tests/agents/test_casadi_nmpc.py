@@ -43,5 +43,5 @@ def test_nmpc_tracks_mapk_setpoints_from_observations():
 
 def test_nmpc_refuses_field_envs():
     agent = make_agent("casadi_nmpc")
-    assert "ODE-only" in agent.supports(load_spec("pbhno/Wnt-v0"))
+    assert "ODE-only" in agent.supports(load_spec("pbhno/Wnt-v1"))
     assert agent.supports(load_spec("pbhno/MAPK-v0")) is None

@@ -64,7 +64,7 @@ def test_surrogate_mpc_respects_the_budget_fits_reloads_and_acts(tmp_path):
 
 def test_quick_preset_lists_slow_field_mpc_rows_as_skipped_with_a_reason():
     cfg = preset("quick")
-    wnt = [e for e in cfg.envs if e.id == "pbhno/Wnt-v0"][0]
+    wnt = [e for e in cfg.envs if e.id == "pbhno/Wnt-v1"][0]
     assert "slow" in wnt.skip_agents["mpc_surrogate"]
     bad = preset("quick")
     bad.envs[0].skip_agents = {"no_such_agent": "x"}

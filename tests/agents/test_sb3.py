@@ -89,10 +89,10 @@ def test_config_merge_validation_and_zoo_export():
         sb3_kwargs("ppo", {"n_step": 3}, 2)
     td3 = sb3_kwargs("td3", load_agent_config("td3", "pbhno/MAPK-v0"), 2)
     assert type(td3["action_noise"]).__name__ == "NormalActionNoise"
-    text = zoo_yaml("recurrent_ppo", ["pbhno/MAPK-v0", "pbhno/Wnt-v0"])
+    text = zoo_yaml("recurrent_ppo", ["pbhno/MAPK-v0", "pbhno/Wnt-v1"])
     assert "--algo ppo_lstm" in text
     blocks = [ln for ln in text.splitlines() if ln and not ln.startswith(("#", " "))]
-    assert blocks == ['"pbhno/MAPK-v0":', '"pbhno/Wnt-v0":']
+    assert blocks == ['"pbhno/MAPK-v0":', '"pbhno/Wnt-v1":']
     entries = dict(ln.strip().split(": ", 1) for ln in text.splitlines() if ln.startswith("  "))
     values = {k: json.loads(v) for k, v in entries.items()}  # every value is a JSON (= YAML flow) scalar
     assert values["policy"] == "MlpLstmPolicy" and values["policy_kwargs"].startswith("dict(net_arch=")

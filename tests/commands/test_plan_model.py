@@ -57,5 +57,5 @@ def test_plan_through_saved_model_reports_results(tiny_model, tmp_path, capsys):
 
 
 def test_plan_refuses_an_env_other_than_the_models(tiny_model):
-    with pytest.raises(SystemExit, match="--model.*pbhno/MAPK-v0.*pbhno/Wnt-v0"):
-        _plan(["--model", str(tiny_model), "--env", "pbhno/Wnt-v0", "--episodes", "1"])
+    with pytest.raises(SystemExit, match="--model.*pbhno/MAPK-v0.*pbhno/Wnt-v1"):
+        _plan(["--model", str(tiny_model), "--env", "pbhno/Wnt-v1", "--episodes", "1"])

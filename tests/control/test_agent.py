@@ -143,7 +143,7 @@ def test_adaptive_and_ensemble_agents_act_within_bounds_and_budget():
 
 def test_field_pathway_agents_run_on_a_small_grid():
     kw = dict(horizon=2, layout={"ny": 16, "nx": 16})
-    env = gym.make("pbhno/Notch-v0", **kw)
+    env = gym.make("pbhno/Notch-v1", **kw)
     mpc = MPCAgent.from_config(TINY, None, env.unwrapped.env_spec)
     oracle = OracleMPCAgent(env, TINY)
     obs, _ = env.reset(seed=0)
@@ -155,7 +155,7 @@ def test_field_pathway_agents_run_on_a_small_grid():
 
 
 def test_config_file_sections_and_errors():
-    cfg = load_config(None, "pbhno/Wnt-v0")
+    cfg = load_config(None, "pbhno/Wnt-v1")
     assert cfg.solver == "adam" and cfg.estimation.window == 3
     assert load_config(None, "pbhno/MAPK-v0").solver == "gn"
     assert isinstance(load_config(MPCConfig(), horizon=5), MPCConfig)

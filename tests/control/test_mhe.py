@@ -91,7 +91,7 @@ def test_theta_estimation_fits_and_predicts_a_perturbed_system(model):
 
 
 def test_field_pathway_mhe_runs_by_adam_and_lowers_its_cost():
-    spec = load_spec("pbhno/Notch-v0", {"layout": {"ny": 16, "nx": 16}})
+    spec = load_spec("pbhno/Notch-v1", {"layout": {"ny": 16, "nx": 16}})
     m = SimulatorModel(spec)
     B, W = 1, 2
     z = m.initial_state(B)

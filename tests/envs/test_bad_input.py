@@ -15,8 +15,8 @@ from pbhno_gym.envs.sb3 import SB3VecEnv
 IDS = list(pbhno_gym.ENV_IDS)
 # small grids and short episodes keep the whole file fast
 SMALL = {
-    "pbhno/Wnt-v0": {"layout": {"ny": 32, "nx": 32}},
-    "pbhno/Notch-v0": {"layout": {"ny": 32, "nx": 32}, "settle_minutes": 150.0},
+    "pbhno/Wnt-v1": {"layout": {"ny": 32, "nx": 32}},
+    "pbhno/Notch-v1": {"layout": {"ny": 32, "nx": 32}, "settle_minutes": 150.0},
     "pbhno/NotchLattice-v0": {"layout": {"ny": 32, "nx": 32}, "settle_minutes": 150.0},
     "pbhno/MAPK-v0": {},
     "pbhno/MAPK-Unknown-v0": {},
@@ -25,8 +25,8 @@ SMALL = {
 }
 # a layout field each id's layout kind does not read
 UNUSED_LAYOUT = {
-    "pbhno/Wnt-v0": ("sources", "uniform"),
-    "pbhno/Notch-v0": ("rows", 3),
+    "pbhno/Wnt-v1": ("sources", "uniform"),
+    "pbhno/Notch-v1": ("rows", 3),
     "pbhno/NotchLattice-v0": ("source_width", 8.0),
     "pbhno/MAPK-v0": ("ny", -8),
     "pbhno/MAPK-Unknown-v0": ("ny", -8),

@@ -29,21 +29,21 @@ def test_splitmix_matches_reference_and_streams_are_batch_independent():
 
 def test_collect_roundtrip_reproducible_and_replayable(tmp_path):
     path = tmp_path / "d.npz"
-    ds = collect_episodes("pbhno/Notch-v0", 3, num_envs=2, seed=4, out=path, progress=False, horizon=5)
+    ds = collect_episodes("pbhno/Notch-v1", 3, num_envs=2, seed=4, out=path, progress=False, horizon=5)
     loaded = load_dataset(path)
     for k, v in ds.arrays.items():
         np.testing.assert_array_equal(loaded[k], v)
-    assert loaded.meta["env_id"] == "pbhno/Notch-v0" and loaded.meta["policy"] == "random_pulse"
+    assert loaded.meta["env_id"] == "pbhno/Notch-v1" and loaded.meta["policy"] == "random_pulse"
     assert loaded["x"].shape == (3, 6, 2, 5) and loaded["L"].shape == (3, 6, 64, 64)
     assert loaded["meas_mask"][:, 0].all()  # everything measured at reset
     assert np.isnan(loaded["meas_values"][~loaded["meas_mask"]]).all()
-    again = collect_episodes("pbhno/Notch-v0", 3, num_envs=3, seed=4, progress=False, horizon=5)
+    again = collect_episodes("pbhno/Notch-v1", 3, num_envs=3, seed=4, progress=False, horizon=5)
     np.testing.assert_array_equal(again["x"], ds["x"])  # batch composition does not matter
     # replay episode 2 alone (float64, so batch-size-dependent BLAS rounding is negligible)
     d64 = collect_episodes(
-        "pbhno/Notch-v0", 3, num_envs=3, seed=4, progress=False, horizon=5, dtype=torch.float64
+        "pbhno/Notch-v1", 3, num_envs=3, seed=4, progress=False, horizon=5, dtype=torch.float64
     )
-    env = gym.make("pbhno/Notch-v0", horizon=5, dtype=torch.float64)
+    env = gym.make("pbhno/Notch-v1", horizon=5, dtype=torch.float64)
     obs, _ = env.reset(seed=4 + 2)
     np.testing.assert_allclose(obs, d64["obs"][2, 0], rtol=1e-6, atol=1e-7)
     for t in range(5):

@@ -55,7 +55,7 @@ def test_reset_seed_reproduces_episode(env_id):
 
 
 def test_nan_action_raises_and_leaves_state_unchanged():
-    env = gym.make("pbhno/Wnt-v0", **FAST)
+    env = gym.make("pbhno/Wnt-v1", **FAST)
     env.reset(seed=0)
     core = env.unwrapped.core
     before = (
@@ -76,7 +76,7 @@ def test_nan_action_raises_and_leaves_state_unchanged():
 
 
 def test_out_of_bounds_clipped_and_flagged():
-    env = gym.make("pbhno/Wnt-v0", **FAST)
+    env = gym.make("pbhno/Wnt-v1", **FAST)
     env.reset(seed=0)
     _, _, _, _, info = env.step(np.array([100.0, -5.0], np.float32))
     assert info["action_clipped"] and np.allclose(info["dose"], [4.0, 0.0])
@@ -85,7 +85,7 @@ def test_out_of_bounds_clipped_and_flagged():
 
 
 def test_dose_budget_is_enforced_and_reported():
-    env = gym.make("pbhno/Wnt-v0", budgets={"ligand_source": 100.0}, horizon=10)
+    env = gym.make("pbhno/Wnt-v1", budgets={"ligand_source": 100.0}, horizon=10)
     env.reset(seed=0)
     used = []
     for _ in range(4):
@@ -98,7 +98,7 @@ def test_dose_budget_is_enforced_and_reported():
 
 
 def test_numerical_blowup_truncates_with_finite_observation():
-    env = gym.make("pbhno/Wnt-v0", blowup_threshold=20.0, horizon=48)  # T exceeds 20 within an episode
+    env = gym.make("pbhno/Wnt-v1", blowup_threshold=20.0, horizon=48)  # T exceeds 20 within an episode
     obs, _ = env.reset(seed=0)
     for _ in range(48):
         prev = env.unwrapped.core.state.x.clone()
@@ -124,7 +124,7 @@ def test_record_video(tmp_path):
     from gymnasium.wrappers import RecordVideo
 
     env = RecordVideo(
-        gym.make("pbhno/Notch-v0", render_mode="rgb_array", horizon=4),
+        gym.make("pbhno/Notch-v1", render_mode="rgb_array", horizon=4),
         str(tmp_path / "videos"),
         episode_trigger=lambda e: True,
         disable_logger=True,
@@ -138,7 +138,7 @@ def test_record_video(tmp_path):
 
 
 def test_info_carries_truth_and_normalized_actions():
-    env = gym.make("pbhno/Notch-v0", normalize_actions=True, randomize_parameters=True, **FAST)
+    env = gym.make("pbhno/Notch-v1", normalize_actions=True, randomize_parameters=True, **FAST)
     _, info0 = env.reset(seed=1)
     nominal = env.unwrapped.core.prior.log_values.numpy()
     assert not np.allclose(info0["log_theta"], nominal)  # drawn from the prior
@@ -151,7 +151,7 @@ def test_info_carries_truth_and_normalized_actions():
 
 
 def test_full_observation_mode():
-    env = gym.make("pbhno/Wnt-v0", obs_mode="full", **FAST)
+    env = gym.make("pbhno/Wnt-v1", obs_mode="full", **FAST)
     obs, _ = env.reset(seed=0)
     lay = env.unwrapped.obs_layout
     assert obs.shape == env.observation_space.shape and lay["field"].stop - lay["field"].start == 64 * 64
@@ -161,7 +161,7 @@ def test_full_observation_mode():
 
 def test_registration_in_fresh_interpreter(tmp_path):
     code = (
-        "import gymnasium as gym; env = gym.make('pbhno_gym:pbhno/Wnt-v0'); o, _ = env.reset(seed=0); "
+        "import gymnasium as gym; env = gym.make('pbhno_gym:pbhno/Wnt-v1'); o, _ = env.reset(seed=0); "
         "v = gym.make_vec('pbhno/MAPK-v0', num_envs=3, vectorization_mode='vector_entry_point'); "
         "vo, _ = v.reset(seed=0); print(o.shape, vo.shape, type(v).__name__)"
     )

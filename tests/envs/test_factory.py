@@ -44,7 +44,7 @@ def test_normalised_action_bounds_and_bad_budget():
         build(load_spec("pbhno/MAPK-v0", {"budgets": {"nope": 1.0}}))
 
 
-@pytest.mark.parametrize("env_id", ["pbhno/Notch-v0", "pbhno/MAPK-v0"])
+@pytest.mark.parametrize("env_id", ["pbhno/Notch-v1", "pbhno/MAPK-v0"])
 def test_collected_dataset_meta_equals_meta_built_from_spec(env_id, tmp_path):
     spec = load_spec(env_id, {"horizon": 3})
     collect_episodes(spec, 2, num_envs=2, seed=1, out=tmp_path / "d.npz", progress=False, store_field=False)

@@ -14,7 +14,7 @@ from pbhno_gym.physics.geometry import no_field
 
 def test_unknown_layout_kind_names_the_field_and_lists_the_registered_kinds():
     with pytest.raises(SpecError, match=r"spec\.layout\.kind must be one of .*, got 'hexagon'") as e:
-        load_spec("pbhno/Wnt-v0", {"layout": {"kind": "hexagon"}})
+        load_spec("pbhno/Wnt-v1", {"layout": {"kind": "hexagon"}})
     assert all(k in str(e.value) for k in ("two_cell", "lattice", "wnt_tissue", "none"))
     with pytest.raises(ValueError, match=r"spec\.layout\.kind must be one of .*wnt_tissue"):
         get_layout("hexagon")

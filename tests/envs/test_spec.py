@@ -7,7 +7,7 @@ from pbhno_gym.envs import SpecError, list_specs, load_spec
 
 
 def test_every_registered_id_has_a_valid_spec():
-    base = {"pbhno/Wnt-v0", "pbhno/Notch-v0", "pbhno/NotchLattice-v0", "pbhno/MAPK-v0"}
+    base = {"pbhno/Wnt-v1", "pbhno/Notch-v1", "pbhno/NotchLattice-v0", "pbhno/MAPK-v0"}
     unknown = {"pbhno/Wnt-Unknown-v0", "pbhno/Notch-Unknown-v0", "pbhno/MAPK-Unknown-v0"}
     assert set(ENV_IDS) == base | unknown
     for env_id, path in list_specs().items():
@@ -17,7 +17,7 @@ def test_every_registered_id_has_a_valid_spec():
 
 def test_overrides_merge_nested_and_alias():
     spec = load_spec(
-        "pbhno/Wnt-v0",
+        "pbhno/Wnt-v1",
         {
             "horizon": 12,
             "observation": {"sample_prob": 1.0},
@@ -49,17 +49,17 @@ def test_overrides_merge_nested_and_alias():
 )
 def test_invalid_fields_are_named(overrides, match):
     with pytest.raises(SpecError, match=match):
-        load_spec("pbhno/Wnt-v0", overrides)
+        load_spec("pbhno/Wnt-v1", overrides)
 
 
 def test_semantic_errors_surface_at_make():
     import gymnasium as gym
 
     with pytest.raises(ValueError, match="spec.parameters: unknown parameter 'k_onn'"):
-        gym.make("pbhno/Wnt-v0", parameters={"k_onn": 1.0})
+        gym.make("pbhno/Wnt-v1", parameters={"k_onn": 1.0})
     with pytest.raises(ValueError, match="spec.budgets.dkk: no such control"):
-        gym.make("pbhno/Wnt-v0", budgets={"dkk": 1.0})
+        gym.make("pbhno/Wnt-v1", budgets={"dkk": 1.0})
     with pytest.raises(ValueError, match="spec.observation.species: 'Q' is not a species"):
-        gym.make("pbhno/Wnt-v0", observation={"species": ["Q"]})
+        gym.make("pbhno/Wnt-v1", observation={"species": ["Q"]})
     with pytest.raises(ValueError, match="Simulator.substeps=1"):
-        gym.make("pbhno/Notch-v0", substeps=1)
+        gym.make("pbhno/Notch-v1", substeps=1)

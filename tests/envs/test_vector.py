@@ -63,7 +63,7 @@ def test_vector_torch_output_and_device():
 
 
 def test_vector_nan_action_rejected_and_state_kept():
-    env = gym.make_vec("pbhno/Wnt-v0", num_envs=2, vectorization_mode="vector_entry_point", horizon=4)
+    env = gym.make_vec("pbhno/Wnt-v1", num_envs=2, vectorization_mode="vector_entry_point", horizon=4)
     env.reset(seed=0)
     x0 = env.unwrapped.core.state.x.clone() if hasattr(env, "unwrapped") else env.core.state.x.clone()
     with pytest.raises(ValueError, match=r"env\(s\) \[1\]"):
@@ -72,7 +72,7 @@ def test_vector_nan_action_rejected_and_state_kept():
 
 
 def test_vector_outputs_do_not_alias_internal_state():
-    env = gym.make_vec("pbhno/Wnt-v0", num_envs=2, vectorization_mode="vector_entry_point", horizon=4)
+    env = gym.make_vec("pbhno/Wnt-v1", num_envs=2, vectorization_mode="vector_entry_point", horizon=4)
     obs, info = env.reset(seed=0)
     obs[:] = 1e9
     info["x"][:] = -1

@@ -90,7 +90,7 @@ def test_pattern_target_class_is_the_choice():
     """Pattern targets: the class is the chosen entry of ``target.choices`` (reset option honoured)."""
     from pbhno_gym.envs.spec import load_spec
 
-    spec = load_spec("pbhno/Notch-v0", {"horizon": 2})
+    spec = load_spec("pbhno/Notch-v1", {"horizon": 2})
     res = evaluate_agent(FixedDose([0.0, 0.0, 0.0]), spec, heldout_seeds(3), options={"target": 1})
     assert list(res.target_class) == ["choice=1"] * 3
 

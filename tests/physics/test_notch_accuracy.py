@@ -1,4 +1,4 @@
-"""Notch-v0's own time step against the SciPy reference over the full horizon.
+"""Notch-v1's own time step against the SciPy reference over the full horizon.
 
 The env's control interval, sub-steps, cell geometry, parameters, dose budgets and horizon, on a
 coarser grid (16 x 16 over the same 128 um, so the reference is fast): the phenotype (Hes) must
@@ -32,7 +32,7 @@ def budgeted_schedule(sim: Simulator, horizon: int, budget: torch.Tensor, seed: 
 
 @pytest.mark.parametrize("start", ["rest", "settled"])
 def test_notch_v0_setting_matches_reference_over_full_horizon(start):
-    spec = load_spec("pbhno/Notch-v0", overrides={"layout": {"ny": 16, "nx": 16}})
+    spec = load_spec("pbhno/Notch-v1", overrides={"layout": {"ny": 16, "nx": 16}})
     parts = build(spec, dtype=torch.float64)
     sim64, lt = parts.sim, parts.prior.log_values.reshape(1, -1)
     st = sim64.initial_state(lt, 1) if start == "rest" else episode_start_state(sim64, spec, lt, 1)

@@ -38,7 +38,7 @@ def mapk_data():
 
 @pytest.fixture(scope="session")
 def wnt_data():
-    return collect_episodes("pbhno/Wnt-v0", 4, num_envs=4, seed=2, progress=False, horizon=6, **SMALL_WNT)
+    return collect_episodes("pbhno/Wnt-v1", 4, num_envs=4, seed=2, progress=False, horizon=6, **SMALL_WNT)
 
 
 def quick_config(spec: dict, **kw) -> dict:

@@ -32,6 +32,6 @@ def test_rollout_speed_matches_the_cheapest_accurate_simulator(wnt_data):
 def test_counterfactual_reports_phenotype_and_hidden_field_errors(wnt_data):
     torch.manual_seed(0)
     model = PBHNO(PBHNOConfig(**quick_config(wnt_data.meta["spec"], substeps=8)))
-    r = counterfactual(model, "pbhno/Wnt-v0", n=2, T=4, prefix=2)
+    r = counterfactual(model, "pbhno/Wnt-v1", n=2, T=4, prefix=2)
     assert set(r) == {"phenotype_rel_l2", "field_rel_l2"}
     assert 0 <= r["phenotype_rel_l2"] < 0.2 and 0 <= r["field_rel_l2"] < 0.5

@@ -19,7 +19,7 @@ from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 SMALL = {
     "mapk": ("pbhno/MAPK-v0", {}),
     "wnt": (
-        "pbhno/Wnt-v0",
+        "pbhno/Wnt-v1",
         {
             "layout": {
                 "ny": 12,
@@ -36,7 +36,7 @@ SMALL = {
         },
     ),
     "notch": (
-        "pbhno/Notch-v0",
+        "pbhno/Notch-v1",
         {
             "layout": {"ny": 12, "nx": 12, "length_x": 48.0, "cell_size": 20.0, "gap": 4.0},
             "settle_minutes": 0.0,

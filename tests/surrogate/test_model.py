@@ -142,7 +142,7 @@ def test_surrogate_on_cuda_matches_cpu(wnt_data):
 def test_auto_substeps_follow_the_pathway_rates_and_unstable_settings_are_refused():
     from pbhno_gym.envs.spec import load_spec
 
-    notch = load_spec("pbhno/Notch-v0").to_dict()
+    notch = load_spec("pbhno/Notch-v1").to_dict()
     small = dict(width=8, modes=4, n_layers=1, hidden=16, solver="rk4", adjoint=False)
     m = PBHNO(PBHNOConfig(env_spec=notch, **small))
     rate, _ = m.sim.rest_rates()

@@ -22,7 +22,7 @@ def test_roundtrip_normalises_and_builds_schedules(tmp_path):
         tmp_path / "c.tsv",
         "simulationConditionId\ttime\tligand_left\tgsi\npulse\t0\t0.05\t0\npulse\t30\t0\t2.0\n",
     )
-    ds = read_measurements(m, "pbhno/Notch-v0", c)
+    ds = read_measurements(m, "pbhno/Notch-v1", c)
     assert ds.meta["conditions"] == ["ctrl", "pulse"]
     assert ds["meas_values"].shape == (2, 3, 2) and ds["meas_mask"].sum() == 3
     assert ds["meas_values"][0, 0, 0] == pytest.approx(4.0 / 30.0)  # H normalised by the 0..30 range
@@ -46,21 +46,21 @@ def test_roundtrip_normalises_and_builds_schedules(tmp_path):
 )
 def test_malformed_tables_name_row_and_column(tmp_path, body, match):
     with pytest.raises(PetabError, match=match):
-        read_measurements(_write(tmp_path / "m.tsv", HEAD + body), "pbhno/Notch-v0")
+        read_measurements(_write(tmp_path / "m.tsv", HEAD + body), "pbhno/Notch-v1")
 
 
 def test_missing_column_and_bad_condition(tmp_path):
     with pytest.raises(PetabError, match=r"missing column\(s\) \['measurement'\]"):
         read_measurements(
             _write(tmp_path / "m.tsv", "observableId\tsimulationConditionId\ttime\nH_cell0\tc\t0\n"),
-            "pbhno/Notch-v0",
+            "pbhno/Notch-v1",
         )
     m = _write(tmp_path / "m2.tsv", HEAD + "H_cell0\tc\t30\t1\t\n")
     c = _write(tmp_path / "c.tsv", "simulationConditionId\ttime\tgsi\nc\t0\t50\n")
     with pytest.raises(PetabError, match=r"row 2, column 'gsi': 50.0 outside the bounds"):
-        read_measurements(m, "pbhno/Notch-v0", c)
+        read_measurements(m, "pbhno/Notch-v1", c)
     c2 = _write(tmp_path / "c2.tsv", "simulationConditionId\ttime\tgsi\nc\t0\t1\nc\t45\t0\n")
     with pytest.raises(
         PetabError, match=r"c2.tsv: row 3, column 'time': .* start on the 30-min control grid"
     ):
-        read_measurements(m, "pbhno/Notch-v0", c2)
+        read_measurements(m, "pbhno/Notch-v1", c2)

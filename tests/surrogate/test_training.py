@@ -87,7 +87,7 @@ def test_bad_checkpoints_and_datasets_are_refused(mapk_data, wnt_data, tmp_path)
     with pytest.raises(CheckpointError, match="different dataset"):
         _trainer(other, tmp_path, epochs=2).fit(resume=True, progress=False)
     m = PBHNO(PBHNOConfig(**quick_config(mapk_data.meta["spec"])))
-    with pytest.raises(DatasetError, match="dataset is for 'pbhno/Wnt-v0'"):
+    with pytest.raises(DatasetError, match="dataset is for 'pbhno/Wnt-v1'"):
         Trainer(m, wnt_data, TrainConfig(epochs=1), tmp_path / "x")
 
 
