@@ -37,7 +37,8 @@ def env_problems(
     seed: int = 0,
     model: ControlModel | None = None,
 ) -> tuple[PlanProblem, ControlModel]:
-    """B planning problems from env episodes after ``warmup`` random-pulse steps (true theta)."""
+    """B planning problems from env episodes after ``warmup`` random-pulse steps (true theta and
+    world: on an Unknown task the drawn parameters and the hidden mechanism)."""
     spec = load_spec(env_id)
     core = PathwayCore(spec, batch)
     core.reset(keys=torch.tensor([seed_to_key(seed + i) for i in range(batch)], dtype=torch.int64))
@@ -45,7 +46,8 @@ def env_problems(
     pol.reset(batch, [seed + i for i in range(batch)])
     for _ in range(warmup):
         core.step(torch.as_tensor(pol.act(batch)))
-    model = model or SimulatorModel(spec, state_floor=1e-6)  # as the agents plan (see SimulatorModel)
+    # the true world (hidden mechanisms included), as the oracle plans; floor as the agents plan
+    model = model or SimulatorModel(spec, state_floor=1e-6, world=True)
     dev, dt = model.device, model.dtype
     st = core.state.to(dtype=dt, device=dev)
     frac = core.dose_left()

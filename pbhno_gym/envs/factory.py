@@ -95,8 +95,11 @@ def build(spec: EnvSpec | str, device=None, dtype=torch.float32) -> EnvModel:
     spec = load_spec(spec) if isinstance(spec, str) else spec
     device = torch.device(device or "cpu")
     sim = build_simulator(spec, device, dtype)
+    nominal = dict(spec.parameters)
+    if spec.mechanisms:  # the hidden mechanisms' entries set the world prior (envs.worlds.world_prior)
+        nominal = {k: v for k, v in nominal.items() if k in sim.params.index}
     try:
-        prior = Parameters.from_set(sim.params, spec.parameters, dtype=dtype, device=device)
+        prior = Parameters.from_set(sim.params, nominal, dtype=dtype, device=device)
     except ValueError as e:
         raise ValueError(f"spec.parameters: {e}") from None
     names = tuple(c.name for c in sim.control_specs)

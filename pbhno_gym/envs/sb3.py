@@ -37,7 +37,8 @@ class SB3VecEnv(VecEnv):
         num_envs: batch size.
         device: torch device of the simulation.
         render_mode: "rgb_array" renders env 0.
-        **overrides: spec fields, as for ``gym.make``.
+        **overrides: spec fields, as for ``gym.make``; ``world_seed=[k0, k1, ...]`` (one per env)
+            gives each env its own hidden world, as in the native vector env.
     """
 
     def __init__(
@@ -51,8 +52,11 @@ class SB3VecEnv(VecEnv):
         **overrides,
     ) -> None:
         check_render_mode(render_mode, ["rgb_array"])
+        world_seeds = (
+            overrides.pop("world_seed") if isinstance(overrides.get("world_seed"), (list, tuple)) else None
+        )
         self.env_spec = env_spec if env_spec is not None else load_spec(spec_id, overrides)
-        self.core = PathwayCore(self.env_spec, num_envs, device, dtype)
+        self.core = PathwayCore(self.env_spec, num_envs, device, dtype, world_seeds=world_seeds)
         self.render_mode = render_mode
         n_u = self.core.sim.n_controls
         if self.env_spec.normalize_actions:

@@ -153,6 +153,10 @@ def test_vector_env_worlds():
         gym.make_vec(
             "pbhno/MAPK-Unknown-v0", num_envs=2, vectorization_mode="vector_entry_point", world_seed=[1]
         )
+    from pbhno_gym.envs.sb3 import SB3VecEnv
+
+    sb3 = SB3VecEnv("pbhno/MAPK-Unknown-v0", 3, world_seed=[5, 6, 5], horizon=2)
+    assert torch.equal(sb3.core.true_parameters.log_values, lt)  # the same worlds as the native env
 
 
 def test_world_seed_and_randomize_exclude_each_other():
@@ -210,3 +214,33 @@ def test_unknown_task_uses_its_base_tasks_agent_settings(env_id):
 def test_base_must_name_another_task():
     with pytest.raises(SpecError, match="spec.base"):
         load_spec("pbhno/MAPK-Unknown-v0", {"base": "pbhno/MAPK-Unknown-v0"})
+
+
+def test_mpc_benchmark_problems_plan_through_the_world():
+    """``benchmarks.mpc.env_problems`` works on an Unknown id and plans through the world: the
+    problem carries the world's parameters (mechanism included) and its model's step differs
+    from the skeleton's at the same state, controls and skeleton parameters."""
+    from pbhno_gym.benchmarks.mpc import env_problems
+
+    prob, model = env_problems("pbhno/MAPK-Unknown-v0", 3, warmup=4)
+    spec = load_spec("pbhno/MAPK-Unknown-v0")
+    P0 = len(PathwayCore(spec, 1).prior)
+    assert prob.log_theta.shape == (3, P0 + 1)
+    u = torch.full((3, 2), 1.0)
+    world = model.step(prob.z0, u, prob.log_theta).x
+    skeleton = SimulatorModel(spec, state_floor=1e-6).step(prob.z0, u, prob.log_theta[:, :P0]).x
+    assert torch.isfinite(world).all()
+    assert (world - skeleton).abs().max() > 1e-4  # ERK feedback acts within one 1-min step
+
+
+def test_spec_parameters_set_the_mechanism_prior():
+    """``parameters={"K_fb": ...}`` moves the hidden mechanism's prior (the world is drawn around
+    it), leaves the skeleton prior agents are told alone, and unknown names are refused."""
+    base = PathwayCore(load_spec("pbhno/MAPK-Unknown-v0"), 1)
+    moved = PathwayCore(load_spec("pbhno/MAPK-Unknown-v0", {"parameters": {"K_fb": 0.9}}), 1)
+    assert moved.world_prior.as_dict()["K_fb"] == pytest.approx(0.9, rel=1e-6)
+    assert torch.equal(moved.prior.log_values, base.prior.log_values)
+    shift = moved.true_parameters.log_values[0, -1] - base.true_parameters.log_values[0, -1]
+    assert float(shift) == pytest.approx(float(np.log(0.9 / 0.3)), rel=1e-5)  # same draw z, new mean
+    with pytest.raises(ValueError, match="spec.parameters: unknown parameter 'K_xx'"):
+        PathwayCore(load_spec("pbhno/MAPK-Unknown-v0", {"parameters": {"K_xx": 0.9}}), 1)
