@@ -221,7 +221,7 @@ class PBHNO(nn.Module, ControlModel):
         if self.config.design is not None:
             from ..discovery.design import Design, DesignModel, design_model
 
-            d = Design.from_dict(self.config.design)
+            d = Design.from_dict(self.config.design).skeleton()  # hidden mechanisms are not PB-HNO's
             ref = design_model(d)  # float64: the channel scales the dataset was generated with
             sp, lig = ref.scales()
             meta = ref.channel_meta()
