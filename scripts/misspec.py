@@ -29,9 +29,7 @@ import argparse
 import csv
 import math
 import multiprocessing as mp
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -151,7 +149,7 @@ if not args.summary_only:
     all_rows: list[dict] = []
     done: list[int] = []
     stopped = False
-    with mp.get_context("spawn").Pool(args.workers) as pool:
+    with mp.get_context("fork").Pool(args.workers) as pool:
         for rows in pool.imap_unordered(run_seed, range(N_SEEDS)):
             all_rows += rows
             done.append(rows[0]["seed"])
@@ -283,7 +281,8 @@ if "pbhno" in methods:
     ]:
         pt, lo, hi, n = paired_ratio("pbhno", other, key)
         lines.append(
-            f"- {what}: ratio {pt:.2f} [paired 95% CI {lo:.2f}, {hi:.2f}], {n} seeds: **{verdict(pt, lo, hi, thr)}**"
+            f"- {what}: ratio {pt:.2f} [paired 95% CI {lo:.2f}, {hi:.2f}], {n} seeds: "
+            f"**{verdict(pt, lo, hi, thr)}**"
         )
     pt, lo, hi, n = paired_ratio("pbhno", "map_skeleton", "mae")
     kept = [int(r["networks_kept"]) for r in recs if r["method"] == "pbhno" and r["parameter"] == "k1"]
@@ -297,13 +296,15 @@ if "pbhno" in methods:
     ok = wl <= 0.95 <= wh
     lines.append(
         f"- PB-HNO's 95% intervals cover: {sum(cov)}/{len(cov)} = {np.mean(cov):.2f}, Wilson 95% "
-        f"[{wl:.2f}, {wh:.2f}] {'contains' if ok else 'excludes'} 0.95: **{'holds' if ok else 'does not hold'}**"
+        f"[{wl:.2f}, {wh:.2f}] {'contains' if ok else 'excludes'} 0.95: "
+        f"**{'holds' if ok else 'does not hold'}**"
     )
     lines.append(f"- >= 20 seeds: {len(seeds)}: **{'holds' if len(seeds) >= 20 else 'does not hold'}**")
     if run_info and "--quick" in run_info:
         mins = float(run_info.split(" min wall")[0].rsplit(", ", 1)[-1])
         lines.append(
-            f"- quick setting <= 20 min on 2 cores: {mins:.1f} min: **{'holds' if mins <= 20 else 'does not hold'}**"
+            f"- quick setting <= 20 min on 2 cores: {mins:.1f} min: "
+            f"**{'holds' if mins <= 20 else 'does not hold'}**"
         )
 summary_path.write_text("\n".join(lines) + "\n")
 print("\n".join(lines))
