@@ -144,6 +144,7 @@ def git_state() -> str:
 # ---------------------------------------------------------------------------- run
 t_start = time.perf_counter()
 run_info = ""
+git_at_start = git_state()  # before this run writes its own outputs into the tree
 if not args.summary_only:
     out_dir.mkdir(parents=True, exist_ok=True)
     all_rows: list[dict] = []
@@ -166,7 +167,7 @@ if not args.summary_only:
                 break
     wall = time.perf_counter() - t_start
     run_info = (
-        f"Run: `python scripts/misspec.py{' --quick' if args.quick else ''}` at git {git_state()}, "
+        f"Run: `python scripts/misspec.py{' --quick' if args.quick else ''}` at git {git_at_start}, "
         f"{args.workers} worker processes (1 torch thread each), {wall / 60:.1f} min wall, "
         f"{len(done)} of {N_SEEDS} seeds finished"
         + (" (stopped at the time budget: the rest did not fit)" if stopped else "")
