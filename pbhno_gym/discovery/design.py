@@ -10,6 +10,16 @@ read identical data. The design itself is stored in ``meta["design"]`` (with the
 noise and sparsity actually used), which is how amortised methods rebuild its simulator.
 The named designs (``notch_sparse``, ``mapk_tiny``, ...) are registered in :mod:`.designs`.
 
+Model error: a design may generate its data from a richer world than the skeleton every
+method is handed. ``hidden`` names mechanisms (:mod:`pbhno_gym.physics.pathways.mechanisms`)
+that the data-generating simulator has and the design's spec (the skeleton) lacks, at the values
+``hidden_parameters`` (natural units; each mechanism's nominal otherwise), held fixed across
+seeds. The dataset's ``meta`` then describes the skeleton (spec, parameter names, prior,
+``log_theta`` columns); ``meta["true_log_theta"]`` is the world's full vector (skeleton's
+parameters first). :class:`DesignModel` of such a design is the generator (the correct model,
+mechanisms included); :meth:`Design.skeleton` is the design without them (the misspecified
+model). Channel scales always come from the skeleton, so both measure in the same units.
+
 Noise model: additive Gaussian, ``y = v + noise * e``, ``e ~ N(0, 1)``, in normalised units;
 each species is normalised by its typical level (the RMS of its noise-free trajectory under
 nominal parameters and the seed-0 controls), so ``noise = 0.2`` means "20% of the species'
@@ -27,6 +37,7 @@ the noise level or the sparsity keeps the other draws (common random numbers acr
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import json
 from dataclasses import asdict, dataclass, field, replace
@@ -40,6 +51,7 @@ from ..data.policies import RandomPulsePolicy
 from ..envs.factory import build, dataset_meta
 from ..envs.observation import edge_pixels
 from ..envs.spec import EnvSpec, load_spec
+from ..envs.worlds import build_world_simulator
 from ..physics.simulator import SimState, Simulator
 from .prior import Prior
 
@@ -83,6 +95,9 @@ class Design:
         initial: "rest" (the pathway's unsignalled state) or "settled" (then ``settle_minutes``
             without controls, as the environments start).
         theta_truncate: true parameters are drawn from the prior truncated at this many sds.
+        hidden: mechanisms the data-generating world has and the skeleton (``env``) lacks.
+        hidden_parameters: values (natural units) of the hidden mechanisms' parameters, fixed
+            across seeds (unnamed ones at the mechanism's nominal value).
     """
 
     name: str
@@ -102,11 +117,16 @@ class Design:
     initial: str = "rest"
     settle_minutes: float = 1800.0
     theta_truncate: float = 2.0
+    hidden: tuple[str, ...] = ()
+    hidden_parameters: dict = field(default_factory=dict)
     description: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "free", tuple(self.free))
         object.__setattr__(self, "observed", tuple(self.observed))
+        object.__setattr__(self, "hidden", tuple(self.hidden))
+        if self.hidden_parameters and not self.hidden:
+            raise ValueError("Design.hidden_parameters given without hidden mechanisms")
         if self.controls is not None:
             object.__setattr__(self, "controls", tuple(self.controls))
         for k in ("n_traj", "n_times"):
@@ -130,14 +150,27 @@ class Design:
         """A copy with some fields changed (validated again)."""
         return replace(self, **kw)
 
+    def skeleton(self) -> Design:
+        """The design without its hidden mechanisms: the model every method is handed (free
+        parameters of the mechanisms dropped). Itself when nothing is hidden."""
+        if not self.hidden:
+            return self
+        from ..physics.pathways import MECHANISMS
+
+        extra = {p.name for m in self.hidden for p in MECHANISMS[self.spec().pathway][m].params}
+        return self.replace(
+            hidden=(), hidden_parameters={}, free=tuple(n for n in self.free if n not in extra)
+        )
+
     def to_dict(self) -> dict:
         return json.loads(json.dumps(asdict(self)))
 
     @classmethod
     def from_dict(cls, d: dict) -> Design:
         d = dict(d)
-        for k in ("free", "observed"):
-            d[k] = tuple(d[k])
+        for k in ("free", "observed", "hidden"):
+            if k in d:
+                d[k] = tuple(d[k])
         if d.get("controls") is not None:
             d["controls"] = tuple(d["controls"])
         known = set(cls.__dataclass_fields__)
@@ -158,8 +191,14 @@ class DesignModel:
     def __init__(self, design: Design, dtype=torch.float64, device=None) -> None:
         self.design, self.dtype = design, dtype
         self.spec = design.spec()
-        self.parts = build(self.spec, device, dtype)
+        self.parts = build(self.spec, device, dtype)  # the skeleton (what the dataset's meta describes)
         self.sim: Simulator = self.parts.sim
+        values = dict(self.spec.parameters)
+        if design.hidden:  # the generator: the skeleton plus the hidden mechanisms
+            self.sim = build_world_simulator(
+                dataclasses.replace(self.spec, mechanisms=design.hidden), device, dtype
+            )
+            values.update(design.hidden_parameters)
         self.pathway = self.sim.pathway
         self.params = self.sim.params
         unknown = [n for n in design.free if n not in self.params]
@@ -177,7 +216,10 @@ class DesignModel:
             bad = [c for c in design.controls if c not in names]
             if bad:
                 raise ValueError(f"Design.controls: {bad} not controls of this env ({names})")
-        self.prior_mean = self.params.log_theta(self.spec.parameters, torch.float64).numpy()
+        try:
+            self.prior_mean = self.params.log_theta(values, torch.float64).numpy()
+        except ValueError as e:
+            raise ValueError(f"Design.hidden_parameters: {e}") from None
         sd = self.params.prior_sigma(torch.float64).numpy()
         self.prior_sd = np.full_like(sd, design.prior_sd) if design.prior_sd is not None else sd
         self.free_idx = [self.params.index[n] for n in design.free]
@@ -236,6 +278,9 @@ class DesignModel:
     def scales(self) -> tuple[np.ndarray, float]:
         """(S,) typical level of each species and of the sampled ligand: RMS over four nominal
         trajectories under seed-0 controls (a property of the design, not of any dataset)."""
+        if self._scales is None and self.design.hidden:  # shared with the skeleton: same units
+            skel = design_model(self.design.skeleton())
+            self._scales, self._ell_scale = skel.scales(), skel._ell_scale
         if self._scales is None:
             lt = torch.as_tensor(self.prior_mean, dtype=self.dtype).expand(4, -1)
             u = torch.as_tensor(self.controls(np.random.default_rng(0), 4), dtype=self.dtype)
@@ -414,6 +459,7 @@ def make_dataset(
     if not np.isfinite(clean).all():
         raise RuntimeError(f"design {design.name}: simulation with seed {seed} produced non-finite values")
     C = clean.shape[-1]
+    P0 = len(model.parts.sim.params)  # the skeleton's parameters come first in the world's vector
     noise_sd = np.full(C, design.noise)
     values = np.where(mask, clean + noise_sd * eps, np.nan)
     obs = np.concatenate([np.nan_to_num(values), mask.astype(np.float64)], -1)
@@ -424,7 +470,7 @@ def make_dataset(
         "actions": u.astype(np.float32),
         "rewards": np.zeros((E, T), np.float32),
         "x": xs.astype(np.float32),
-        "log_theta": np.tile(lt, (E, 1)).astype(np.float32),
+        "log_theta": np.tile(lt[:P0], (E, 1)).astype(np.float32),  # the skeleton's columns
         "target_params": np.zeros((E, 0), np.float32),
         "success": np.zeros(E, bool),
         "times": (np.arange(T + 1) * model.spec.control_interval).astype(np.float32),
@@ -444,6 +490,7 @@ def make_dataset(
         noise_model="additive Gaussian, sd = noise_sd per channel (normalised units)",
         free_params=list(design.free),
         true_log_theta=lt.tolist(),
+        true_param_names=list(model.params.names),
         design={**design.to_dict(), "seed": int(seed), "stream": int(stream)},
         **model.channel_meta(),
     )

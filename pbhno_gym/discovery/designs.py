@@ -108,6 +108,23 @@ for _d in [
         n_times=10,
         noise=0.02,
     ),
+    Design(
+        name="mapk_feedback",
+        env="pbhno/MAPK-v0",
+        description="MAPK cascade with model error: the data come from the cascade plus ERK -> "
+        "MAPKKK negative feedback (mechanism erk_feedback, K_fb = 0.3 fixed), every method is "
+        "handed the plain cascade (the skeleton); one cell, X/Y/Z at 20 irregular minutes of 60 "
+        "in each of 3 experiments, 2% noise, random stimulus/inhibitor pulses; k1-k6 free "
+        "(IC50_mek and the hidden K_fb are not estimated)",
+        observed=("X", "Y", "Z"),
+        free=("k1", "k2", "k3", "k4", "k5", "k6"),
+        hidden=("erk_feedback",),
+        hidden_parameters={"K_fb": 0.3},
+        n_traj=3,
+        n_times=20,
+        noise=0.02,
+        pulse={"p_on": 0.3, "p_off": 0.2},
+    ),
 ]:
     register_design(_d)
 del _d

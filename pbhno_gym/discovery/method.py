@@ -31,6 +31,8 @@ class Method:
             controls), "field" (predictor.field ligand reconstruction), "intervals".
         in_quick: part of an experiment's default method list in the quick setting (False for
             costly ablations: they run in the full setting or when named with ``--methods``).
+        in_default: part of the default method lists at all (False: only when named, e.g. the
+            skeleton MAP, which equals ``map`` on designs without hidden mechanisms).
     """
 
     name: str
@@ -41,6 +43,7 @@ class Method:
     full: dict = field(default_factory=dict)
     provides: tuple[str, ...] = ()
     in_quick: bool = True
+    in_default: bool = True
 
     def __post_init__(self) -> None:
         if self.family not in FAMILIES:

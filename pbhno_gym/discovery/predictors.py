@@ -17,13 +17,18 @@ __all__ = ["MechanisticPredictor"]
 
 
 class MechanisticPredictor:
-    """The design's simulator with the free parameters at ``log_theta`` (others nominal)."""
+    """The design's simulator with the free parameters at ``log_theta`` (others nominal);
+    ``skeleton``: the design's skeleton (hidden mechanisms left out) instead of the generator."""
 
-    def __init__(self, names: tuple[str, ...], log_theta: np.ndarray) -> None:
+    def __init__(self, names: tuple[str, ...], log_theta: np.ndarray, skeleton: bool = False) -> None:
         self.names, self.log_theta = tuple(names), np.asarray(log_theta, dtype=np.float64)
+        self.skeleton = bool(skeleton)
 
     def _run(self, dataset: Dataset):
-        model = design_model(dataset_design(dataset).replace(free=self.names))
+        design = dataset_design(dataset)
+        if self.skeleton:
+            design = design.skeleton()
+        model = design_model(design.replace(free=self.names))
         u = torch.as_tensor(dataset["actions"], dtype=torch.float64)
         lt = model.full_log_theta(torch.as_tensor(self.log_theta)[None]).expand(u.shape[0], -1)
         with torch.no_grad():

@@ -143,6 +143,8 @@ class SimulatorProblem(InverseProblem):
         jac_mode: "autograd" (forward-mode AD, exact) or "fd" (central differences with step
             ``fd_step`` in log theta, in the same batched call; ~1e-9 relative agreement, and
             faster on CPU where torch's forward AD pays ~0.3 ms per op mixing dual and plain tensors).
+        skeleton: fit the design's skeleton (its hidden mechanisms left out: a misspecified
+            model when the data come from a richer world) instead of the generator.
     """
 
     def __init__(
@@ -153,11 +155,14 @@ class SimulatorProblem(InverseProblem):
         max_rows: int = 256,
         jac_mode: str = "autograd",
         fd_step: float = 1e-5,
+        skeleton: bool = False,
     ) -> None:
         if jac_mode not in ("autograd", "fd"):
             raise ValueError(f"jac_mode must be 'autograd' or 'fd', got {jac_mode!r}")
         self.jac_mode, self.fd_step = jac_mode, float(fd_step)
         design = dataset_design(dataset)
+        if skeleton:
+            design = design.skeleton()
         free = tuple(free) if free is not None else design.free
         self.model = design_model(design.replace(free=free))
         self.prior = prior if prior is not None else Prior.from_meta(dataset.meta, free)

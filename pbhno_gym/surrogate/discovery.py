@@ -23,7 +23,7 @@ from ..utils.io import atomic_write_json, atomic_write_text
 from .data import EpisodeTensors
 from .fisher import fisher_information, laplace_covariance, point_sensitivities, sensitivities
 
-__all__ = ["laplace_summary", "combine_members", "theta_report", "write_report"]
+__all__ = ["laplace_summary", "sandwich_covariance", "combine_members", "theta_report", "write_report"]
 
 
 def laplace_summary(
@@ -53,6 +53,39 @@ def laplace_summary(
         "prior_sd": prior_sd.cpu().double(),
         "prior_mean": model.prior_mean[model.free_index].cpu().double(),
     }
+
+
+@torch.no_grad()
+def sandwich_covariance(model, dataset: Dataset, delta: torch.Tensor, block: int = 5) -> torch.Tensor:
+    """(p, p) robust (sandwich) covariance of the fitted log-parameters: ``H^-1 B H^-1``.
+
+    ``H`` is the Laplace precision (Gauss-Newton Fisher + prior), ``B`` the empirical variance of
+    the score summed over blocks of ``block`` consecutive measured times of each episode (residuals
+    of a misspecified model are correlated in time, so single measurements are not independent).
+    Where the model is right ``B ~ F`` and this is the Laplace covariance; where it is wrong the
+    residuals are larger and structured, and the interval widens with them (Huber/White).
+    """
+    d = EpisodeTensors.from_dataset(dataset, model.device, model.dtype)
+    idx = torch.arange(d.n_episodes, device=model.device)
+    J = sensitivities(model, d, delta.detach()).double()  # (E, T+1, C, p)
+    from .losses import rollout_predictions
+
+    pred = rollout_predictions(model, d.actions, delta.detach()).double()
+    var, mask = d.var.double(), d.mask
+    F = fisher_information(J, var, mask)
+    prior_sd = model.prior_sigma[model.free_index].double()
+    H = F + torch.diag(1.0 / prior_sd**2)
+    score = torch.where(mask[..., None], J * ((pred - d.y.double()) / var)[..., None], torch.zeros_like(J))
+    per_time = score.sum(2)  # (E, T+1, p)
+    blocks = []
+    for e in idx.tolist():
+        times = torch.nonzero(mask[e].any(-1)).flatten()
+        for k in range(0, len(times), block):
+            blocks.append(per_time[e, times[k : k + block]].sum(0))
+    S = torch.stack(blocks)
+    B = S.T @ S + torch.diag(1.0 / prior_sd**2)  # the prior's curvature enters once, as in H
+    Hi = torch.linalg.inv(H)
+    return (Hi @ B @ Hi).to(torch.float64).cpu()
 
 
 def combine_members(summaries: list[dict]) -> dict:

@@ -33,14 +33,15 @@ __all__ = [
 def sensitivities(model, batch: EpisodeTensors, delta: Tensor, eps: float = 1e-2) -> Tensor:
     """(B, T+1, C, P_free) derivatives of the predicted channels w.r.t. the fitted log-parameters."""
     base = model.log_theta.detach()
-    cols = []
-    for j in model.free_index.tolist():
-        e = torch.zeros_like(base)
-        e[j] = eps
-        hi = rollout_predictions(model, batch.actions, delta, base + e)
-        lo = rollout_predictions(model, batch.actions, delta, base - e)
-        cols.append((hi - lo) / (2 * eps))
-    return torch.stack(cols, -1)
+    free = model.free_index.tolist()
+    E, p = batch.actions.shape[0], len(free)
+    steps = torch.zeros(2 * p, base.shape[0], dtype=base.dtype, device=base.device)
+    for k, j in enumerate(free):  # rows +eps e_j then -eps e_j, every episode under each, one rollout
+        steps[k, j], steps[p + k, j] = eps, -eps
+    rows = (base + steps).repeat_interleave(E, 0)
+    pred = rollout_predictions(model, batch.actions.repeat(2 * p, 1, 1), delta.repeat(2 * p, 1, 1), rows)
+    pred = pred.reshape(2 * p, E, *pred.shape[1:])
+    return ((pred[:p] - pred[p:]) / (2 * eps)).permute(1, 2, 3, 0)
 
 
 @torch.no_grad()

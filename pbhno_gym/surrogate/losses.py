@@ -10,6 +10,13 @@ Per minibatch of episodes, with the model rolled out from estimated initial stat
       + lam_pde * mean ||L' - ETD_theta(L)||^2 / L_scale^2       (eq. 1 residual of each field step)
       + lam_ode * mean ||f_psi - f_mech||^2 / (x_scale / dt)^2   (ODE residual = the learned correction)
       + lam_op  * (||A - A_geom||^2 + ||B - Phi_phys||^2)         (coupling regulariser, eq. 6)
+      + lam_orth * mean ||P_G c||^2 / (x_scale / dt)^2            (anti-absorption, off by default)
+
+where, in the last term, ``c`` is the learned correction at every state of the minibatch's
+rollouts and ``P_G`` the least-squares projection onto the span of the skeleton's sensitivities
+``G_j = d f_mech / d log theta_j`` at the same states: the part of the correction that a change of
+theta could produce instead. Penalising it keeps the networks from absorbing what the parameters
+explain (:func:`orthogonal_part`).
 
 with ``r = (h(z_t) - y_t) / sigma_t``, over grid measurements and measurement points (off-grid
 times and replicates, :func:`predict_all`). The bracket is a minibatch estimate of the negative log
@@ -27,7 +34,7 @@ from torch import Tensor
 from ..physics.simulator import SimState
 from .data import EpisodeTensors, PointTensors
 
-__all__ = ["LossWeights", "rollout_predictions", "predict_all", "objective"]
+__all__ = ["LossWeights", "rollout_predictions", "predict_all", "objective", "absorbed_part"]
 
 
 @dataclass
@@ -41,6 +48,7 @@ class LossWeights:
     op: float = 1.0
     sens: float = 1.0
     init: float = 1.0
+    orth: float = 0.0
 
 
 def rollout_predictions(
@@ -82,6 +90,21 @@ def predict_all(
     return grid, model.measure(zp)[torch.arange(len(ep), device=ep.device), points.chan]
 
 
+def absorbed_part(corr: Tensor, sens: Tensor, ridge: float = 1e-6) -> Tensor:
+    """The mean square of the correction's projection onto the sensitivities' span.
+
+    ``corr`` (..., S) learned correction values, ``sens`` (..., S, p) the skeleton's rate
+    sensitivities at the same states (both in the same units); the projection is over all entries
+    jointly (function space over the rollout), the sensitivities held fixed (detached)."""
+    c = corr.reshape(-1)
+    G = sens.detach().reshape(-1, sens.shape[-1])
+    scale = G.pow(2).mean(0).sqrt().clamp_min(1e-12)
+    Gn = G / scale
+    gram = Gn.T @ Gn + ridge * len(c) * torch.eye(Gn.shape[1], dtype=Gn.dtype, device=Gn.device)
+    beta = torch.linalg.solve(gram, Gn.T @ c)
+    return (Gn @ beta).pow(2).mean()
+
+
 def objective(
     model,
     batch: EpisodeTensors,
@@ -93,7 +116,7 @@ def objective(
     sens_w: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, float]]:
     """The scalar loss of a minibatch and its terms (as floats, for logging)."""
-    aux: dict = {}
+    aux: dict = {"orth": w.orth > 0}
     pred, pt = predict_all(model, batch.actions, delta, aux=aux, points=batch.points)
     r2 = torch.where(batch.mask, (pred - batch.y) ** 2 / batch.var, torch.zeros_like(pred))
     r2_pts = pred.new_zeros(()) if pt is None else ((pt - batch.points.y) ** 2 / batch.points.var).sum()
@@ -112,6 +135,8 @@ def objective(
     if model.has_field:
         op = op + model.averaging.regularizer()
     terms["op"] = op
+    if "corr" in aux:
+        terms["orth"] = absorbed_part(torch.stack(aux["corr"]), torch.stack(aux["sens"]))
     total = sum(getattr(w, k) * v for k, v in terms.items())
     logs = {k: float(v.detach()) for k, v in terms.items()}
     logs["rmse_sigma"] = float(((r2.sum() + r2_pts) / max(batch.n_obs, 1)).sqrt().detach())

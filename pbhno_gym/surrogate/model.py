@@ -221,7 +221,7 @@ class PBHNO(nn.Module, ControlModel):
         if self.config.design is not None:
             from ..discovery.design import Design, DesignModel, design_model
 
-            d = Design.from_dict(self.config.design)
+            d = Design.from_dict(self.config.design).skeleton()  # hidden mechanisms are not PB-HNO's
             ref = design_model(d)  # float64: the channel scales the dataset was generated with
             sp, lig = ref.scales()
             meta = ref.channel_meta()
@@ -422,7 +422,26 @@ class PBHNO(nn.Module, ControlModel):
         if aux is not None:
             corr = self.cells.correction(z.x, ell0, u_inh) / (self.cells.x_scale / self.dt)
             aux.setdefault("ode", []).append((corr**2).flatten(1).mean(1))
+            if aux.get("orth"):  # the correction and the skeleton's theta-sensitivities, same units
+                aux.setdefault("corr", []).append(corr)
+                aux.setdefault("sens", []).append(self.drift_sensitivity(z.x, ell0, lt, inh))
         return SimState(x1, L1, z.t + (self.dt if duration is None else duration.to(z.t)))
+
+    @torch.no_grad()
+    def drift_sensitivity(
+        self, x: Tensor, ell: Tensor | None, log_theta: Tensor, inh: dict, eps: float = 1e-3
+    ) -> Tensor:
+        """(B, N, S, p) d f_mech / d log theta_free (central differences), in the correction's units
+        (x_scale per control interval): the directions in which theta moves the kinetics."""
+        lt = log_theta.detach()
+        cols = []
+        for j in self.free_index.tolist():
+            e = torch.zeros_like(lt)
+            e[..., j] = eps
+            hi = self.pathway.drift(x.clamp_min(0), ell, self.sim.params.unpack(lt + e), inh)
+            lo = self.pathway.drift(x.clamp_min(0), ell, self.sim.params.unpack(lt - e), inh)
+            cols.append((hi - lo) / (2 * eps))
+        return torch.stack(cols, -1) / (self.cells.x_scale / self.dt)[:, None]
 
     def phenotype(self, z: SimState) -> Tensor:
         return self.obs_model.phenotype(z.x)

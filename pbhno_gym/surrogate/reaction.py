@@ -125,8 +125,28 @@ class CellDynamics(nn.Module):
             )
             return out.clamp_min(0)
         rhs = _BoundRHS(self, ell0, ell1, th, inh, u_inh, frac)
+        if method == "rk4":  # torchdiffeq's fixed-grid RK4 (3/8 rule), without its per-call overhead
+            return _rk4(rhs, x, span, 1.0 / substeps).clamp_min(0)
         out = odeint(rhs, x, span, method=method, rtol=rtol, atol=atol, options=opts)
         return out[-1].clamp_min(0)
+
+
+def _rk4(func, y: Tensor, span: Tensor, step_size: float) -> Tensor:
+    """``odeint(func, y, span, method="rk4", options={"step_size": h})[-1]``, step for step: the
+    same time grid (torchdiffeq's constructor) and the same 3/8-rule stages, in a plain loop (on a
+    CPU torchdiffeq's wrappers cost about as much as the MAPK right-hand side itself)."""
+    n = torch.ceil((span[-1] - span[0]) / step_size + 1).item()
+    grid = torch.arange(0, n, dtype=span.dtype, device=span.device) * step_size + span[0]
+    grid[-1] = span[-1]
+    third = 1.0 / 3.0
+    for t0, t1 in zip(grid[:-1], grid[1:], strict=True):
+        dt = t1 - t0
+        k1 = func(t0, y)
+        k2 = func(t0 + dt * third, y + dt * k1 * third)
+        k3 = func(t0 + dt * (2 * third), y + dt * (k2 - k1 * third))
+        k4 = func(t1, y + dt * (k1 - k2 + k3))
+        y = y + (k1 + 3 * (k2 + k3) + k4) * dt * 0.125
+    return y
 
 
 class _AdjointSpec:

@@ -278,6 +278,18 @@ class Trainer:
             return float("nan")
         v = self.data.index(self.val_idx)
         n_obs = float(v.n_obs)
+        if self.init_sd == 0:  # no cell-to-cell variability: no offsets to fit, one forward pass
+            with torch.no_grad():
+                _, logs = objective(
+                    self.model,
+                    v,
+                    self.delta[self.val_idx],
+                    len(self.val_idx),
+                    n_obs,
+                    LossWeights(pde=0, ode=0, op=0, sens=0, theta=0, init=0),
+                    self.init_sd,
+                )
+            return logs["y"]
         frozen = [p for p in self.model.parameters() if p.requires_grad]
         for p in frozen:
             p.requires_grad_(False)

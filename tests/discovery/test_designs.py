@@ -32,3 +32,32 @@ def test_registering_a_design_makes_it_available_by_name():
         assert get_design("mapk_smooth_one").noise == 0.5
     finally:
         DESIGNS.pop("mapk_smooth_one")
+
+
+def test_model_error_design_generates_from_the_world_and_hands_out_the_skeleton():
+    """mapk_feedback: data from MAPK + ERK feedback, meta and skeleton the plain cascade, same units."""
+    import numpy as np
+    import torch
+
+    from pbhno_gym.discovery.design import design_model
+    from pbhno_gym.discovery.problem import SimulatorProblem
+
+    d = get_design("mapk_feedback")
+    assert d.hidden == ("erk_feedback",) and "K_fb" not in d.free
+    ds = make_dataset(d, 0)
+    assert ds.meta["param_names"] == ["k1", "k2", "k3", "k4", "k5", "k6", "IC50_mek"]
+    assert ds["log_theta"].shape[1] == 7 and ds.meta["true_param_names"][-1] == "K_fb"
+    assert np.isclose(np.exp(ds.meta["true_log_theta"][-1]), 0.3)
+    world, skel = design_model(d), design_model(d.skeleton())
+    assert world.pathway.name == "mapk+erk_feedback" and skel.pathway.name == "mapk"
+    assert np.allclose(world.scales()[0], skel.scales()[0])  # both measure in the skeleton's units
+    truth = np.asarray(ds.meta["true_log_theta"])[:6]
+    gen = SimulatorProblem(ds, d.free, jac_mode="fd")
+    mis = SimulatorProblem(ds, d.free, jac_mode="fd", skeleton=True)
+    # at the truth the generator fits the data to the noise; the skeleton does not
+    r_gen = gen.residuals(truth)[0]
+    r_mis = mis.residuals(truth)[0]
+    assert (r_gen**2).mean() < 1.5 and (r_mis**2).mean() > 5 * (r_gen**2).mean()
+    lt = torch.as_tensor(ds.meta["true_log_theta"])[None]
+    xs, _ = world.simulate(lt, torch.as_tensor(ds["actions"][:1], dtype=torch.float64))
+    assert np.allclose(world.channels(xs, None)[0].numpy(), ds["x"][0, :, 0] / world.scales()[0], atol=1e-5)

@@ -27,7 +27,7 @@ def select_methods(requested: list[str] | None, need: str | None = None, quick: 
     return [
         m
         for m, meth in avail.items()
-        if (need is None or need in meth.provides) and (meth.in_quick or not quick)
+        if (need is None or need in meth.provides) and (meth.in_quick or not quick) and meth.in_default
     ]
 
 
