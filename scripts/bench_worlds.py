@@ -67,8 +67,8 @@ def git_state() -> str:
         return "unknown"
 
 
-def make_agent(name: str, spec):
-    """The policy ``name`` for one world's spec (see the module docstring)."""
+def make_agent(name: str, spec, device: str = "cpu"):
+    """The policy ``name`` for one world's spec (see the module docstring), planning on ``device``."""
     from pbhno_gym.agents.reference import ZeroAgent
     from pbhno_gym.control.config import load_config
     from pbhno_gym.evaluation import mpc_policy
@@ -78,11 +78,11 @@ def make_agent(name: str, spec):
         zero.train(spec, budget=0, seed=0, run_dir=None)
         return zero
     if name == "nominal_mpc":
-        return mpc_policy(spec)
+        return mpc_policy(spec, load_config(None, spec, device=device))
     if name == "adaptive_mpc":
-        return mpc_policy(spec, load_config(None, spec, estimation={"estimate_theta": True}))
+        return mpc_policy(spec, load_config(None, spec, device=device, estimation={"estimate_theta": True}))
     if name == "oracle_mpc":
-        return mpc_policy(spec, oracle=True)
+        return mpc_policy(spec, load_config(None, spec, device=device), oracle=True)
     raise ValueError(f"--agents: unknown agent {name!r}; known: {', '.join(AGENTS)}")
 
 
@@ -236,6 +236,7 @@ def main() -> None:
     p.add_argument("--episodes", type=int, default=64, help="held-out test episodes per world")
     p.add_argument("--batch", type=int, default=None, help="episodes simulated together (default all)")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--device", default="cpu", help="envs and planners (cuda: the GPU-sized tables)")
     p.add_argument("--out", default="docs/results/worlds/records.csv")
     p.add_argument("--summarize", metavar="CSV", help="print the tables and verdicts of a records file")
     a = p.parse_args()
