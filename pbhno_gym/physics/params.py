@@ -118,7 +118,7 @@ class ParamSet:
     def unpack(self, log_theta: Tensor) -> dict[str, Tensor]:
         """Natural-scale parameters as a dict of (B, 1) tensors (or (1, 1) if shared)."""
         th = torch.exp(log_theta.reshape(-1, len(self)))
-        return {n: th[:, i : i + 1] for i, n in enumerate(self.names)}
+        return dict(zip(self.names, th.split(1, dim=1), strict=True))
 
     def sample_prior(
         self, n: int, generator: torch.Generator | None = None, dtype=torch.float32, device=None
