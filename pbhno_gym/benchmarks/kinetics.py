@@ -28,6 +28,7 @@ __all__ = [
     "reference_kinetics",
     "per_reaction_kinetics",
     "aten_ops_per_call",
+    "autograd_nodes",
     "env_steps_per_s",
     "paired",
     "mpc_decision",
@@ -109,6 +110,18 @@ def aten_ops_per_call(fn: Callable[[], Any]) -> int:
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         fn()
     return sum(1 for e in prof.events() if e.name.startswith("aten::"))
+
+
+def autograd_nodes(out: Tensor) -> int:
+    """Number of autograd graph nodes behind ``out`` (what a backward pass walks)."""
+    seen, todo = set(), [out.grad_fn]
+    while todo:
+        f = todo.pop()
+        if f is None or f in seen:
+            continue
+        seen.add(f)
+        todo += [g for g, _ in f.next_functions]
+    return len(seen)
 
 
 def env_steps_per_s(env_id: str, steps: int = 200, seed: int = 0) -> Callable[[], float]:

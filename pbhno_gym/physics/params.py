@@ -102,11 +102,14 @@ class ParamSet:
         return out.to(dtype=dtype, device=device)
 
     def validate(self, log_theta: Tensor) -> None:
-        """Check shape (P,) or (B, P) and finiteness; the error names the offending parameter."""
+        """Check shape (P,) or (B, P) and finiteness (eager only: under torch.compile the data-dependent
+        check would break the graph); the error names the offending parameter."""
         if log_theta.ndim not in (1, 2) or log_theta.shape[-1] != len(self):
             raise ValueError(
                 f"log_theta must have shape (P,) or (B, P) with P={len(self)}, got {tuple(log_theta.shape)}"
             )
+        if torch.compiler.is_compiling():
+            return
         bad = ~torch.isfinite(log_theta)
         if bad.any():
             j = int(bad.reshape(-1, len(self)).any(0).nonzero()[0])
