@@ -166,10 +166,9 @@ class Pathway(ABC):
         xa = torch.where(aug, 1.0, x)  # (1 + C, B, N, S)
         xs = self.split(xa)
         v = self._stack_rates(self.rate_expressions(xs, ell, th, u), xs[self.species[0]])
-        out = v.reshape(w.shape[0], -1).t() @ w  # (B N, 2 S)
-        S = x.shape[-1]
-        out = out.reshape(*x.shape[:-1], 2 * S)
-        return out[..., :S], out[..., S:]
+        out = (v.reshape(w.shape[0], -1).t() @ w).reshape(*x.shape[:-1], -1)  # (B, N, 2 S)
+        prod, dest = out.split(x.shape[-1], dim=-1)
+        return prod, dest
 
     def drift(
         self, x: Tensor, ell: Tensor | None, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
