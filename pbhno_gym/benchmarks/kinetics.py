@@ -64,7 +64,9 @@ def _old_ratio(x: Tensor, x1: Tensor, eps: float = 1e-9) -> Tensor:
 
 @contextmanager
 def per_reaction_kinetics() -> Iterator[None]:
-    """Within the block every pathway and simulator runs the former per-reaction kinetics."""
+    """Within the block every pathway and simulator runs the former per-reaction kinetics (and
+    the former membrane coupling: uptake and emission each from its own split, a zero emission
+    multiplied through the membrane operator)."""
     saved = dict(
         kinetics=Pathway.kinetics,
         fluxes=Pathway.fluxes,
@@ -72,6 +74,7 @@ def per_reaction_kinetics() -> Iterator[None]:
         inhibitor_dict=Pathway.inhibitor_dict,
         unpack=ParamSet.unpack,
         ratio=_simulator._ratio,
+        membrane_terms=Pathway.membrane_terms,
     )
 
     def kinetics(self, x, ell, th, u):
@@ -92,7 +95,11 @@ def per_reaction_kinetics() -> Iterator[None]:
         th = torch.exp(log_theta.reshape(-1, len(self)))
         return {n: th[:, i : i + 1] for i, n in enumerate(self.names)}
 
+    def membrane_terms(self, x, th, u):
+        return self.uptake(x, th, u), self.emission(x, th, u)
+
     Pathway.kinetics, Pathway.fluxes, Pathway.split = kinetics, fluxes, split  # type: ignore[method-assign]
+    Pathway.membrane_terms = membrane_terms  # type: ignore[method-assign]
     Pathway.inhibitor_dict, ParamSet.unpack = inhibitor_dict, unpack  # type: ignore[method-assign]
     _simulator._ratio = _old_ratio
     try:
@@ -101,6 +108,7 @@ def per_reaction_kinetics() -> Iterator[None]:
         Pathway.kinetics, Pathway.fluxes = saved["kinetics"], saved["fluxes"]  # type: ignore[method-assign]
         Pathway.split, Pathway.inhibitor_dict = saved["split"], saved["inhibitor_dict"]  # type: ignore[method-assign]
         ParamSet.unpack = saved["unpack"]  # type: ignore[method-assign]
+        Pathway.membrane_terms = saved["membrane_terms"]  # type: ignore[method-assign]
         _simulator._ratio = saved["ratio"]
 
 

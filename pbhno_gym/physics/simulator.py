@@ -281,8 +281,9 @@ class Simulator:
         prod, dest = self.pathway.kinetics(x, ell, th, inh)
         if Lf is None:
             return prod, dest, None, None
-        sink = self.pathway.uptake(x, th, inh) @ self.M
-        gain = self.pathway.emission(x, th, inh) @ self.M + src
+        up, em = self.pathway.membrane_terms(x, th, inh)
+        sink = up @ self.M
+        gain = src if em is None else em @ self.M + src
         return prod, dest, gain, sink
 
     def rhs(

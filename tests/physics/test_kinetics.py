@@ -117,3 +117,17 @@ def test_per_reaction_switch_restores():
     with per_reaction_kinetics():
         assert Pathway.kinetics is not new
     assert Pathway.kinetics is new
+
+
+@pytest.mark.parametrize(("name", "mechs"), [k for k in KINETICS if get_pathway(k[0]).has_field])
+def test_membrane_terms_equal_uptake_and_emission(name, mechs):
+    pw = _pathway(name, mechs)
+    x, _, lt, u_inh = _inputs(pw, torch.float64)
+    th, u = pw.params.unpack(lt), pw.inhibitor_dict(u_inh, x.shape[0], x)
+    up, em = pw.membrane_terms(x, th, u)
+    torch.testing.assert_close(up, pw.uptake(x, th, u), rtol=0, atol=0)
+    ref = pw.emission(x, th, u)
+    if em is None:  # nothing emitted: the simulator skips the zero source
+        assert not ref.any()
+    else:
+        torch.testing.assert_close(em, ref, rtol=0, atol=0)

@@ -186,6 +186,19 @@ class Pathway(ABC):
         v = self.emission_expression(self.split(x), th, u)
         return v.expand(x.shape[:-1]) if torch.is_tensor(v) else x.new_full(x.shape[:-1], float(v))
 
+    def membrane_terms(
+        self, x: Tensor, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
+    ) -> tuple[Tensor, Tensor | None]:
+        """(B, N) field sink coefficient and (B, N) ligand release per cell from one split of ``x``;
+        the release is None where the pathway's cells emit nothing (a constant zero)."""
+        xs, shape = self.split(x), x.shape[:-1]
+        up = self.uptake_expression(xs, th, u)
+        em = self.emission_expression(xs, th, u)
+        up = up.expand(shape) if torch.is_tensor(up) else x.new_full(shape, float(up))
+        if not torch.is_tensor(em):
+            em = None if float(em) == 0.0 else x.new_full(shape, float(em))
+        return up, None if em is None else em.expand(shape)
+
     def destruction_coefficients(
         self, x: Tensor, ell: Tensor | None, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
     ) -> Tensor:
