@@ -4,6 +4,9 @@ A pathway is written once, as reaction fluxes ``v_r(x, ell; theta, u)`` and a st
 matrix ``nu`` (R x S): the drift is ``f = v @ nu`` (eq. 3). The same flux function, written with
 plain arithmetic only, serves torch (simulator, surrogate residuals, MPC) and SymPy (structural
 identifiability): :meth:`Pathway.rate_expressions` is the dictionary-in, list-out core.
+In torch the simulator calls it once per stage (:meth:`Pathway.kinetics`): on stacked copies of
+the state, with production and destruction assembled by one matmul, so a sub-step costs a few
+dozen tensor ops whatever the number of reactions and species.
 
 Coupling to the ligand field (eq. 1), per cell i and membrane pixel x in Gamma_i:
 
