@@ -131,3 +131,25 @@ def test_membrane_terms_equal_uptake_and_emission(name, mechs):
         assert not ref.any()
     else:
         torch.testing.assert_close(em, ref, rtol=0, atol=0)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's own, raised while importing dynamo
+@pytest.mark.parametrize("mechs", [(), ("erk_feedback",)])
+def test_mapk_step_compiles_as_one_graph(mechs):
+    """torch.compile sees a whole MAPK control step: no .item(), no data-dependent branch (~10 s)."""
+    import torch._dynamo
+
+    from pbhno_gym.physics.simulator import SimState
+
+    sim = Simulator(_pathway("mapk", mechs), no_field(), 1.0, substeps=4)
+    lt = sim.log_theta().expand(3, -1)
+    st = sim.initial_state(lt)
+    u = (0.5 * sim.control_high).expand(3, -1)
+
+    def step(x, u, lt):
+        return sim.step(SimState(x, None, torch.zeros(x.shape[0])), u, lt).x
+
+    torch._dynamo.reset()
+    ex = torch._dynamo.explain(step)(st.x, u, lt)
+    assert ex.graph_count == 1 and ex.graph_break_count == 0, [b.reason for b in ex.break_reasons]
