@@ -102,11 +102,14 @@ class ParamSet:
         return out.to(dtype=dtype, device=device)
 
     def validate(self, log_theta: Tensor) -> None:
-        """Check shape (P,) or (B, P) and finiteness; the error names the offending parameter."""
+        """Check shape (P,) or (B, P) and finiteness (eager only: under torch.compile the data-dependent
+        check would break the graph); the error names the offending parameter."""
         if log_theta.ndim not in (1, 2) or log_theta.shape[-1] != len(self):
             raise ValueError(
                 f"log_theta must have shape (P,) or (B, P) with P={len(self)}, got {tuple(log_theta.shape)}"
             )
+        if torch.compiler.is_compiling():
+            return
         bad = ~torch.isfinite(log_theta)
         if bad.any():
             j = int(bad.reshape(-1, len(self)).any(0).nonzero()[0])
@@ -118,7 +121,7 @@ class ParamSet:
     def unpack(self, log_theta: Tensor) -> dict[str, Tensor]:
         """Natural-scale parameters as a dict of (B, 1) tensors (or (1, 1) if shared)."""
         th = torch.exp(log_theta.reshape(-1, len(self)))
-        return {n: th[:, i : i + 1] for i, n in enumerate(self.names)}
+        return dict(zip(self.names, th.split(1, dim=1), strict=True))
 
     def sample_prior(
         self, n: int, generator: torch.Generator | None = None, dtype=torch.float32, device=None

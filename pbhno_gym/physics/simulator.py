@@ -49,7 +49,7 @@ def _ratio(x: Tensor, x1: Tensor, eps: float = 1e-9) -> Tensor:
     a species just being produced), so the weight is continuous across the guard; x1 <= eps also
     forces x <= eps (1 + h r), a species too small for its destruction term to matter."""
     ok = x1 > eps
-    return torch.where(ok, x / torch.where(ok, x1, torch.ones_like(x1)), torch.zeros_like(x1))
+    return torch.where(ok, x / torch.where(ok, x1, 1.0), 0.0)
 
 
 @dataclass
@@ -277,14 +277,13 @@ class Simulator:
     def _terms(self, Lf: Tensor | None, x: Tensor, th, inh, src):
         """Cell production (B, N, S), destruction coefficients (B, N, S; destruction flux = coef * x),
         and the field's gain and sink coefficient (B, HW)."""
-        nu = self.pathway.nu(x.dtype, x.device)
         ell = self.membrane_average(Lf)
-        prod = self.pathway.fluxes(x, ell, th, inh) @ nu.clamp_min(0)
-        dest = self.pathway.destruction_coefficients(x, ell, th, inh)
+        prod, dest = self.pathway.kinetics(x, ell, th, inh)
         if Lf is None:
             return prod, dest, None, None
-        sink = self.pathway.uptake(x, th, inh) @ self.M
-        gain = self.pathway.emission(x, th, inh) @ self.M + src
+        up, em = self.pathway.membrane_terms(x, th, inh)
+        sink = up @ self.M
+        gain = src if em is None else em @ self.M + src
         return prod, dest, gain, sink
 
     def rhs(

@@ -4,6 +4,9 @@ A pathway is written once, as reaction fluxes ``v_r(x, ell; theta, u)`` and a st
 matrix ``nu`` (R x S): the drift is ``f = v @ nu`` (eq. 3). The same flux function, written with
 plain arithmetic only, serves torch (simulator, surrogate residuals, MPC) and SymPy (structural
 identifiability): :meth:`Pathway.rate_expressions` is the dictionary-in, list-out core.
+In torch the simulator calls it once per stage (:meth:`Pathway.kinetics`): on stacked copies of
+the state, with production and destruction assembled by one matmul, so a sub-step costs a few
+dozen tensor ops whatever the number of reactions and species.
 
 Coupling to the ligand field (eq. 1), per cell i and membrane pixel x in Gamma_i:
 
@@ -65,10 +68,6 @@ class Pathway(ABC):
         self._nu64 = nu
         self._nu_cache: dict = {}
         self.species_index = s_idx
-        # For each species, which reactions consume it (for the step-size / positivity bound).
-        self._consumers = {
-            s: [r for r in range(len(self.reactions)) if nu[r, i] < 0] for s, i in s_idx.items()
-        }
 
     # ------------------------------------------------------------------ rate core
     @abstractmethod
@@ -108,27 +107,71 @@ class Pathway(ABC):
             self._nu_cache[key] = self._nu64.to(dtype=dtype, device=device)
         return self._nu_cache[key]
 
+    def _kinetics_tables(self, dtype: torch.dtype, device) -> tuple[Tensor, Tensor]:
+        """Precomputed index tensors of :meth:`kinetics`, cached per dtype and device.
+
+        ``aug`` (1 + C, 1, 1, S) bool: copy 0 of the state is untouched, copy 1 + j has its
+        j-th consumed species set to one. ``w`` (R (1 + C), 2 S): row (r, c) maps flux r of copy c
+        to production (columns :S, from copy 0, ``max(nu, 0)``) and destruction coefficients
+        (columns S:, from the copy of the consumed species s, ``max(-nu_rs, 0)``).
+        """
+        key = ("kinetics", dtype, str(device))
+        if key not in self._nu_cache:
+            nu = self._nu64
+            R, S = nu.shape
+            consumed = [i for i in range(S) if bool((nu[:, i] < 0).any())]
+            C = len(consumed)
+            aug = torch.zeros(1 + C, 1, 1, S, dtype=torch.bool)
+            w = torch.zeros(R, 1 + C, 2 * S, dtype=torch.float64)
+            w[:, 0, :S] = nu.clamp_min(0)
+            for j, i in enumerate(consumed):
+                aug[1 + j, ..., i] = True
+                w[:, 1 + j, S + i] = (-nu[:, i]).clamp_min(0)
+            w = w.reshape(R * (1 + C), 2 * S).to(dtype=dtype, device=device)
+            self._nu_cache[key] = (aug.to(device), w)
+        return self._nu_cache[key]
+
     def split(self, x: Tensor) -> dict[str, Tensor]:
-        """(B, N, S) -> {species: (B, N)}."""
-        return {s: x[..., i] for i, s in enumerate(self.species)}
+        """(..., S) -> {species: (...)}."""
+        return dict(zip(self.species, x.unbind(-1), strict=True))
 
     def inhibitor_dict(self, u_inh: Tensor | None, batch: int, like: Tensor) -> dict[str, Tensor]:
         """(B, n_inh) -> {control name: (B, 1)}; zeros when no input is given."""
         if u_inh is None:
             u_inh = like.new_zeros(batch, len(self.inhibitors))
-        return {c.name: u_inh[:, j : j + 1] for j, c in enumerate(self.inhibitors)}
+        return dict(zip((c.name for c in self.inhibitors), u_inh.split(1, dim=1), strict=False))
+
+    @staticmethod
+    def _stack_rates(rates: list[Any], like: Tensor) -> Tensor:
+        """(R, *like.shape) stack of the fluxes, each broadcast to ``like`` (numbers included)."""
+        ts = [r if torch.is_tensor(r) else like.new_tensor(float(r)) for r in rates]
+        return torch.stack(torch.broadcast_tensors(like, *ts)[1:])
 
     def fluxes(
         self, x: Tensor, ell: Tensor | None, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
     ) -> Tensor:
         """(B, N, R) reaction fluxes."""
-        rates = self.rate_expressions(self.split(x), ell, th, u)
-        return torch.stack(self._broadcast(rates, x), dim=-1)
+        xs = self.split(x)
+        v = self._stack_rates(self.rate_expressions(xs, ell, th, u), xs[self.species[0]])
+        return v.movedim(0, -1)
 
-    @staticmethod
-    def _broadcast(rates: list[Any], x: Tensor) -> list[Tensor]:
-        shape = x.shape[:-1]
-        return [r.expand(shape) if torch.is_tensor(r) else x.new_full(shape, float(r)) for r in rates]
+    def kinetics(
+        self, x: Tensor, ell: Tensor | None, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
+    ) -> tuple[Tensor, Tensor]:
+        """Production (B, N, S) and destruction coefficients (B, N, S) in a few batched ops.
+
+        The rate laws are evaluated once, on 1 + C copies of the state stacked in front (copy 0
+        as given, copy 1 + j with its j-th consumed species set to one, see
+        :meth:`destruction_coefficients`), and one matmul with a precomputed stoichiometry table
+        assembles both outputs: no Python loop over species or reactions, no host sync.
+        """
+        aug, w = self._kinetics_tables(x.dtype, x.device)
+        xa = torch.where(aug, 1.0, x)  # (1 + C, B, N, S)
+        xs = self.split(xa)
+        v = self._stack_rates(self.rate_expressions(xs, ell, th, u), xs[self.species[0]])
+        out = (v.reshape(w.shape[0], -1).t() @ w).reshape(*x.shape[:-1], -1)  # (B, N, 2 S)
+        prod, dest = out.split(x.shape[-1], dim=-1)
+        return prod, dest
 
     def drift(
         self, x: Tensor, ell: Tensor | None, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
@@ -146,6 +189,19 @@ class Pathway(ABC):
         v = self.emission_expression(self.split(x), th, u)
         return v.expand(x.shape[:-1]) if torch.is_tensor(v) else x.new_full(x.shape[:-1], float(v))
 
+    def membrane_terms(
+        self, x: Tensor, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
+    ) -> tuple[Tensor, Tensor | None]:
+        """(B, N) field sink coefficient and (B, N) ligand release per cell from one split of ``x``;
+        the release is None where the pathway's cells emit nothing (a constant zero)."""
+        xs, shape = self.split(x), x.shape[:-1]
+        up = self.uptake_expression(xs, th, u)
+        em = self.emission_expression(xs, th, u)
+        up = up.expand(shape) if torch.is_tensor(up) else x.new_full(shape, float(up))
+        if not torch.is_tensor(em):
+            em = None if float(em) == 0.0 else x.new_full(shape, float(em))
+        return up, None if em is None else em.expand(shape)
+
     def destruction_coefficients(
         self, x: Tensor, ell: Tensor | None, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
     ) -> Tensor:
@@ -155,17 +211,7 @@ class Pathway(ABC):
         consumes (mass action; a test checks this for each pathway), and well conditioned at
         x_s = 0, where a ratio's derivative would be infinite.
         """
-        xs = self.split(x)
-        one = torch.ones_like(x[..., 0])
-        cols = []
-        for s, i in self.species_index.items():
-            cons = self._consumers[s]
-            if not cons:
-                cols.append(torch.zeros_like(one))
-                continue
-            rates = self._broadcast(self.rate_expressions({**xs, s: one}, ell, th, u), x)
-            cols.append(sum(float(-self._nu64[r, i]) * rates[r] for r in cons))
-        return torch.stack(cols, -1)
+        return self.kinetics(x, ell, th, u)[1]
 
     def loss_rates(
         self, x: Tensor, ell: Tensor | None, th: Mapping[str, Tensor], u: Mapping[str, Tensor]
