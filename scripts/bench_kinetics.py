@@ -28,7 +28,7 @@ from pbhno_gym.physics.simulator import SimState
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("--threads", type=int, default=1)
-p.add_argument("--envs", nargs="+", default=["pbhno/MAPK-v0", "pbhno/Wnt-v0"])
+p.add_argument("--envs", nargs="+", default=["pbhno/MAPK-v0", "pbhno/Wnt-v1"])
 p.add_argument("--mpc-env", default="pbhno/MAPK-v0")
 p.add_argument("--batches", nargs="*", type=int, default=[1, 32], help="MPC decision batch sizes")
 p.add_argument("--repeats", type=int, default=5, help="alternating old/new timings per row")
