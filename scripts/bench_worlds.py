@@ -10,7 +10,10 @@ world_seed, agent, episode seed, target class, success, final error, energy, ret
 * ``adaptive_mpc``: the same MPC whose moving-horizon estimator also re-estimates log theta
   from the episode's measurements (online learning within an episode, prior-regularised);
 * ``oracle_mpc``: MPC through the true world (drawn parameters, hidden mechanism, true state);
-  the task must be feasible: success >= 90 % in every target class.
+  the task must be feasible: success >= 90 % in every target class. (``oracle_mpc_plan16`` rows
+  in ``docs/results/tasks/design_field.csv``: the same oracle planning through the world at 16
+  coupled sub-steps, ``evaluate_agent(mpc_policy(spec, oracle=True, model=SimulatorModel(
+  load_spec(id, {"substeps": 16}), world=True)), spec, heldout_seeds(4))``, Notch-v1, 1,480 s.)
 
 The episodes of all world seeds run in one batch per agent (the same episode seeds in every
 world, so comparisons are paired). (task, agent) groups already in ``--out`` are skipped (an
