@@ -10,8 +10,9 @@ training), then every method, each writing one record per parameter:
     forecast_rmse (noise-free counterfactual channels vs the truth's), networks_kept, wall_s
 
 Methods: ``map_generator`` (MAP of the correct model, the generator), ``map_skeleton``
-(misspecified MAP), ``pbhno`` (skeleton + networks, joint phase with the anti-absorption
-penalty), ``pbhno_held`` (theta held at the skeleton's calibration), and in the full setting
+(misspecified MAP), ``pbhno`` (skeleton + networks: the gated flux modulation of
+``surrogate.method``, joint phase with the anti-absorption penalty), ``pbhno_held`` (theta held
+at the skeleton's calibration), and in the full setting
 ``pbhno_no_orth``, ``pbhno_no_sens``, ``pbhno_no_physics``. PB-HNO members start theta at the
 skeleton MAP of the same seed (the skeleton calibration; no second Gauss-Newton run).
 

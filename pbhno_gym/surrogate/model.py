@@ -62,6 +62,11 @@ class PBHNOConfig:
     hidden: int = 128  # MLP width (Table II)
     mlp_layers: int = 3
     correction_cap: float = 0.5
+    # "additive" (bounded learned rate) | "modulation" (learned log-factors on the skeleton's fluxes)
+    correction_form: str = "additive"
+    # the correction vanishes at the rest state (cells' initial state under the starting theta)
+    gate_rest: bool = False
+    modulation_cap: float = 3.0  # bound of |log factor| in the modulation form
     # gain on the FNO's output in the residual block: the skeleton's per-step transport error is a
     # small fraction of the field scale, and Adam's first steps move every weight by ~lr whatever
     # the gradient's size, so a unit gain let one step at lr 1e-3 raise a fitted Wnt loss 8x
@@ -140,6 +145,9 @@ class PBHNO(nn.Module, ControlModel):
             config.mlp_layers,
             config.correction_cap,
             config.learn_correction,
+            config.correction_form,
+            config.gate_rest,
+            config.modulation_cap,
         )
         self.has_field = self.sim.grid is not None
         if self.has_field:
@@ -154,6 +162,9 @@ class PBHNO(nn.Module, ControlModel):
                 self.fno = FNO2d(4, 1, config.width, config.modes, config.n_layers)
         self.field_substeps, self.cell_substeps = self._resolve_substeps(config)
         self.to(device=dev, dtype=self._dtype)
+        if config.gate_rest:  # the rest state the gated correction vanishes at (mean over cells)
+            with torch.no_grad():
+                self.cells.x_rest.copy_(self.initial_state(1).x[0].mean(0))
 
     # ------------------------------------------------------------------ helpers (not modules)
     #: largest |h * rate| for which a fixed-step method damps a decaying mode (negative real axis)
@@ -420,7 +431,8 @@ class PBHNO(nn.Module, ControlModel):
                 frac=1.0 if f is None else f,
             )
         if aux is not None:
-            corr = self.cells.correction(z.x, ell0, u_inh) / (self.cells.x_scale / self.dt)
+            xp = z.x.clamp_min(0)
+            corr = self.cells.correction(xp, ell0, u_inh, th, inh) / (self.cells.x_scale / self.dt)
             aux.setdefault("ode", []).append((corr**2).flatten(1).mean(1))
             if aux.get("orth"):  # the correction and the skeleton's theta-sensitivities, same units
                 aux.setdefault("corr", []).append(corr)

@@ -51,6 +51,14 @@ class CellDynamics(nn.Module):
         hidden, layers: MLP size (Table II: 128, 3).
         correction_cap: bound of the learned rate per control interval, as a fraction of x_scale.
         learn: include the MLP (False: purely mechanistic, an ablation).
+        form: ``"additive"`` (the MLP's bounded rate is added to the drift) or ``"modulation"``
+            (the MLP multiplies each reaction flux ``v_r`` by ``exp(modulation_cap tanh(g_r))``:
+            the correction is ``sum_r v_r (m_r - 1) nu_r``, so it acts only through the skeleton's
+            reactions, with their own dependence on stimulus and free pools).
+        gate_rest: subtract the MLP's output at the rest state ``x_rest`` (same controls), so the
+            correction vanishes there and the rest-state kinetics (e.g. the initial slope after a
+            stimulus) belong to theta alone.
+        modulation_cap: bound of ``|log m_r|`` in the modulation form.
     """
 
     def __init__(
@@ -64,6 +72,9 @@ class CellDynamics(nn.Module):
         layers: int = 3,
         correction_cap: float = 0.5,
         learn: bool = True,
+        form: str = "additive",
+        gate_rest: bool = False,
+        modulation_cap: float = 3.0,
     ) -> None:
         super().__init__()
         self.pathway = pathway
@@ -73,12 +84,15 @@ class CellDynamics(nn.Module):
         self.register_buffer("u_max", u_max.clone().clamp_min(1e-12))
         self.ell_scale, self.dt, self.learn = float(ell_scale), float(dt), learn
         self.cap = correction_cap
-        self.net = mlp(S + 1 + self.n_inh, S, hidden, layers) if learn else None
+        if form not in ("additive", "modulation"):
+            raise ValueError(f"CellDynamics: form must be 'additive' or 'modulation', got {form!r}")
+        self.form, self.gate_rest, self.mod_cap = form, bool(gate_rest), float(modulation_cap)
+        n_out = len(pathway.reactions) if form == "modulation" else S
+        self.net = mlp(S + 1 + self.n_inh, n_out, hidden, layers) if learn else None
+        self.register_buffer("x_rest", torch.zeros(S, dtype=x_scale.dtype), persistent=False)  # gate's rest
 
-    def correction(self, x: Tensor, ell: Tensor | None, u_inh: Tensor) -> Tensor:
-        """The learned rate (B, N, S) in species units per minute (zero without the MLP)."""
-        if self.net is None:
-            return torch.zeros_like(x)
+    def _net(self, x: Tensor, ell: Tensor | None, u_inh: Tensor) -> Tensor:
+        """The MLP on normalised inputs, minus its value at the rest state with ``gate_rest``."""
         B, N, _ = x.shape
         e = (
             torch.zeros(B, N, 1, dtype=x.dtype, device=x.device)
@@ -86,13 +100,34 @@ class CellDynamics(nn.Module):
             else (ell / self.ell_scale)[..., None]
         )
         uu = (u_inh / self.u_max)[:, None, :].expand(B, N, self.n_inh)
-        feats = torch.cat([x / self.x_scale, e, uu], -1)
-        return self.cap * self.x_scale / self.dt * torch.tanh(self.net(feats))
+        out = self.net(torch.cat([x / self.x_scale, e, uu], -1))
+        if self.gate_rest:
+            xr = (self.x_rest / self.x_scale).expand(B, N, -1)
+            out = out - self.net(torch.cat([xr, e, uu], -1))
+        return out
+
+    def correction(
+        self, x: Tensor, ell: Tensor | None, u_inh: Tensor, th: dict | None = None, inh: dict | None = None
+    ) -> Tensor:
+        """The learned rate (B, N, S) in species units per minute (zero without the MLP); the
+        modulation form needs the parameters ``th`` and controls ``inh`` of the fluxes."""
+        if self.net is None:
+            return torch.zeros_like(x)
+        g = self._net(x, ell, u_inh)
+        if self.form == "modulation":
+            v = self.pathway.fluxes(x, ell, th, inh)
+            m1 = torch.expm1(self.mod_cap * torch.tanh(g))
+            return (v * m1) @ self.pathway.nu(x.dtype, x.device)
+        return self.cap * self.x_scale / self.dt * torch.tanh(g)
 
     def rate(self, x: Tensor, ell: Tensor | None, th: dict, inh: dict, u_inh: Tensor) -> Tensor:
         """dx/dt (B, N, S) in species units per minute."""
         xp = x.clamp_min(0)
-        return self.pathway.drift(xp, ell, th, inh) + self.correction(xp, ell, u_inh)
+        if self.net is not None and self.form == "modulation":  # one flux evaluation: (v m) @ nu
+            v = self.pathway.fluxes(xp, ell, th, inh)
+            m = torch.exp(self.mod_cap * torch.tanh(self._net(xp, ell, u_inh)))
+            return (v * m) @ self.pathway.nu(x.dtype, x.device)
+        return self.pathway.drift(xp, ell, th, inh) + self.correction(xp, ell, u_inh, th, inh)
 
     def solve(
         self,
