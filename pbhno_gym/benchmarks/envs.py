@@ -17,15 +17,11 @@ def _sync(device: str) -> None:
 
 
 def single_env_steps_per_s(env_id: str, steps: int = 48) -> float:
-    env = gym.make(env_id)
-    env.reset(seed=0)
-    a = env.action_space.sample() * 0.5
-    t0 = time.perf_counter()
-    for _ in range(steps):
-        _, _, term, trunc, _ = env.step(a)
-        if term or trunc:
-            env.reset()
-    return steps / (time.perf_counter() - t0)
+    """Gymnasium single-env steps per second over ``steps`` steps (one timing of
+    :func:`.kinetics.env_steps_per_s`)."""
+    from .kinetics import env_steps_per_s
+
+    return env_steps_per_s(env_id, steps)()
 
 
 def vector_env_steps_per_s(env_id: str, num_envs: int, device: str = "cpu", steps: int = 10) -> float:
