@@ -29,7 +29,7 @@ from pbhno_gym.envs.core import episode_start_state
 from pbhno_gym.envs.factory import build
 from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.physics import Simulator
-from pbhno_gym.physics.reference import reference_rollout
+from pbhno_gym.physics.reference import budgeted_schedule, reference_rollout
 
 SPECS = ("Wnt-v1", "Notch-v1", "NotchLattice-v0", "MAPK-v0")
 RTOL = 1e-6  # BDF tolerance of the reference: its own error (~1e-5) is far below the 0.5% asked
@@ -40,16 +40,9 @@ def schedule(
 ) -> torch.Tensor:
     """(T, n_controls): the lower bounds (no control), or a uniform random schedule in the box cut
     to the spec's dose budgets the way the env cuts it (a channel stops when its dose is spent)."""
-    lo, hi = sim.control_low.double(), sim.control_high.double()
     if not controlled:
-        return lo.expand(horizon, -1).clone()
-    g = torch.Generator().manual_seed(seed)
-    U = lo + (hi - lo) * torch.rand(horizon, sim.n_controls, generator=g, dtype=torch.float64)
-    left = budget.double().clone()
-    for t in range(horizon):
-        U[t] = torch.minimum(U[t], (left / sim.dt).clamp_min(0))
-        left = left - U[t] * sim.dt
-    return U
+        return sim.control_low.double().expand(horizon, -1).clone()
+    return budgeted_schedule(sim, horizon, budget, seed)
 
 
 def measure(name: str, dtype: torch.dtype = torch.float32, substeps: int | None = None) -> list[dict]:

@@ -15,7 +15,7 @@ from scipy.integrate import solve_ivp
 
 from .simulator import SimState, Simulator
 
-__all__ = ["reference_rollout", "jacobian_sparsity"]
+__all__ = ["reference_rollout", "jacobian_sparsity", "budgeted_schedule"]
 
 
 def jacobian_sparsity(sim: Simulator) -> sp.csr_matrix | None:
@@ -93,3 +93,16 @@ def reference_rollout(
         xs.append(st.x[0].numpy().copy())
         Ls.append(None if not has_field else st.L[0].numpy().copy())
     return np.stack(xs), (np.stack(Ls) if has_field else None)
+
+
+def budgeted_schedule(sim: Simulator, horizon: int, budget: torch.Tensor, seed: int = 1) -> torch.Tensor:
+    """(horizon, n_controls) float64 uniform random controls in the box, each channel cut off once
+    its dose budget is spent, the way the env cuts it (an accuracy-check schedule)."""
+    g = torch.Generator().manual_seed(seed)
+    lo, hi = sim.control_low.double(), sim.control_high.double()
+    U = lo + (hi - lo) * torch.rand(horizon, sim.n_controls, generator=g, dtype=torch.float64)
+    left = budget.double().clone()
+    for t in range(horizon):
+        U[t] = torch.minimum(U[t], (left / sim.dt).clamp_min(0))
+        left = left - U[t] * sim.dt
+    return U

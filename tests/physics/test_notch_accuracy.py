@@ -13,21 +13,9 @@ from pbhno_gym.envs.core import episode_start_state
 from pbhno_gym.envs.factory import build
 from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.physics import Simulator
-from pbhno_gym.physics.reference import reference_rollout
+from pbhno_gym.physics.reference import budgeted_schedule, reference_rollout
 
 TOL = 5e-3  # of the phenotype range
-
-
-def budgeted_schedule(sim: Simulator, horizon: int, budget: torch.Tensor, seed: int = 1) -> torch.Tensor:
-    """Uniform random controls in the box, each channel cut off once its dose budget is spent."""
-    g = torch.Generator().manual_seed(seed)
-    lo, hi = sim.control_low.double(), sim.control_high.double()
-    U = lo + (hi - lo) * torch.rand(horizon, sim.n_controls, generator=g, dtype=torch.float64)
-    left = budget.double().clone()
-    for t in range(horizon):
-        U[t] = torch.minimum(U[t], (left / sim.dt).clamp_min(0))
-        left = left - U[t] * sim.dt
-    return U
 
 
 @pytest.mark.parametrize("start", ["rest", "settled"])
