@@ -4,6 +4,11 @@
   ``episodes`` x horizon of ``agents/mpc_surrogate.toml``) on random-pulse episodes, fits the
   PB-HNO surrogate on them, and plans through the fitted model with :class:`MPCAgent`
   (``agents/mpc.toml``). It acts from observations only.
+* :class:`NominalMPC` (``mpc_nominal``): the same MPC through the skeleton at the prior mean,
+  the model every agent is told: the no-learning baseline (0 samples). With
+  ``estimate_theta=True`` (``mpc_adaptive``) its moving-horizon estimator also re-estimates log
+  theta from each episode's own measurements (prior-regularised): learning within the episode,
+  still 0 training samples.
 * :class:`OracleMPC` (``mpc_oracle``): the same MPC through the true simulator with the true
   parameters and state of each episode: the ORACLE, which bounds what any controller can reach.
   The evaluation binds it to the episodes' env core (:meth:`attach`); nothing else reads it.
@@ -22,7 +27,7 @@ from ..evaluation.mpc import OracleBinding
 from .base import Agent, TrainReport
 from .config import load_agent_config
 
-__all__ = ["SurrogateMPC", "OracleMPC"]
+__all__ = ["SurrogateMPC", "NominalMPC", "OracleMPC"]
 
 
 class SurrogateMPC(Agent):
@@ -35,57 +40,80 @@ class SurrogateMPC(Agent):
         self.surrogate = None
 
     def train(self, env, budget, seed, run_dir, device="cpu", evaluate=None, progress=True) -> TrainReport:
+        """Collect episodes, fit PB-HNO, plan through it. ``episodes`` (agents/mpc_surrogate.toml)
+        may be a list, e.g. ``[1, 2, 4, 8]``: one collection of the largest size, then a fit on each
+        growing prefix (its own folder ``ep<N>``) and a learning-curve point after each; the agent
+        ends planning through the largest fit."""
+        t0 = time.perf_counter()
+        spec = physical_spec(env)
+        cfg = load_agent_config("mpc_surrogate", spec, self.overrides)
+        sizes = cfg["episodes"] if isinstance(cfg["episodes"], list) else [cfg["episodes"]]
+        if not sizes or any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in sizes):
+            raise ValueError(
+                f"mpc_surrogate: episodes must be a positive int or a list of them, got {sizes!r}"
+            )
+        cap = max(1, int(budget) // spec.horizon)
+        sizes = sorted({min(int(n), cap) for n in sizes})
+        run_dir = Path(run_dir)
+        ds = None
+        loaded_all, eval_s = True, 0.0
+        for n_ep in sizes:
+            sub = run_dir / f"ep{n_ep}" if len(sizes) > 1 else run_dir
+            model, loaded = self._load_fit(sub, spec, device)
+            if model is None:
+                if ds is None:
+                    ds = collect_episodes_for(spec, sizes[-1], seed, device, progress)
+                model = self._fit(ds.subset(list(range(n_ep))), cfg, seed, sub, device, progress)
+            loaded_all = loaded_all and loaded
+            self._bind(model, spec, cfg)
+            self.n_samples = n_ep * spec.horizon
+            if evaluate is not None and (len(sizes) > 1 or n_ep == sizes[-1]):
+                s0 = getattr(evaluate, "seconds", 0.0)
+                evaluate(self, self.n_samples)
+                eval_s += getattr(evaluate, "seconds", 0.0) - s0
+        wall = time.perf_counter() - t0 - eval_s
+        return TrainReport(
+            self.n_samples,
+            wall,
+            env_episodes=sizes[-1],
+            device=str(device),
+            loaded=loaded_all,
+            extra={"settings": cfg, "theta": self.surrogate.theta_dict(), "episodes": sizes},
+        )
+
+    @staticmethod
+    def _load_fit(path: Path, spec: EnvSpec, device):
+        """A finished fit saved in ``path`` for this spec, or (None, False)."""
+        from ..surrogate.model import PBHNO
+
+        if not (path / "model.pt").exists():
+            return None, False
+        model = PBHNO.load(path / "model.pt", device=device)
+        return (model, True) if model.spec == spec else (None, False)
+
+    @staticmethod
+    def _fit(ds, cfg: dict, seed: int, path: Path, device, progress: bool):
         import torch
 
-        from ..data import collect_episodes
         from ..surrogate.losses import LossWeights
         from ..surrogate.model import PBHNO, PBHNOConfig
         from ..surrogate.train import TrainConfig, Trainer
 
-        t0 = time.perf_counter()
-        spec = physical_spec(env)
-        cfg = load_agent_config("mpc_surrogate", spec, self.overrides)
-        n_ep = int(max(1, min(cfg["episodes"], budget // spec.horizon)))
-        run_dir = Path(run_dir)
-        model_path = run_dir / "model.pt"
-        loaded = model_path.exists()
-        if loaded:
-            model = PBHNO.load(model_path, device=device)
-            if model.spec != spec:
-                loaded = False
-        if not loaded:
-            ds = collect_episodes(
-                spec, n_ep, num_envs=min(n_ep, 16), seed=int(seed), device=device, progress=progress
-            )
-            torch.manual_seed(int(seed))
-            mkw = dict(cfg.get("model", {}))
-            free = list(cfg.get("free_params") or []) or None
-            model = PBHNO(PBHNOConfig(env_spec=ds.meta["spec"], free_params=free, **mkw), device=device)
-            tc = TrainConfig(
-                epochs=int(cfg["epochs"]),
-                batch_size=int(cfg["batch_size"]),
-                seed=int(seed),
-                sens_every=int(cfg["sens_every"]),
-                patience=int(cfg["patience"]),
-                weights=LossWeights(),
-                tensorboard=False,
-            )
-            model = Trainer(model, ds, tc, run_dir).fit(
-                resume=(run_dir / "checkpoint.pt").exists(), progress=progress
-            )
-        self._bind(model, spec, cfg)
-        self.n_samples = n_ep * spec.horizon
-        wall = time.perf_counter() - t0
-        if evaluate is not None:
-            evaluate(self, self.n_samples)
-        return TrainReport(
-            self.n_samples,
-            wall,
-            env_episodes=n_ep,
-            device=str(device),
-            loaded=loaded,
-            extra={"settings": cfg, "theta": model.theta_dict()},
+        torch.manual_seed(int(seed))
+        mkw = dict(cfg.get("model", {}))
+        free = list(cfg.get("free_params") or []) or None
+        model = PBHNO(PBHNOConfig(env_spec=ds.meta["spec"], free_params=free, **mkw), device=device)
+        tc = TrainConfig(
+            epochs=int(cfg["epochs"]),
+            batch_size=int(cfg["batch_size"]),
+            seed=int(seed),
+            sens_every=int(cfg["sens_every"]),
+            patience=int(cfg["patience"]),
+            weights=LossWeights(),
+            tensorboard=False,
         )
+        path.mkdir(parents=True, exist_ok=True)
+        return Trainer(model, ds, tc, path).fit(resume=(path / "checkpoint.pt").exists(), progress=progress)
 
     def _bind(self, model, spec: EnvSpec, cfg: dict) -> None:
         from ..control.agent import MPCAgent
@@ -110,6 +138,34 @@ class SurrogateMPC(Agent):
     def predict(self, obs, state=None, episode_start=None, deterministic=True):
         if self.agent is None:
             raise RuntimeError("mpc_surrogate: call train() (or load()) before predict()")
+        a, state = self.agent.predict(obs, state, episode_start, deterministic)
+        return np.atleast_2d(a), state
+
+
+class NominalMPC(Agent):
+    """MPC through the skeleton at the prior mean (``estimate_theta``: MHE re-estimates log theta)."""
+
+    name = "mpc_nominal"
+
+    def __init__(self, estimate_theta: bool = False, **overrides) -> None:
+        self.estimate_theta, self.overrides = bool(estimate_theta), overrides
+        self.agent = None
+
+    def train(self, env, budget, seed, run_dir, device="cpu", evaluate=None, progress=True) -> TrainReport:
+        from ..control.agent import MPCAgent
+
+        t0 = time.perf_counter()
+        spec = physical_spec(env)
+        opts = {"device": str(device), **self.overrides}
+        if self.estimate_theta:
+            est = dict(opts.get("estimation") or {})
+            opts["estimation"] = {**est, "estimate_theta": True}
+        self.agent = MPCAgent.from_config(_mpc_config(spec, opts), None, spec)
+        return TrainReport(0, time.perf_counter() - t0, device=str(device), extra={"model": "prior mean"})
+
+    def predict(self, obs, state=None, episode_start=None, deterministic=True):
+        if self.agent is None:
+            raise RuntimeError(f"{self.name}: call train() before predict()")
         a, state = self.agent.predict(obs, state, episode_start, deterministic)
         return np.atleast_2d(a), state
 
@@ -140,6 +196,15 @@ class OracleMPC(Agent):
         if self.agent is None:
             raise RuntimeError("mpc_oracle: the evaluation must attach() it to the env core first")
         return self.agent.predict(obs, state, episode_start, deterministic)
+
+
+def collect_episodes_for(spec: EnvSpec, n_episodes: int, seed: int, device, progress: bool):
+    """Random-pulse episodes in the spec's world (its hidden parameters and mechanisms)."""
+    from ..data import collect_episodes
+
+    return collect_episodes(
+        spec, n_episodes, num_envs=min(n_episodes, 16), seed=int(seed), device=device, progress=progress
+    )
 
 
 def _mpc_config(spec: EnvSpec, overrides: dict):

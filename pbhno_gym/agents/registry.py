@@ -89,12 +89,12 @@ def _reference(kind: str) -> Callable[..., Agent]:
     return factory
 
 
-def _sb3(algo: str) -> Callable[..., Agent]:
+def _sb3(algo: str, domain_randomized: bool = False) -> Callable[..., Agent]:
     def factory(**options) -> Agent:
         try:
             from .sb3 import SB3Agent
 
-            return SB3Agent(algo, **options)
+            return SB3Agent(algo, domain_randomized=domain_randomized, **options)
         except ImportError as e:  # stable-baselines3 / sb3-contrib are the optional ``rl`` extra
             raise AgentUnavailable(
                 f"{algo} needs stable-baselines3: pip install 'pbhno-gym[rl]' ({e})"
@@ -115,7 +115,11 @@ def _mpc(kind: str) -> Callable[..., Agent]:
     def factory(**options) -> Agent:
         from . import mpc
 
-        return {"surrogate": mpc.SurrogateMPC, "oracle": mpc.OracleMPC}[kind](**options)
+        if kind == "adaptive":
+            return mpc.NominalMPC(estimate_theta=True, **options)
+        return {"surrogate": mpc.SurrogateMPC, "nominal": mpc.NominalMPC, "oracle": mpc.OracleMPC}[kind](
+            **options
+        )
 
     return factory
 
@@ -131,6 +135,14 @@ register_agent("td3", _sb3("td3"), "rl", "stable-baselines3 TD3, agents/td3.toml
 register_agent(
     "recurrent_ppo", _sb3("recurrent_ppo"), "rl", "sb3-contrib RecurrentPPO (LSTM), agents/recurrent_ppo.toml"
 )
+for _algo in ("ppo", "sac", "td3", "recurrent_ppo"):
+    register_agent(
+        f"{_algo}_dr",
+        _sb3(_algo, domain_randomized=True),
+        "rl",
+        f"{_algo} trained with domain randomisation over the prior (a new world each episode; "
+        "it is then tested in the unknown world like the others)",
+    )
 register_agent(
     "casadi_nmpc",
     _casadi_nmpc,
@@ -141,7 +153,13 @@ register_agent(
 MPC_SLOTS = {
     "mpc_surrogate": "differentiable MPC through the PB-HNO surrogate fitted under the sample budget "
     "(observations only), agents/mpc_surrogate.toml + agents/mpc.toml",
+    "mpc_nominal": "the same MPC through the skeleton at the prior mean (the model every agent is told; "
+    "0 samples: the no-learning baseline)",
+    "mpc_adaptive": "mpc_nominal whose moving-horizon estimator also re-estimates log theta within each "
+    "episode (0 training samples)",
     "mpc_oracle": "ORACLE: the same MPC through the true simulator with the true state and parameters",
 }
 register_agent("mpc_surrogate", _mpc("surrogate"), "mpc", MPC_SLOTS["mpc_surrogate"])
+register_agent("mpc_nominal", _mpc("nominal"), "mpc", MPC_SLOTS["mpc_nominal"])
+register_agent("mpc_adaptive", _mpc("adaptive"), "mpc", MPC_SLOTS["mpc_adaptive"])
 register_agent("mpc_oracle", _mpc("oracle"), "mpc", MPC_SLOTS["mpc_oracle"])

@@ -261,15 +261,21 @@ class SB3Agent(Agent):
     Args:
         algo: ``ppo``, ``sac``, ``td3`` or ``recurrent_ppo``.
         config: agent config name or TOML path (default: ``algo``).
+        domain_randomized: train with a new world drawn from the prior every episode
+            (``randomize_parameters``, no fixed ``world_seed``) instead of in the env's own world:
+            RL given the model knowledge (the prior) that MPC gets for free.
         **overrides: hyperparameters replacing the file's (e.g. ``n_envs=4``, ``batch_size=64``).
     """
 
     learns = True
 
-    def __init__(self, algo: str, config: str | None = None, **overrides) -> None:
+    def __init__(
+        self, algo: str, config: str | None = None, domain_randomized: bool = False, **overrides
+    ) -> None:
         algo_class(algo)  # validates the name early
         self.algo, self.config_name, self.overrides = algo, config or algo, overrides
-        self.name = algo
+        self.domain_randomized = bool(domain_randomized)
+        self.name = algo + ("_dr" if domain_randomized else "")
         self.model = None
         self.vecnorm: VecNormalize | None = None
         self.low = self.high = None
@@ -382,6 +388,8 @@ class SB3Agent(Agent):
         progress: bool = True,
     ) -> TrainReport:
         spec = env if isinstance(env, EnvSpec) else load_spec(env)
+        if self.domain_randomized:
+            spec = dataclasses.replace(spec, world_seed=None, randomize_parameters=True)
         run_dir = Path(run_dir)
         self.cfg = self.resolve(spec)
         fp = self._fingerprint(spec, budget, seed)

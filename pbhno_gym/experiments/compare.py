@@ -1,18 +1,26 @@
-"""The MPC-vs-RL comparison: train (or load) every agent on every env under the same sample
-budget, evaluate all of them on the same held-out episodes, write tables and figures.
+"""The MPC-vs-RL comparison: learning curves from zero samples in unknown worlds.
 
-``run_comparison(config, out_dir)`` writes into ``out_dir``:
+For every env of the config, every agent is run in every hidden world (``EnvRun.world_seeds``):
 
-* ``config.json``: the resolved config plus provenance (command, versions, git commit, machine);
-* ``<env>/<agent>/``: the agent's files (model, checkpoints, TensorBoard logs), ``curve.json``
-  (learning-curve points), ``eval.json`` (+ ``eval_traj.npz``: per-episode test results),
-  ``key.json`` (the settings the row depends on) and ``row.json`` (its table row). A rerun with
-  the same settings reuses finished rows and resumes interrupted ones from their checkpoints;
-  a row whose settings changed starts afresh;
-* ``results.csv``, ``results.md``, ``learning_curves.png``, ``trajectories_<env>.png``;
+* learning agents (RL, MPC through the fitted PB-HNO) train in each world separately, with
+  ``train_seeds`` seeds each, and are evaluated at the curve's env-sample counts (RL) or after
+  each fit on a growing dataset (``mpc_surrogate``);
+* agents that do not learn (references, nominal/adaptive/oracle MPC) are one point at 0 samples,
+  evaluated on all worlds in one batch.
 
-and, if ``docs_path`` is given, regenerates ``docs/results.md`` with the figures copied next to it
-(``docs/results/``). Every number goes through :func:`pbhno_gym.evaluation.evaluate_agent`.
+Every evaluation runs the same held-out test episodes in each world through
+:func:`pbhno_gym.evaluation.evaluate_agent`, and every episode becomes one row of
+``records.csv`` (env, agent, world, training seed, env samples, episode, success, final error,
+energy, return). Tables, curves and the claim (env samples to reach 80 % / 90 % of the oracle's
+success, with bootstrap intervals over worlds and training seeds) are computed from the records
+(:mod:`.report`), so a committed records file regenerates them: ``pbhno compare --report <dir>``.
+
+``run_comparison(config, out_dir)`` writes into ``out_dir``: ``config.json`` (resolved config),
+``provenance.json``, per run ``<env>/<agent>/w<world>-s<seed>/`` (the agent's files, ``curve.json``
+with its points and per-episode results, ``key.json``, ``done.json``), and ``records.csv``,
+``runs.csv``, ``results.md``, ``learning_curves.png``. A rerun with the same settings reuses
+finished runs and resumes interrupted ones from their checkpoints and curve points. With
+``docs_dir`` the records, config, provenance and figure are copied to ``docs_dir/<setting>/``.
 """
 
 from __future__ import annotations
@@ -20,7 +28,6 @@ from __future__ import annotations
 import datetime
 import json
 import platform
-import re
 import shutil
 import subprocess
 import sys
@@ -32,76 +39,108 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from ..agents import AgentUnavailable, TrainReport, agent_entries, make_agent
+from ..agents import AgentUnavailable, agent_entries, make_agent
 from ..envs.spec import load_spec
 from ..evaluation import episodes as eval_episodes
 from ..evaluation.episodes import EvalResult, heldout_seeds
-from ..utils.io import atomic_write_bytes, atomic_write_json, atomic_write_text
+from ..utils.io import atomic_write_json
 from .compare_config import CompareConfig, EnvRun
-from .curves import CurveEvaluator, milestones
-from .figures import plot_learning_curves, plot_trajectories
-from .report import markdown_table, results_markdown, write_csv
+from .curves import CurveEvaluator
+from .report import RUN_FIELDS, write_report, write_rows
 
-__all__ = ["run_comparison", "ComparisonResult", "slug"]
+__all__ = ["run_comparison", "ComparisonResult", "slug", "provenance"]
 
 
 def slug(text: str) -> str:
     """A file-name-safe form of an env label (``pbhno/Wnt-v1 (32x32 grid)`` -> ``wnt-v1_32x32_grid``)."""
+    import re
+
     s = text.split("/", 1)[-1].lower()
     return re.sub(r"[^a-z0-9.-]+", "_", s).strip("_")
 
 
 @dataclass
 class ComparisonResult:
-    rows: list[dict[str, Any]]
+    records: list[dict[str, Any]]
+    runs: list[dict[str, Any]]
     skipped: list[dict[str, str]]
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def _provenance(command: str | None) -> dict[str, Any]:
-    def version(mod: str) -> str:
-        try:
-            return __import__(mod).__version__
-        except ImportError:
-            return "not installed"
-
+def _git_state() -> str:
+    """``<hash>``, ``<hash>-dirty`` (tracked files modified) or ``unknown``."""
+    here = Path(__file__).parent
     try:
-        git = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
+        h = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
             capture_output=True,
             text=True,
             timeout=5,
-            cwd=Path(__file__).parent,
+            cwd=here,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
-        git = ""
+        return "unknown"
+    return (h + ("-dirty" if dirty else "")) if h else "unknown"
+
+
+def provenance(command: str | None) -> dict[str, Any]:
+    """Git hash with a dirty flag, the full command, package versions and the machine."""
+    from importlib import metadata
+
+    def version(dist: str) -> str:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    import os
+
     cpu = platform.processor() or platform.machine()
+    gpu = f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"
     return {
         "command": command or "python -c 'run_comparison(...)'",
         "date": datetime.date.today().isoformat(),
-        "machine": f"{platform.system()} {cpu}, {torch.get_num_threads()} torch threads"
-        + (f", {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else ", no GPU"),
+        "machine": f"{platform.system()} {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
+        f"threads{gpu}",
+        "git": _git_state(),
         "python": sys.version.split()[0],
-        "torch": torch.__version__,
-        "stable_baselines3": version("stable_baselines3"),
-        "git": git or "unknown",
+        "packages": {
+            d: version(d)
+            for d in (
+                "pbhno-gym",
+                "torch",
+                "numpy",
+                "gymnasium",
+                "stable-baselines3",
+                "sb3-contrib",
+                "skrl",
+                "torchrl",
+                "rsl-rl-lib",
+                "casadi",
+            )
+        },
     }
 
 
-def _row_key(cfg: CompareConfig, env: EnvRun, agent: str) -> dict[str, Any]:
-    """Everything a row depends on; a cached row is reused only if this matches."""
+def _run_key(cfg: CompareConfig, env: EnvRun, agent: str, world: int | None, seed: int) -> dict[str, Any]:
+    """Everything a run depends on; a finished run is reused only if this matches."""
+    overrides = dict(env.overrides)
     return json.loads(
         json.dumps(
             {
-                "env": load_spec(env.id, env.overrides).to_dict(),
+                "env": load_spec(env.id, overrides).to_dict(),
                 "agent": agent,
                 "options": cfg.options_for(agent, env),
-                "budget": env.budget,
-                "seed": cfg.seed,
+                "budget": env.budget_for(agent),
+                "marks": env.marks(agent),
+                "world": world,
+                "worlds": env.world_seeds,
+                "seed": seed,
                 "eval_episodes": env.eval_episodes,
-                "curve": [env.curve_points, env.curve_episodes],
-                "record": cfg.record,
                 "device": cfg.device,
             },
             sort_keys=True,
@@ -110,59 +149,75 @@ def _row_key(cfg: CompareConfig, env: EnvRun, agent: str) -> dict[str, Any]:
     )
 
 
-def _make_row(env: EnvRun, name: str, kind: str, agent, rep: TrainReport, res: EvalResult) -> dict[str, Any]:
-    s = res.summary()
-    return {
-        "env": env.label,
-        "env_id": env.id,
-        "agent": name,
-        "kind": kind,
-        **{k: s[k] for k in ("success_rate", "success_lo", "success_hi", "final_error", "final_error_lo")},
-        **{k: s[k] for k in ("final_error_hi", "energy", "energy_lo", "energy_hi", "return", "episodes")},
-        "env_samples": int(rep.env_samples),
-        "env_episodes": rep.env_episodes,
-        "train_wall_s": float(rep.wall_time_s),
-        "latency_ms": s["latency_ms"],
-        "call_ms": s["call_ms"],
-        "eval_batch": s["eval_batch"],
-        "device": rep.device,
-        "uses_true_model": bool(getattr(agent, "uses_true_model", False)),
-        "loaded": bool(rep.loaded),
-    }
+def episode_rows(res: EvalResult, worlds: list[int | None]) -> list[dict[str, Any]]:
+    """One dict per episode of an evaluation (``worlds``: the world of each episode)."""
+    return [
+        {
+            "world_seed": "" if worlds[i] is None else int(worlds[i]),
+            "episode_seed": int(res.seeds[i]),
+            "target_class": str(res.target_class[i]) if len(res.target_class) else "",
+            "success": int(res.success[i]),
+            "final_error": float(res.final_error[i]),
+            "energy": float(res.energy[i]),
+            "return": float(res.returns[i]),
+            "failed": int(res.failed[i]),
+        }
+        for i in range(res.n)
+    ]
+
+
+def _evaluate(agent, spec, env: EnvRun, worlds: list[int | None], device: str, progress: bool, desc: str):
+    """Evaluate ``agent`` on the test episodes of every world in ``worlds`` (one batch)."""
+    seeds = heldout_seeds(env.eval_episodes, "test")
+    all_seeds = seeds * len(worlds)
+    ws = None if worlds == [None] else [w for w in worlds for _ in seeds]
+    res = eval_episodes.evaluate_agent(
+        agent, spec, all_seeds, device=device, world_seeds=ws, progress=progress, desc=desc
+    )
+    return res, [w for w in worlds for _ in seeds]
 
 
 def _run_one(
-    cfg: CompareConfig, env: EnvRun, name: str, adir: Path, progress: bool
-) -> tuple[dict[str, Any], EvalResult, list[dict[str, Any]]]:
-    """Train/load one agent on one env, evaluate it on the test seeds; returns (row, result, curve)."""
-    spec = load_spec(env.id, env.overrides)
-    entry = agent_entries()[name]
+    cfg: CompareConfig, env: EnvRun, name: str, world: int | None, seed: int, rdir: Path, progress: bool
+) -> dict[str, Any]:
+    """Train one agent in one world (or, for agents that do not learn, build it once) and
+    evaluate it along its curve; returns ``{"points": [...], "run": {...}}``."""
+    overrides = dict(env.overrides)
+    worlds = [world] if world is not None else (list(env.world_seeds) or [None])
+    if worlds[0] is not None:
+        overrides["world_seed"] = worlds[0]
+    spec = load_spec(env.id, overrides)
     agent = make_agent(name, **cfg.options_for(name, env))
-    val_seeds = heldout_seeds(env.curve_episodes, "validation")
+    desc = f"evaluate {name} {env.label}"
 
     def evaluate_now(a) -> dict[str, Any]:
-        return eval_episodes.evaluate_agent(a, spec, val_seeds, device=cfg.device).summary()
+        res, ws = _evaluate(a, spec, env, worlds, cfg.device, False, desc)
+        return {**res.summary(), "episodes": episode_rows(res, ws)}
 
-    marks = milestones(env.budget, env.curve_points) if agent.learns else []
-    curve = CurveEvaluator(evaluate_now, marks, adir / "curve.json")
-    rep = agent.train(spec, env.budget, cfg.seed, adir, device=cfg.device, evaluate=curve, progress=progress)
-    res = eval_episodes.evaluate_agent(
-        agent,
-        spec,
-        heldout_seeds(env.eval_episodes, "test"),
-        device=cfg.device,
-        record=cfg.record,
-        progress=progress,
-        desc=f"evaluate {name} {env.label}",
-    )
-    res.save(adir / "eval.json")
-    return _make_row(env, name, entry.kind, agent, rep, res), res, curve.points
+    marks = env.marks(name) if agent.learns else []
+    curve = CurveEvaluator(evaluate_now, marks, rdir / "curve.json")
+    budget = env.budget_for(name) if agent.learns else 0
+    rep = agent.train(spec, budget, seed, rdir, device=cfg.device, evaluate=curve, progress=progress)
+    n = int(rep.env_samples)
+    if not curve.points or curve.points[-1]["env_samples"] != n:  # the trained agent, at its samples
+        curve(agent, n)
+    last = curve.points[-1]
+    run = {
+        "env_samples": n,
+        "env_episodes": rep.env_episodes,
+        "train_wall_s": float(rep.wall_time_s),
+        "latency_ms": last.get("latency_ms"),
+        "device": rep.device,
+        "loaded": bool(rep.loaded),
+    }
+    return {"points": curve.points, "run": run}
 
 
 def run_comparison(
     config: CompareConfig,
     out_dir: str | Path,
-    docs_path: str | Path | None = None,
+    docs_dir: str | Path | None = None,
+    docs_page: str | Path | None = None,
     progress: bool = True,
     retrain: bool = False,
     command: str | None = None,
@@ -171,76 +226,87 @@ def run_comparison(
     cfg = config.validate()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    prov = _provenance(command)
+    prov = provenance(command)
     atomic_write_json(out / "config.json", {"config": cfg.to_dict(), "provenance": prov})
-    rows, skipped = [], []
-    curves: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    results: dict[str, dict[str, EvalResult]] = {}
+    atomic_write_json(out / "provenance.json", prov)
+    records, runs, skipped = [], [], []
     entries = agent_entries()
     pairs = [(e, a) for e in cfg.envs for a in cfg.agents]
     bar = tqdm(pairs, desc="compare", disable=not progress)
     for env, name in bar:
         bar.set_postfix_str(f"{env.label} / {name}")
-        if entries[name].factory is None:
-            skipped.append({"env": env.label, "agent": name, "reason": entries[name].description})
-            continue
-        if name in env.skip_agents:
-            skipped.append({"env": env.label, "agent": name, "reason": env.skip_agents[name]})
-            continue
-        try:
-            why = make_agent(name, **cfg.options_for(name, env)).supports(load_spec(env.id, env.overrides))
-        except AgentUnavailable as e:
-            why = str(e)
+        why = _skip_reason(cfg, env, name, entries)
         if why:
             skipped.append({"env": env.label, "agent": name, "reason": why})
             continue
-        adir = out / slug(env.label) / name
-        key = _row_key(cfg, env, name)
-        key_path, cached = adir / "key.json", adir / "row.json"
-        stale = adir.exists() and (not key_path.exists() or json.loads(key_path.read_text()) != key)
-        if retrain or stale:  # other settings (or a forced rerun): start this row afresh
-            shutil.rmtree(adir, ignore_errors=True)
-        if cached.exists():  # finished with these settings: reuse
-            saved = json.loads(cached.read_text())
-            row, curve = saved["row"], saved["curve"]
-            res = EvalResult.load(adir / "eval.json")
-        else:  # new, or interrupted: agents resume from their checkpoints in adir
-            atomic_write_json(key_path, key)
-            t0 = time.perf_counter()
-            row, res, curve = _run_one(cfg, env, name, adir, progress)
-            atomic_write_json(cached, {"row": row, "curve": curve, "seconds": time.perf_counter() - t0})
-        rows.append(row)
-        curves[(env.label, name)] = curve
-        results.setdefault(env.label, {})[name] = res
+        learns = make_agent(name, **cfg.options_for(name, env)).learns
+        worlds: list[int | None] = list(env.world_seeds) or [None]
+        units = (
+            [(w, cfg.seed + k) for w in worlds for k in range(env.train_seeds)]
+            if learns
+            else [(None, cfg.seed)]
+        )
+        for world, seed in units:
+            tag = "all" if world is None else f"w{world}"
+            rdir = out / slug(env.label) / name / f"{tag}-s{seed}"
+            key = _run_key(cfg, env, name, world, seed)
+            key_path, done_path = rdir / "key.json", rdir / "done.json"
+            stale = rdir.exists() and (not key_path.exists() or json.loads(key_path.read_text()) != key)
+            if retrain or stale:  # other settings (or a forced rerun): start this run afresh
+                shutil.rmtree(rdir, ignore_errors=True)
+            if done_path.exists():
+                result = json.loads(done_path.read_text())
+            else:  # new, or interrupted: agents resume from their checkpoints and curve points
+                rdir.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(key_path, key)
+                t0 = time.perf_counter()
+                result = _run_one(cfg, env, name, world, seed, rdir, progress)
+                result["seconds"] = time.perf_counter() - t0
+                atomic_write_json(done_path, result)
+            base = {
+                "env": env.label,
+                "env_id": env.id,
+                "agent": name,
+                "kind": entries[name].kind,
+                "train_seed": seed if learns else "",
+            }
+            for p in result["points"]:
+                records += [{**base, "env_samples": p["env_samples"], **ep} for ep in p["episodes"]]
+            runs.append({**base, "world_seed": "" if world is None else world, **result["run"]})
+            runs[-1]["uses_true_model"] = int(bool(getattr(make_agent(name), "uses_true_model", False)))
     bar.close()
-    files = _write_outputs(cfg, out, rows, skipped, curves, results, prov, docs_path)
-    return ComparisonResult(rows, skipped, out, files)
+    files = _write_outputs(cfg, out, records, runs, skipped, prov, docs_dir, docs_page)
+    return ComparisonResult(records, runs, skipped, out, files)
 
 
-def _write_outputs(cfg, out, rows, skipped, curves, results, prov, docs_path) -> dict[str, Path]:
-    files: dict[str, Path] = {"csv": write_csv(rows, out / "results.csv")}
-    figs = []
-    if rows:
-        figs.append(plot_learning_curves(rows, curves, out / "learning_curves.png"))
-        for env_label, res in results.items():
-            if cfg.record > 0:
-                figs.append(plot_trajectories(env_label, res, out / f"trajectories_{slug(env_label)}.png"))
-    for f in figs:
-        files[f.stem] = f
-    rel = [f.name for f in figs]
-    text = results_markdown(rows, cfg.to_dict(), prov, rel, skipped)
-    files["md"] = atomic_write_text(out / "results.md", text)
-    if docs_path:
-        docs_path = Path(docs_path)
-        fig_dir = docs_path.parent / "results"
-        fig_dir.mkdir(parents=True, exist_ok=True)
-        for f in figs:
-            atomic_write_bytes(fig_dir / f.name, f.read_bytes())
-        docs_text = results_markdown(rows, cfg.to_dict(), prov, [f"results/{f.name}" for f in figs], skipped)
-        files["docs"] = atomic_write_text(docs_path, docs_text)
+def _skip_reason(cfg: CompareConfig, env: EnvRun, name: str, entries) -> str | None:
+    if entries[name].factory is None:
+        return entries[name].description
+    if name in env.skip_agents:
+        return env.skip_agents[name]
+    try:
+        return make_agent(name, **cfg.options_for(name, env)).supports(load_spec(env.id, env.overrides))
+    except AgentUnavailable as e:
+        return str(e)
+
+
+def _write_outputs(cfg, out, records, runs, skipped, prov, docs_dir, docs_page) -> dict[str, Path]:
+    from .report import RECORD_FIELDS
+
+    files = {
+        "records": write_rows(records, RECORD_FIELDS, out / "records.csv"),
+        "runs": write_rows(runs, RUN_FIELDS, out / "runs.csv"),
+    }
+    atomic_write_json(out / "skipped.json", skipped)
+    files.update(write_report(out, cfg.to_dict(), prov, skipped))
+    if docs_dir:
+        dest = Path(docs_dir) / cfg.name
+        dest.mkdir(parents=True, exist_ok=True)
+        for name in ("records.csv", "runs.csv", "skipped.json", "provenance.json", "config.json"):
+            shutil.copyfile(out / name, dest / name)
+        files.update({f"docs_{k}": v for k, v in write_report(dest, cfg.to_dict(), prov, skipped).items()})
+        if docs_page:
+            from .report import write_results_page
+
+            files["docs_page"] = write_results_page(Path(docs_page), Path(docs_dir))
     return files
-
-
-def print_table(rows: list[dict[str, Any]]) -> str:
-    """The markdown tables, for the terminal."""
-    return markdown_table(rows)

@@ -14,25 +14,42 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..envs.spec import load_spec
 from ..evaluation.episodes import MAX_TRAIN_SEED
 from ..utils.config import merge, read_toml
 
-__all__ = ["EnvRun", "CompareConfig", "PRESETS", "preset", "load_config", "ALL_AGENTS"]
+__all__ = ["EnvRun", "CompareConfig", "PRESETS", "preset", "load_config", "ALL_AGENTS", "log_marks"]
 
-#: every agent the comparison knows of, in table order (slots that are not filled are skipped)
+#: every agent the comparison knows of, in table order: references, the MPC family, RL, and RL
+#: with domain randomisation (slots not filled and agents an env does not support are skipped)
 ALL_AGENTS = [
     "zero",
     "constant",
     "random",
+    "mpc_nominal",
+    "mpc_adaptive",
+    "mpc_surrogate",
+    "mpc_oracle",
+    "casadi_nmpc",
     "ppo",
     "sac",
     "td3",
     "recurrent_ppo",
-    "casadi_nmpc",
-    "mpc_oracle",
-    "mpc_surrogate",
+    "ppo_dr",
+    "sac_dr",
+    "td3_dr",
+    "recurrent_ppo_dr",
 ]
+
+
+def log_marks(budget: int, points: int) -> list[int]:
+    """``points`` env-sample counts spaced evenly in log from ``budget / 100`` to ``budget``."""
+    if points <= 1:
+        return [int(budget)]
+    grid = np.geomspace(max(budget / 100, 1.0), budget, points)
+    return sorted({max(1, round(float(g))) for g in grid})
 
 
 @dataclass
@@ -44,9 +61,18 @@ class EnvRun:
         overrides: spec overrides, as for ``gym.make`` (e.g. ``{"layout": {"ny": 32, "nx": 32}}``).
         label: name in tables and figures (default: the id).
         budget: environment samples each learning agent may use to train (the same for all).
-        eval_episodes: held-out test episodes per agent (fixed seeds, the same for every agent).
-        curve_points: learning-curve evaluations spread over training (0: none).
-        curve_episodes: validation episodes per learning-curve point.
+        eval_episodes: held-out test episodes per world at every evaluation (the same seeds for
+            every agent, world and curve point: comparisons are paired).
+        world_seeds: hidden worlds (``world_seed`` of the spec) every agent is run in; learning
+            agents train in each world separately, the others are evaluated on all worlds in one
+            batch. Empty: the spec's own world.
+        train_seeds: training seeds per learning agent and world (``seed``, ``seed + 1``, ...).
+        curve: env-sample counts at which learning agents are evaluated (empty: ``curve_points``
+            counts spaced evenly in log between ``budget / 100`` and ``budget``); the budget itself
+            is always a point.
+        curve_points: see ``curve``.
+        budgets: agent name -> its own env-sample budget (e.g. a fast batched RL agent trained to
+            1e6 samples where SB3's SAC gets 1e5); default ``budget``.
         agent_options: agent name -> options for this env (e.g. hyperparameter overrides).
         skip_agents: agent name -> why it is left out of this env run (listed as skipped in the
             results, e.g. an agent too slow for the quick CPU setting).
@@ -57,13 +83,28 @@ class EnvRun:
     label: str = ""
     budget: int = 50_000
     eval_episodes: int = 32
+    world_seeds: list[int] = field(default_factory=list)
+    train_seeds: int = 1
+    curve: list[int] = field(default_factory=list)
     curve_points: int = 4
-    curve_episodes: int = 16
+    budgets: dict[str, int] = field(default_factory=dict)
     agent_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     skip_agents: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.label = self.label or self.id
+
+    def budget_for(self, agent: str) -> int:
+        return int(self.budgets.get(agent, self.budget))
+
+    def marks(self, agent: str) -> list[int]:
+        """The env-sample counts of ``agent``'s learning curve (ascending, ending at its budget)."""
+        budget = self.budget_for(agent)
+        if self.curve:
+            pts = [int(c) for c in self.curve if 0 < int(c) < budget]
+        else:
+            pts = log_marks(budget, self.curve_points)[:-1]
+        return sorted(set(pts)) + [budget]
 
 
 @dataclass
@@ -103,12 +144,22 @@ class CompareConfig:
                 load_spec(e.id, e.overrides)
             except ValueError as err:
                 raise ValueError(f"{where} ({e.id}): {err}") from None
-            for k in ("budget", "eval_episodes", "curve_episodes"):
+            for k in ("budget", "eval_episodes", "train_seeds"):
                 v = getattr(e, k)
                 if not (isinstance(v, int) and v >= 1):
                     raise ValueError(f"{where}.{k} must be a positive int, got {v!r}")
             if not (isinstance(e.curve_points, int) and e.curve_points >= 0):
                 raise ValueError(f"{where}.curve_points must be an int >= 0, got {e.curve_points!r}")
+            if not all(isinstance(c, int) and c >= 1 for c in e.curve):
+                raise ValueError(f"{where}.curve must be positive ints (env samples), got {e.curve!r}")
+            if not all(isinstance(w, int) and w >= 0 for w in e.world_seeds) or len(set(e.world_seeds)) < len(
+                e.world_seeds
+            ):
+                raise ValueError(
+                    f"{where}.world_seeds must be distinct non-negative ints, got {e.world_seeds!r}"
+                )
+            if e.world_seeds and load_spec(e.id, e.overrides).randomize_parameters:
+                raise ValueError(f"{where}.world_seeds: the spec randomizes parameters every episode")
             if e.label in labels:
                 raise ValueError(f"{where}.label {e.label!r} is used twice; give each env run its own label")
             labels.add(e.label)
@@ -118,6 +169,9 @@ class CompareConfig:
             for a in e.agent_options:
                 if a not in known:
                     raise ValueError(f"{where}.agent_options: unknown agent {a!r}")
+            for a, b in e.budgets.items():
+                if a not in known or not (isinstance(b, int) and b >= 1):
+                    raise ValueError(f"{where}.budgets: {a!r} must be a registered agent with a positive int")
         for a in self.agent_options:
             if a not in known:
                 raise ValueError(f"config.agent_options: unknown agent {a!r}")
@@ -159,79 +213,112 @@ class CompareConfig:
         return out
 
 
-_QUICK_RL = {  # smaller networks and fewer gradient steps: a 2-core CPU budget
+_QUICK_OPTIONS = {
     "sac": {"policy_kwargs": {"net_arch": [64, 64]}, "gradient_steps": 2, "learning_starts": 1000},
     "td3": {"policy_kwargs": {"net_arch": [64, 64]}, "gradient_steps": 2, "learning_starts": 1000},
-    # a smaller surrogate and fewer planner iterations (agents/mpc_surrogate.toml is GPU-sized)
+    "td3_dr": {"policy_kwargs": {"net_arch": [64, 64]}, "gradient_steps": 2, "learning_starts": 1000},
     "mpc_surrogate": {
-        "episodes": 16,
+        "episodes": [1, 4, 16],
         "epochs": 20,
         "model": {"hidden": 32, "substeps": 4},
-        "mpc": {"iterations": 8, "warm_iterations": 3},
     },
 }
 _SLOW_FIELD_MPC = (  # measured on the 2-core CPU: ~200 ms per env per step at batch 32 (32x32 grid)
-    "too slow for the quick CPU setting (a T = 20 plan through the 32x32 field costs ~6 s per step "
-    "for 32 episodes: ~6 min per agent); run --full on a GPU"
+    "too slow for a CPU setting (a T = 20 plan through the ligand field costs seconds per decision; "
+    "issue 17); run --full on a GPU"
 )
+_FIELD_SKIP = {a: _SLOW_FIELD_MPC for a in ("mpc_nominal", "mpc_adaptive", "mpc_surrogate", "mpc_oracle")}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "name": "quick",
         "description": (
-            "2-core CPU, ~10 min: MAPK-v0 and Wnt-v1 on a 32x32 grid; short training (RL agents far from "
-            "converged: the learning curves say how far), 32 test episodes per agent."
+            "2-core CPU, <= 15 min: MAPK-Unknown-v0 in 2 hidden worlds and Wnt-Unknown-v0 on a 16x16 grid. "
+            "RL at 30k (MAPK) and 6k (Wnt) samples, far from its plateau (the standard setting trains "
+            "further); PB-HNO MPC fitted on 1, 4 and 16 episodes; 8 test episodes per world."
         ),
         "device": "cpu",
-        "agent_options": copy.deepcopy(_QUICK_RL),
+        "agents": ["zero", "mpc_nominal", "mpc_surrogate", "mpc_oracle", "ppo", "td3", "ppo_dr"],
+        "agent_options": copy.deepcopy(_QUICK_OPTIONS),
         "envs": [
             {
-                "id": "pbhno/MAPK-v0",
+                "id": "pbhno/MAPK-Unknown-v0",
+                "world_seeds": [0, 1],
+                "train_seeds": 1,
                 "budget": 30_000,
-                "eval_episodes": 32,
-                "curve_points": 3,
-                "curve_episodes": 16,
+                "eval_episodes": 8,
+                "curve": [1_000, 3_000, 10_000],
             },
             {
-                "id": "pbhno/Wnt-v1",
-                "label": "pbhno/Wnt-v1 (32x32 grid)",
-                "overrides": {"layout": {"ny": 32, "nx": 32}},
+                "id": "pbhno/Wnt-Unknown-v0",
+                "label": "pbhno/Wnt-Unknown-v0 (16x16 grid)",
+                "overrides": {"layout": {"ny": 16, "nx": 16}},
+                "world_seeds": [0, 1],
+                "train_seeds": 1,
                 "budget": 6_000,
-                "eval_episodes": 32,
-                "curve_points": 2,
-                "curve_episodes": 16,
-                "skip_agents": {"mpc_oracle": _SLOW_FIELD_MPC, "mpc_surrogate": _SLOW_FIELD_MPC},
+                "eval_episodes": 8,
+                "curve": [600, 2_000],
+                "skip_agents": dict(_FIELD_SKIP),
             },
+        ],
+    },
+    "standard": {
+        "name": "standard",
+        "description": (
+            "2-core CPU, about 2 h: MAPK-Unknown-v0 in 4 hidden worlds, 3 training seeds per RL agent and "
+            "world, RL to 300k samples, PB-HNO MPC fitted on 1-32 episodes, adaptive MPC, 16 test "
+            "episodes per world."
+        ),
+        "device": "cpu",
+        "agents": [
+            "zero",
+            "mpc_nominal",
+            "mpc_adaptive",
+            "mpc_surrogate",
+            "mpc_oracle",
+            "ppo",
+            "td3",
+            "ppo_dr",
+        ],
+        "agent_options": {
+            **copy.deepcopy(_QUICK_OPTIONS),
+            "mpc_surrogate": {
+                "episodes": [1, 2, 4, 8, 16, 32],
+                "epochs": 40,
+                "model": {"hidden": 32, "substeps": 4},
+            },
+        },
+        "envs": [
+            {
+                "id": "pbhno/MAPK-Unknown-v0",
+                "world_seeds": [0, 1, 2, 3],
+                "train_seeds": 3,
+                "budget": 300_000,
+                "budgets": {"td3": 100_000},
+                "eval_episodes": 16,
+                "curve_points": 6,
+            }
         ],
     },
     "full": {
         "name": "full",
         "description": (
-            "GPU-sized: Wnt-v1, NotchLattice-v0 and MAPK-v0 at full size, 1M samples, 256 test episodes."
+            "GPU-sized: the three Unknown tasks at full size, 8 worlds, 3 training seeds, RL to 1M samples, "
+            "every MPC agent and RL with domain randomisation, 64 test episodes per world."
         ),
         "device": "cuda",
+        "agents": list(ALL_AGENTS),
         "envs": [
             {
-                "id": "pbhno/Wnt-v1",
+                "id": task,
+                "world_seeds": list(range(8)),
+                "train_seeds": 3,
                 "budget": 1_000_000,
-                "eval_episodes": 256,
-                "curve_points": 10,
-                "curve_episodes": 64,
-            },
-            {
-                "id": "pbhno/NotchLattice-v0",
-                "budget": 1_000_000,
-                "eval_episodes": 256,
-                "curve_points": 10,
-                "curve_episodes": 64,
-            },
-            {
-                "id": "pbhno/MAPK-v0",
-                "budget": 1_000_000,
-                "eval_episodes": 256,
-                "curve_points": 10,
-                "curve_episodes": 64,
-            },
+                "eval_episodes": 64,
+                "curve_points": 8,
+                "agent_options": {"mpc_surrogate": {"episodes": [1, 2, 4, 8, 16, 32]}},
+            }
+            for task in ("pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v0", "pbhno/Notch-Unknown-v0")
         ],
     },
 }

@@ -2,7 +2,7 @@
 
 The runner hands a :class:`CurveEvaluator` to ``Agent.train`` as its ``evaluate`` argument. It
 evaluates through the one evaluation path (:func:`pbhno_gym.evaluation.evaluate_agent`, on the
-validation seeds), remembers each point and writes them atomically to ``curve.json`` so an
+test episodes of the agent's world), remembers each point and writes them atomically to ``curve.json`` so an
 interrupted training resumes with the points it already has.
 """
 
@@ -16,12 +16,7 @@ from typing import Any
 
 from ..utils.io import atomic_write_json
 
-__all__ = ["CurveEvaluator", "milestones"]
-
-
-def milestones(budget: int, points: int) -> list[int]:
-    """``points`` env-sample counts spread evenly over the budget, the last at the budget."""
-    return [max(1, round(budget * (k + 1) / points)) for k in range(points)] if points > 0 else []
+__all__ = ["CurveEvaluator"]
 
 
 class CurveEvaluator:

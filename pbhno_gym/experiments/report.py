@@ -1,4 +1,18 @@
-"""Results tables (CSV + markdown) and the regenerated ``docs/results.md``."""
+"""Tables, curves and the sample-efficiency claim, computed from per-episode records.
+
+A comparison writes ``records.csv`` (one row per test episode per curve point) and ``runs.csv``
+(one row per trained agent and world: samples, wall time, latency). Everything below is a
+function of those files, so a committed records directory regenerates its page:
+``pbhno compare --report docs/results/compare/quick``.
+
+The claim: PB-HNO MPC (``mpc_surrogate``) reaches 80 % (90 %) of the oracle's success with at
+least 10x fewer env samples than the best RL agent. For each agent, the env samples to reach
+the threshold are read off its mean success curve (the first evaluated count at or above it).
+Intervals: a two-stage bootstrap, worlds with replacement, then training seeds with replacement
+within each world; the oracle's success (the threshold's base) is resampled with the same worlds.
+The verdict is "holds" when the ratio's lower bound is >= 10, "does not hold" when PB-HNO MPC
+never reaches the threshold or the ratio's upper bound is < 10, else "inconclusive".
+"""
 
 from __future__ import annotations
 
@@ -6,43 +20,63 @@ import csv
 import io
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..utils.io import atomic_write_text
 
-__all__ = ["COLUMNS", "write_csv", "markdown_table", "claim_check", "results_markdown"]
+__all__ = [
+    "RECORD_FIELDS",
+    "RUN_FIELDS",
+    "write_rows",
+    "read_rows",
+    "curve_summary",
+    "final_table",
+    "samples_to_threshold",
+    "claim_check",
+    "write_report",
+    "write_results_page",
+]
 
-#: one row per (env, agent); the CSV has exactly these columns
-COLUMNS = [
+RECORD_FIELDS = [
     "env",
     "env_id",
     "agent",
     "kind",
-    "success_rate",
-    "success_lo",
-    "success_hi",
+    "world_seed",
+    "train_seed",
+    "env_samples",
+    "episode_seed",
+    "target_class",
+    "success",
     "final_error",
-    "final_error_lo",
-    "final_error_hi",
     "energy",
-    "energy_lo",
-    "energy_hi",
     "return",
-    "episodes",
+    "failed",
+]
+RUN_FIELDS = [
+    "env",
+    "env_id",
+    "agent",
+    "kind",
+    "world_seed",
+    "train_seed",
     "env_samples",
     "env_episodes",
     "train_wall_s",
     "latency_ms",
-    "call_ms",
-    "eval_batch",
     "device",
-    "uses_true_model",
     "loaded",
+    "uses_true_model",
 ]
+FRACTIONS = (0.8, 0.9)
+MPC_LEARNER, ORACLE, FACTOR = "mpc_surrogate", "mpc_oracle", 10.0
 
 
-def _csv_value(v: Any) -> Any:
+def _cell(v: Any) -> Any:
     if v is None:
         return ""
     if isinstance(v, float):
@@ -50,140 +84,441 @@ def _csv_value(v: Any) -> Any:
     return v
 
 
-def write_csv(rows: list[dict[str, Any]], path: str | Path) -> Path:
+def write_rows(rows: list[dict[str, Any]], fields: list[str], path: str | Path) -> Path:
+    """A CSV with exactly ``fields`` (atomic)."""
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n", extrasaction="ignore")
     w.writeheader()
     for r in rows:
-        w.writerow({k: _csv_value(r.get(k)) for k in COLUMNS})
+        w.writerow({k: _cell(r.get(k)) for k in fields})
     return atomic_write_text(path, buf.getvalue())
 
 
+def read_rows(path: str | Path) -> list[dict[str, Any]]:
+    """Rows of a records/runs CSV with numbers parsed (empty cells stay "")."""
+    out = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            row: dict[str, Any] = {}
+            for k, v in r.items():
+                if k in ("env_samples", "success", "failed", "episode_seed", "uses_true_model") and v != "":
+                    row[k] = int(float(v))
+                elif k in ("final_error", "energy", "return", "train_wall_s", "latency_ms") and v != "":
+                    row[k] = float(v)
+                else:
+                    row[k] = v
+            out.append(row)
+    return out
+
+
+# ----------------------------------------------------------------------------- aggregation
+def _units(records: list[dict[str, Any]]) -> dict[tuple, dict[int, list[dict[str, Any]]]]:
+    """(env, agent) -> {(world, train seed): {env_samples: [episode rows]}}."""
+    out: dict[tuple, dict] = {}
+    for r in records:
+        u = out.setdefault((r["env"], r["agent"]), {}).setdefault(
+            (str(r["world_seed"]), str(r["train_seed"])), {}
+        )
+        u.setdefault(int(r["env_samples"]), []).append(r)
+    return out
+
+
+def _grid(units: dict) -> list[int]:
+    """Env-sample counts every unit of an agent was evaluated at (the curve's common grid)."""
+    sets = [set(u) for u in units.values()]
+    return sorted(set.intersection(*sets)) if sets else []
+
+
+def _array(units: dict, key: str, grid: list[int]) -> tuple[list[str], np.ndarray]:
+    """worlds, and the mean of ``key`` per (world, seed index, grid point); NaN where missing."""
+    worlds = sorted({w for w, _ in units})
+    seeds = {w: sorted(s for ww, s in units if ww == w) for w in worlds}
+    m = max(len(v) for v in seeds.values())
+    a = np.full((len(worlds), m, len(grid)), np.nan)
+    for i, w in enumerate(worlds):
+        for j, s in enumerate(seeds[w]):
+            for k, n in enumerate(grid):
+                a[i, j, k] = np.mean([float(r[key]) for r in units[(w, s)][n]])
+    return worlds, a
+
+
+def _boot_index(n_worlds: int, n_seeds: int, n_boot: int, rng: np.random.Generator):
+    """Two-stage resampling indices: worlds (B, W), then seeds within each (B, W, S)."""
+    wi = rng.integers(0, n_worlds, size=(n_boot, n_worlds))
+    si = rng.integers(0, n_seeds, size=(n_boot, n_worlds, n_seeds))
+    return wi, si
+
+
+def _resampled_means(a: np.ndarray, wi: np.ndarray, si: np.ndarray) -> np.ndarray:
+    """(B, grid) means of ``a`` (W, S, G) over resampled worlds and seeds (NaN-aware)."""
+    sel = a[wi[:, :, None], si]  # (B, W, S, G)
+    return np.nanmean(sel.reshape(sel.shape[0], -1, sel.shape[-1]), axis=1)
+
+
+def _order_stat(values: np.ndarray, q: float) -> float:
+    """The ``q`` quantile as an order statistic (no interpolation: values may be inf)."""
+    v = np.sort(values)
+    return float(v[min(max(int(np.ceil(q * len(v))) - 1, 0), len(v) - 1)])
+
+
+def curve_summary(records: list[dict[str, Any]], n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
+    """One row per (env, agent, env samples): means over worlds, seeds and episodes, with
+    two-stage bootstrap 95 % intervals (worlds, then training seeds)."""
+    rows = []
+    for (env, agent), units in _units(records).items():
+        grid = _grid(units)
+        if not grid:
+            continue
+        kind = next(r["kind"] for r in records if r["env"] == env and r["agent"] == agent)
+        rng = np.random.default_rng(seed)
+        out: dict[str, Any] = {}
+        for key in ("success", "final_error", "energy", "return"):
+            worlds, a = _array(units, key, grid)
+            wi, si = _boot_index(a.shape[0], a.shape[1], n_boot, rng)
+            boot = _resampled_means(a, wi, si)
+            mean = np.nanmean(a.reshape(-1, len(grid)), axis=0)
+            out[key] = (mean, np.nanpercentile(boot, 2.5, axis=0), np.nanpercentile(boot, 97.5, axis=0))
+        for k, n in enumerate(grid):
+            eps = sum(len(u[n]) for u in units.values())
+            row = {"env": env, "agent": agent, "kind": kind, "env_samples": n, "episodes": eps}
+            row["worlds"], row["units"] = len(worlds), len(units)
+            for key, (m, lo, hi) in out.items():
+                row[key], row[key + "_lo"], row[key + "_hi"] = float(m[k]), float(lo[k]), float(hi[k])
+            rows.append(row)
+    return rows
+
+
+def final_table(curves: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each agent's last curve point (its full budget)."""
+    last: dict[tuple, dict[str, Any]] = {}
+    for r in curves:
+        k = (r["env"], r["agent"])
+        if k not in last or r["env_samples"] > last[k]["env_samples"]:
+            last[k] = r
+    return list(last.values())
+
+
+def samples_to_threshold(
+    records: list[dict[str, Any]],
+    env: str,
+    fractions: tuple[float, ...] = FRACTIONS,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, dict[float, dict[str, float]]]:
+    """agent -> fraction -> {"point", "lo", "hi", "max"}: env samples at which the agent's mean
+    success first reaches ``fraction`` x the oracle's success (inf: not within its curve; "max"
+    is the curve's last count). Bootstrap over worlds, then training seeds; the oracle is
+    resampled with the same worlds. Empty without an oracle in ``env``."""
+    units = {a: u for (e, a), u in _units(records).items() if e == env}
+    if ORACLE not in units:
+        return {}
+    ow, oa = _array(units[ORACLE], "success", _grid(units[ORACLE]))
+    oracle_by_world = dict(zip(ow, oa[:, 0, 0], strict=True))
+    out: dict[str, dict[float, dict[str, float]]] = {}
+    for agent, u in units.items():
+        if agent == ORACLE:
+            continue
+        grid = _grid(u)
+        worlds, a = _array(u, "success", grid)
+        if any(w not in oracle_by_world for w in worlds):
+            continue  # the oracle ran elsewhere: no common base
+        base = np.array([oracle_by_world[w] for w in worlds])
+        rng = np.random.default_rng(seed)
+        wi, si = _boot_index(a.shape[0], a.shape[1], n_boot, rng)
+        curves = np.concatenate(
+            [np.nanmean(a.reshape(-1, len(grid)), axis=0)[None], _resampled_means(a, wi, si)]
+        )
+        bases = np.concatenate([[base.mean()], base[wi].mean(axis=1)])
+        g = np.asarray(grid, dtype=float)
+        out[agent] = {}
+        for f in fractions:
+            hit = curves >= f * bases[:, None] - 1e-12
+            first = np.where(hit.any(axis=1), g[np.argmax(hit, axis=1)], np.inf)
+            lo, hi = _order_stat(first[1:], 0.025), _order_stat(first[1:], 0.975)
+            out[agent][f] = {"point": float(first[0]), "lo": float(lo), "hi": float(hi), "max": float(g[-1])}
+    return out
+
+
+def _n(v: float) -> str:
+    return "not reached" if not math.isfinite(v) else f"{v:,.0f}"
+
+
+def claim_check(records: list[dict[str, Any]], n_boot: int = 1000) -> list[str]:
+    """One verdict line per env and threshold fraction (see the module docstring)."""
+    lines = []
+    for env in dict.fromkeys(r["env"] for r in records):
+        kinds = {r["agent"]: r["kind"] for r in records if r["env"] == env}
+        st = samples_to_threshold(records, env, n_boot=n_boot)
+        if not st:
+            lines.append(f"- {env}: no oracle in this run, so there is no threshold: not tested.")
+            continue
+        if MPC_LEARNER not in st:
+            lines.append(f"- {env}: {MPC_LEARNER} not in this run: the claim is not tested here.")
+            continue
+        rl = [a for a in st if kinds.get(a) == "rl"]
+        if not rl:
+            lines.append(f"- {env}: no RL agent in this run: the claim is not tested here.")
+            continue
+        for f in FRACTIONS:
+            m = st[MPC_LEARNER][f]
+            best = min(rl, key=lambda a: (st[a][f]["point"], st[a][f]["hi"]))
+            b = st[best][f]
+            head = (
+                f"- {env}, {f:.0%} of the oracle's success: {MPC_LEARNER} at {_n(m['point'])} samples "
+                f"[{_n(m['lo'])}, {_n(m['hi'])}]; best RL agent {best} at {_n(b['point'])} "
+                f"[{_n(b['lo'])}, {_n(b['hi'])}] (of {b['max']:,.0f} trained)"
+            )
+            nominal = st.get("mpc_nominal", {}).get(f)
+            note = (
+                " The nominal model (0 samples) already reaches it."
+                if nominal and nominal["point"] == 0
+                else ""
+            )
+            if not math.isfinite(m["point"]):
+                verdict = f"does not hold ({MPC_LEARNER} does not reach it within {m['max']:,.0f} samples)"
+            else:
+                rl_lo = b["lo"] if math.isfinite(b["lo"]) else b["max"]  # not reached: more than trained
+                ratio_lo = rl_lo / max(m["hi"], 1.0) if math.isfinite(m["hi"]) else 0.0
+                ratio_hi = b["hi"] / max(m["lo"], 1.0)
+                if ratio_lo >= FACTOR:
+                    more = ">" if not math.isfinite(b["lo"]) else ">="
+                    verdict = f"holds ({more} {ratio_lo:.0f}x fewer samples at the interval ends)"
+                elif ratio_hi < FACTOR:
+                    verdict = f"does not hold (at most {ratio_hi:.1f}x fewer samples)"
+                else:
+                    verdict = (
+                        f"inconclusive (ratio between {ratio_lo:.1f}x and "
+                        f"{'unbounded' if not math.isfinite(ratio_hi) else f'{ratio_hi:.0f}x'}: more worlds, "
+                        "seeds or RL budget needed)"
+                    )
+            lines.append(f"{head}: the claim {verdict}.{note}")
+    return lines
+
+
+# ----------------------------------------------------------------------------- markdown and figure
 def _f(v: Any, nd: int = 3) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
+    if v is None or v == "" or (isinstance(v, float) and math.isnan(v)):
         return "-"
     return f"{v:.{nd}g}" if abs(v) < 1e4 else f"{v:,.0f}"
 
 
-def _samples(r: dict[str, Any]) -> str:
-    s = f"{int(r['env_samples']):,}"
-    if r.get("env_episodes"):
-        s += f" ({r['env_episodes']:g} ep.)"
-    return s
+def _run_stats(runs: list[dict[str, Any]]) -> dict[tuple, dict[str, float]]:
+    out: dict[tuple, dict[str, Any]] = {}
+    for r in runs:
+        d = out.setdefault((r["env"], r["agent"]), {"wall": [], "lat": [], "dev": r["device"], "true": 0})
+        if r.get("train_wall_s", "") != "":
+            d["wall"].append(float(r["train_wall_s"]))
+        if r.get("latency_ms", "") != "":
+            d["lat"].append(float(r["latency_ms"]))
+        d["true"] = int(r.get("uses_true_model") or 0)
+    return {
+        k: {
+            "wall": float(np.mean(v["wall"])) if v["wall"] else math.nan,
+            "lat": float(np.median(v["lat"])) if v["lat"] else math.nan,
+            "device": v["dev"],
+            "true": v["true"],
+        }
+        for k, v in out.items()
+    }
 
 
-def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """One markdown table per environment (rows in the given order)."""
+def markdown_tables(curves: list[dict[str, Any]], runs: list[dict[str, Any]], records) -> str:
+    """Per env: each agent at its full budget, and the env samples to reach the thresholds."""
+    stats = _run_stats(runs)
     out = []
-    envs = list(dict.fromkeys(r["env"] for r in rows))
-    for env in envs:
-        rs = [r for r in rows if r["env"] == env]
+    for env in dict.fromkeys(r["env"] for r in curves):
+        st = samples_to_threshold(records, env)
         out.append(f"### {env}\n")
         out.append(
-            "| agent | success [95% CI] | final error [95% CI] | energy [95% CI] | env samples to train "
-            "| train wall (s) | decision latency (ms) | device |"
+            "| agent | env samples | worlds x seeds | success [95% CI] | final error [95% CI] | energy "
+            "| samples to 80% of oracle [CI] | to 90% [CI] | train wall (s) | latency (ms) |"
         )
-        out.append("|---|---|---|---|---:|---:|---:|---|")
-        for r in rs:
-            name = r["agent"] + (" (true model)" if r.get("uses_true_model") else "")
+        out.append("|---|---:|---:|---|---|---:|---|---|---:|---:|")
+        for r in final_table([c for c in curves if c["env"] == env]):
+            s = stats.get((env, r["agent"]), {})
+            name = r["agent"] + (" (true model)" if s.get("true") else "")
+            thr = []
+            for f in FRACTIONS:
+                t = st.get(r["agent"], {}).get(f)
+                thr.append("-" if t is None else f"{_n(t['point'])} [{_n(t['lo'])}, {_n(t['hi'])}]")
             out.append(
-                f"| {name} | {r['success_rate']:.2f} [{r['success_lo']:.2f}, {r['success_hi']:.2f}] "
+                f"| {name} | {r['env_samples']:,} | {r['worlds']} x {r['units'] // max(r['worlds'], 1)} "
+                f"| {r['success']:.2f} [{r['success_lo']:.2f}, {r['success_hi']:.2f}] "
                 f"| {_f(r['final_error'])} [{_f(r['final_error_lo'])}, {_f(r['final_error_hi'])}] "
-                f"| {_f(r['energy'])} [{_f(r['energy_lo'])}, {_f(r['energy_hi'])}] "
-                f"| {_samples(r)} | {r['train_wall_s']:.1f} | {_f(r['latency_ms'])} | {r['device']} |"
+                f"| {_f(r['energy'])} | {thr[0]} | {thr[1]} | {_f(s.get('wall'))} | {_f(s.get('lat'))} |"
             )
-        out.append(f"\n{rs[0]['episodes']} held-out test episodes per agent (the same seeds for all).\n")
+        out.append("")
     return "\n".join(out)
 
 
-def claim_check(rows: list[dict[str, Any]]) -> list[str]:
-    """The issue's expectation, checked per env: MPC through the surrogate reaches the success of
-    the best RL agent with >= 10x fewer env samples and lower intervention energy."""
-    lines = []
-    for env in dict.fromkeys(r["env"] for r in rows):
-        rs = {r["agent"]: r for r in rows if r["env"] == env}
-        rl = [r for r in rs.values() if r["kind"] == "rl"]
-        if not rl:
-            lines.append(f"- {env}: no RL agent in this run.")
-            continue
-        best = max(rl, key=lambda r: (r["success_rate"], -r["env_samples"]))
-        head = (
-            f"- {env}: best RL agent {best['agent']}, success {best['success_rate']:.2f} "
-            f"[{best['success_lo']:.2f}, {best['success_hi']:.2f}] with {int(best['env_samples']):,} samples"
+def curve_markdown(curves: list[dict[str, Any]]) -> str:
+    """Every curve point (the numbers behind the figure)."""
+    out = [
+        "| env | agent | env samples | episodes | success [95% CI] | final error | energy | return |",
+        "|---|---|---:|---:|---|---:|---:|---:|",
+    ]
+    for r in curves:
+        out.append(
+            f"| {r['env']} | {r['agent']} | {r['env_samples']:,} | {r['episodes']} "
+            f"| {r['success']:.2f} [{r['success_lo']:.2f}, {r['success_hi']:.2f}] | {_f(r['final_error'])} "
+            f"| {_f(r['energy'])} | {_f(r['return'])} |"
         )
-        mpc = rs.get("mpc_surrogate")
-        if mpc is None:
-            lines.append(head + "; mpc_surrogate not in this run, so the claim is not tested here.")
-            continue
-        ratio = best["env_samples"] / max(mpc["env_samples"], 1)
-        reaches = mpc["success_hi"] >= best["success_rate"] and mpc["success_rate"] >= best["success_lo"]
-        ok = reaches and ratio >= 10 and mpc["energy"] < best["energy"]
+    return "\n".join(out)
+
+
+def plot_curves(curves: list[dict[str, Any]], path: str | Path) -> Path:
+    """Success against env samples (symmetric-log x: the 0-sample agents sit at 0), one panel per
+    env, bootstrap bands; dotted lines at 80 % and 90 % of the oracle's success."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..utils.io import atomic_savefig
+
+    envs = list(dict.fromkeys(r["env"] for r in curves))
+    agents = list(dict.fromkeys(r["agent"] for r in curves))
+    cmap = plt.get_cmap("tab20")
+    col = {a: cmap(i % 20) for i, a in enumerate(agents)}
+    fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.6), squeeze=False)
+    for ax, env in zip(axes[0], envs, strict=True):
+        rs = [r for r in curves if r["env"] == env]
+        nz = [r["env_samples"] for r in rs if r["env_samples"] > 0]
+        lin = max(min(nz) / 2, 1.0) if nz else 1.0
+        for a in dict.fromkeys(r["agent"] for r in rs):
+            pts = sorted((r for r in rs if r["agent"] == a), key=lambda r: r["env_samples"])
+            x = np.array([p["env_samples"] for p in pts], float)
+            y = np.array([p["success"] for p in pts])
+            lo, hi = [p["success_lo"] for p in pts], [p["success_hi"] for p in pts]
+            if len(pts) == 1:
+                ax.errorbar(
+                    x, y, yerr=[[y[0] - lo[0]], [hi[0] - y[0]]], fmt="s", color=col[a], label=a, capsize=3
+                )
+                if a == ORACLE:
+                    for f in FRACTIONS:
+                        ax.axhline(f * y[0], color=col[a], ls=":", lw=0.9)
+            else:
+                ax.plot(x, y, "o-", color=col[a], label=a, ms=3)
+                ax.fill_between(x, lo, hi, color=col[a], alpha=0.15)
+        ax.set_xscale("symlog", linthresh=lin)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("environment samples used to learn (0: no learning)")
+        ax.set_ylabel("success rate (test episodes)")
+        ax.set_title(env, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=6, loc="best", ncol=2)
+    fig.tight_layout()
+    out = atomic_savefig(fig, path)
+    plt.close(fig)
+    return out
+
+
+def _settings_table(config: dict[str, Any]) -> str:
+    lines = [
+        "| env | id | spec overrides | worlds | training seeds | test episodes per world "
+        "| budget (env samples) |",
+        "|---|---|---|---|---:|---:|---|",
+    ]
+    for e in config["envs"]:
+        extra = (e.get("budgets") or {}).items()
+        budgets = f"{e['budget']:,}" + "".join(f"; {a} {b:,}" for a, b in extra)
         lines.append(
-            head + f"; mpc_surrogate success {mpc['success_rate']:.2f} [{mpc['success_lo']:.2f}, "
-            f"{mpc['success_hi']:.2f}] with {int(mpc['env_samples']):,} samples ({ratio:.1f}x fewer), energy "
-            f"{_f(mpc['energy'])} vs {_f(best['energy'])}: "
-            f"the claim {'holds' if ok else 'does NOT hold'} here."
+            f"| {e['label']} | `{e['id']}` | `{json.dumps(e['overrides'])}` "
+            f"| {e.get('world_seeds') or 'own'} "
+            f"| {e.get('train_seeds', 1)} | {e['eval_episodes']} | {budgets} |"
         )
-    return lines
+    return "\n".join(lines)
 
 
-def results_markdown(
-    rows: list[dict[str, Any]],
-    config: dict[str, Any],
-    provenance: dict[str, Any],
-    figures: list[str],
-    skipped: list[dict[str, str]],
+def report_markdown(
+    dir_: Path, config: dict[str, Any], prov: dict[str, Any], skipped: list[dict[str, str]], fig: str
 ) -> str:
-    """The text of ``docs/results.md`` (regenerated by ``pbhno compare``; not edited by hand)."""
-    env_lines = "\n".join(
-        f"| {e['label']} | `{e['id']}` | `{json.dumps(e['overrides'])}` | {e['budget']:,} "
-        f"| {e['eval_episodes']} | {e['curve_points']} x {e['curve_episodes']} |"
-        for e in config["envs"]
-    )
+    """The page of one comparison setting, from the records in ``dir_``."""
+    records = read_rows(dir_ / "records.csv")
+    runs = read_rows(dir_ / "runs.csv") if (dir_ / "runs.csv").exists() else []
+    curves = curve_summary(records)
+    pk = ", ".join(f"{k} {v}" for k, v in sorted(prov.get("packages", {}).items()) if v != "not installed")
     skip = "\n".join(f"- {s['env']} / {s['agent']}: {s['reason']}" for s in skipped) or "- none"
-    figs = "\n\n".join(f"![{Path(f).stem}]({f})" for f in figures)
-    return f"""# Results: MPC versus RL
+    return f"""## Setting `{config["name"]}`
 
-<!-- Generated by `pbhno compare`; do not edit by hand: rerun the command. -->
+{config.get("description", "")}
 
-Setting **{config["name"]}**: {config.get("description", "")}
+Command: `{prov["command"]}` · git {prov["git"]} · date {prov["date"]} · machine: {prov["machine"]} ·
+Python {prov.get("python", "?")} · {pk}. Records: `{dir_.as_posix()}/records.csv` ({len(records):,} test
+episodes), regenerate this section with `pbhno compare --report {dir_.as_posix()}`.
 
-Command: `{provenance["command"]}` · date {provenance["date"]} · machine: {provenance["machine"]} ·
-torch {provenance["torch"]} · stable-baselines3 {provenance["stable_baselines3"]} · git {provenance["git"]}.
-The run directory holds the resolved `config.json`; any row re-runs with
-`pbhno compare --config <run>/config.json --envs <env> --agents <agent>`.
+{_settings_table(config)}
 
-| env | id | spec overrides | train budget (env samples) | test episodes | curve points x episodes |
-|---|---|---|---:|---:|---:|
-{env_lines}
+### Does MPC through the fitted PB-HNO reach the oracle's success with 10x fewer samples than RL?
 
-How to read: *success* is `info["is_success"]` at the end of the episode (every cell within its
-target for the last `success_window` steps), with a Wilson 95 % interval; *final error* is the
-RMS phenotype error over that window and *energy* the sum over steps of `sum_j (u_j/u_max_j)^2`,
-both with percentile-bootstrap 95 % intervals; *env samples* are the environment steps an agent
-consumed to train (0 for references and true-model controllers; for MPC through the surrogate,
-the episodes collected to fit it); *train wall* excludes the learning-curve evaluations;
-*decision latency* is the median wall time of one batched
-`predict` call divided by the batch. All agents meet the same held-out seeds, disjoint from
-training seeds; learning curves use a separate validation seed set.
+{chr(10).join(claim_check(records))}
 
-## Results
+![learning curves]({fig})
 
-{markdown_table(rows)}
+{markdown_tables(curves, runs, records)}
+<details><summary>Every curve point</summary>
 
-## Does MPC through the surrogate beat RL on sample efficiency?
+{curve_markdown(curves)}
 
-{chr(10).join(claim_check(rows))}
+</details>
 
-## Agents not in the table
+Agents not in the tables:
 
 {skip}
-
-## Figures
-
-{figs}
 """
 
 
-def write_results_markdown(path: str | Path, text: str) -> Path:
-    return atomic_write_text(path, text)
+HOW_TO_READ = """How to read: every agent meets the same held-out test episodes in each hidden world
+(`world_seed`: true parameters drawn from the prior, plus a mechanism the planning skeleton lacks;
+docs/environments.md says what is hidden). *Success* is `info["is_success"]` at the end of an
+episode; *final error* the RMS phenotype error over the success window; *energy* the sum over
+steps of `sum_j (u_j/u_max_j)^2`; *env samples* the environment steps an agent consumed to learn:
+0 for the references, the nominal-model MPC (the skeleton at the prior mean, the no-learning
+baseline), the adaptive MPC (re-estimates parameters within each test episode) and the oracle (the
+true world; an upper bound). MPC through PB-HNO is refitted on 1, 2, 4, ... collected episodes;
+RL agents are evaluated along their training. Intervals are 95 % two-stage bootstrap intervals
+(worlds, then training seeds within a world). RL hyperparameters are fixed in `agents/*.toml`
+(their sources are stated there), not tuned on the test episodes."""
+
+
+def write_report(
+    dir_: str | Path,
+    config: dict[str, Any] | None = None,
+    prov: dict[str, Any] | None = None,
+    skipped: list[dict[str, str]] | None = None,
+) -> dict[str, Path]:
+    """``results.md`` and ``learning_curves.png`` of one setting's directory, from its records
+    (config, provenance and skipped agents read from the directory when not given)."""
+    d = Path(dir_)
+    if config is None:
+        config = json.loads((d / "config.json").read_text())["config"]
+    if prov is None:
+        prov = json.loads((d / "provenance.json").read_text())
+    if skipped is None:
+        skipped = json.loads((d / "skipped.json").read_text()) if (d / "skipped.json").exists() else []
+    records = read_rows(d / "records.csv")
+    fig = plot_curves(curve_summary(records), d / "learning_curves.png") if records else None
+    text = report_markdown(d, config, prov, skipped, fig.name if fig else "")
+    md = atomic_write_text(d / "results.md", "# Results: MPC versus RL\n\n" + HOW_TO_READ + "\n\n" + text)
+    return {"md": md, **({"figure": fig} if fig else {})}
+
+
+def write_results_page(page: Path, docs_dir: Path) -> Path:
+    """``docs/results.md``: one section per setting directory under ``docs_dir`` (quick first),
+    each recomputed from its committed records."""
+    sections = []
+    dirs = sorted(
+        (p for p in docs_dir.iterdir() if (p / "records.csv").exists()), key=lambda p: p.name != "quick"
+    )
+    for d in dirs:
+        config = json.loads((d / "config.json").read_text())["config"]
+        prov = json.loads((d / "provenance.json").read_text())
+        skipped = json.loads((d / "skipped.json").read_text()) if (d / "skipped.json").exists() else []
+        fig = Path(os.path.relpath(d / "learning_curves.png", page.parent)).as_posix()
+        text = report_markdown(d, config, prov, skipped, fig)
+        sections.append(text)
+    head = (
+        "# Results: MPC versus RL\n\n<!-- Generated by `pbhno compare` (or `pbhno compare --report "
+        "docs/results/compare/<setting>`) from the committed records; do not edit by hand. -->\n\n"
+    )
+    return atomic_write_text(page, head + HOW_TO_READ + "\n\n" + "\n".join(sections))

@@ -64,9 +64,39 @@ def test_surrogate_mpc_respects_the_budget_fits_reloads_and_acts(tmp_path):
 
 def test_quick_preset_lists_slow_field_mpc_rows_as_skipped_with_a_reason():
     cfg = preset("quick")
-    wnt = [e for e in cfg.envs if e.id == "pbhno/Wnt-v1"][0]
-    assert "slow" in wnt.skip_agents["mpc_surrogate"]
+    wnt = [e for e in cfg.envs if e.id == "pbhno/Wnt-Unknown-v0"][0]
+    assert "slow" in wnt.skip_agents["mpc_surrogate"] and "slow" in wnt.skip_agents["mpc_oracle"]
     bad = preset("quick")
     bad.envs[0].skip_agents = {"no_such_agent": "x"}
     with pytest.raises(ValueError, match="skip_agents"):
         bad.validate()
+
+
+def test_surrogate_mpc_refits_on_growing_prefixes_and_reports_each(tmp_path):
+    opts = dict(episodes=[1, 2], epochs=1, model={"hidden": 8, "substeps": 2}, mpc=SMALL_MPC)
+    points = []
+
+    def evaluate(agent, n):
+        points.append((n, float(agent.surrogate.theta_dict()["k1"])))
+        return {}
+
+    rep = make_agent("mpc_surrogate", **opts).train(
+        EASY, budget=10 * EASY.horizon, seed=0, run_dir=tmp_path, evaluate=evaluate, progress=False
+    )
+    assert [n for n, _ in points] == [EASY.horizon, 2 * EASY.horizon]
+    assert rep.env_samples == 2 * EASY.horizon and rep.extra["episodes"] == [1, 2]
+    assert (tmp_path / "ep1" / "model.pt").is_file() and (tmp_path / "ep2" / "model.pt").is_file()
+    with pytest.raises(ValueError, match="episodes"):
+        make_agent("mpc_surrogate", **{**opts, "episodes": [0, 2]}).train(EASY, 100, 0, tmp_path / "bad")
+
+
+def test_nominal_mpc_plans_with_the_prior_and_adaptive_estimates_theta():
+    nominal, adaptive = make_agent("mpc_nominal", **SMALL_MPC), make_agent("mpc_adaptive", **SMALL_MPC)
+    for a in (nominal, adaptive):
+        assert a.train(EASY, budget=0, seed=0, run_dir="unused").env_samples == 0 and not a.uses_true_model
+    assert not nominal.agent.cfg.estimation.estimate_theta
+    assert adaptive.agent.cfg.estimation.estimate_theta
+    s = evaluate_agent(nominal, EASY, heldout_seeds(4)).summary()
+    zero = make_agent("zero")
+    zero.train(EASY, budget=0, seed=0, run_dir="unused")
+    assert s["final_error"] < 0.5 * evaluate_agent(zero, EASY, heldout_seeds(4)).summary()["final_error"]
