@@ -188,6 +188,7 @@ class RslPPOAgent(Agent):
         self.cfg: dict[str, Any] = {}
         self.low = self.high = None
         self.device = torch.device("cpu")
+        self.run_dir: Path | None = None
         self._run_id: dict[str, Any] = {}
         self._wall0, self._evaluate, self._eval_s0 = 0.0, None, 0.0
 
