@@ -8,7 +8,8 @@ install hint. ``register_agent(name, None, kind)`` declares a slot the runner li
 unavailable.
 
 Registered: ``zero``, ``constant``, ``random`` (:mod:`.reference`), ``ppo``, ``sac``, ``td3``,
-``recurrent_ppo`` (:mod:`.sb3`), ``casadi_nmpc`` (:mod:`.casadi_nmpc`, the true ODE model,
+``recurrent_ppo`` (:mod:`.sb3`), ``rsl_ppo`` (:mod:`.rsl_ppo`, rsl-rl PPO on the batched env),
+``casadi_nmpc`` (:mod:`.casadi_nmpc`, the true ODE model,
 MAPK-v0), and the differentiable MPC (:mod:`.mpc`): ``mpc_surrogate`` (plans through the PB-HNO
 surrogate it fits under the budget) and ``mpc_oracle`` (the true simulator with the true state
 and parameters, an upper bound).
@@ -103,6 +104,15 @@ def _sb3(algo: str, domain_randomized: bool = False) -> Callable[..., Agent]:
     return factory
 
 
+def _rsl_ppo(**options) -> Agent:
+    try:
+        from .rsl_ppo import RslPPOAgent
+
+        return RslPPOAgent(**options)
+    except ImportError as e:  # rsl-rl-lib is in the optional ``rl`` extra
+        raise AgentUnavailable(f"rsl_ppo needs rsl-rl: pip install 'pbhno-gym[rl]' ({e})") from None
+
+
 def _casadi_nmpc(**options) -> Agent:
     try:
         from .casadi_nmpc import CasadiNMPCAgent
@@ -143,6 +153,12 @@ for _algo in ("ppo", "sac", "td3", "recurrent_ppo"):
         f"{_algo} trained with domain randomisation over the prior (a new world each episode; "
         "it is then tested in the unknown world like the others)",
     )
+register_agent(
+    "rsl_ppo",
+    _rsl_ppo,
+    "rl",
+    "rsl-rl PPO on the natively batched env (1024 sub-envs, high throughput), agents/rsl_ppo.toml",
+)
 register_agent(
     "casadi_nmpc",
     _casadi_nmpc,
