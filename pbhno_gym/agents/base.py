@@ -32,7 +32,7 @@ import numpy as np
 
 from ..envs.spec import EnvSpec
 
-__all__ = ["Agent", "TrainReport", "Evaluator", "AgentUnavailable"]
+__all__ = ["Agent", "TrainReport", "Evaluator", "AgentUnavailable", "domain_randomized"]
 
 #: ``evaluate(agent, env_samples) -> curve point`` (a ``CurveEvaluator``), supplied by the runner.
 Evaluator = Callable[["Agent", int], dict[str, Any]]
@@ -115,3 +115,12 @@ class Agent(ABC):
 
 class AgentUnavailable(LookupError):
     """The agent name is a registry slot not filled yet (or an optional dependency is missing)."""
+
+
+def domain_randomized(spec: EnvSpec) -> EnvSpec:
+    """``spec`` with a new world drawn from the prior every episode instead of its fixed hidden
+    world (``randomize_parameters``, no ``world_seed``): the training env of the ``<algo>_dr``
+    agents, which gives RL the model knowledge (the prior) that MPC gets for free."""
+    import dataclasses
+
+    return dataclasses.replace(spec, world_seed=None, randomize_parameters=True)

@@ -104,13 +104,16 @@ def _sb3(algo: str, domain_randomized: bool = False) -> Callable[..., Agent]:
     return factory
 
 
-def _rsl_ppo(**options) -> Agent:
-    try:
-        from .rsl_ppo import RslPPOAgent
+def _rsl_ppo(domain_randomized: bool = False) -> Callable[..., Agent]:
+    def factory(**options) -> Agent:
+        try:
+            from .rsl_ppo import RslPPOAgent
 
-        return RslPPOAgent(**options)
-    except ImportError as e:  # rsl-rl-lib is in the optional ``rl`` extra
-        raise AgentUnavailable(f"rsl_ppo needs rsl-rl: pip install 'pbhno-gym[rl]' ({e})") from None
+            return RslPPOAgent(domain_randomized=domain_randomized, **options)
+        except ImportError as e:  # rsl-rl-lib is in the optional ``rl`` extra
+            raise AgentUnavailable(f"rsl_ppo needs rsl-rl: pip install 'pbhno-gym[rl]' ({e})") from None
+
+    return factory
 
 
 def _casadi_nmpc(**options) -> Agent:
@@ -155,9 +158,15 @@ for _algo in ("ppo", "sac", "td3", "recurrent_ppo"):
     )
 register_agent(
     "rsl_ppo",
-    _rsl_ppo,
+    _rsl_ppo(),
     "rl",
     "rsl-rl PPO on the natively batched env (1024 sub-envs, high throughput), agents/rsl_ppo.toml",
+)
+register_agent(
+    "rsl_ppo_dr",
+    _rsl_ppo(domain_randomized=True),
+    "rl",
+    "rsl_ppo trained with domain randomisation over the prior (a new world each episode)",
 )
 register_agent(
     "casadi_nmpc",

@@ -46,7 +46,7 @@ from ..envs.spec import EnvSpec, load_spec
 from ..physics.simulator import SimState
 from ..utils.io import atomic_torch_save, atomic_write_json, safe_torch_load
 from ..utils.rng import seed_to_key
-from .base import Agent, TrainReport
+from .base import Agent, TrainReport, domain_randomized
 from .config import load_agent_config
 
 __all__ = ["RslPPOAgent", "RUN_KEYS", "ppo_kwargs"]
@@ -172,16 +172,19 @@ class RslPPOAgent(Agent):
 
     Args:
         config: agent config name or TOML path (default ``rsl_ppo``).
+        domain_randomized: train over the prior (a new world each episode, :func:`.base.domain_randomized`)
+            instead of in the env's own world.
         **overrides: hyperparameters replacing the file's (e.g. ``n_envs=64``, ``num_steps_per_env=8``).
     """
 
     learns = True
 
-    def __init__(self, config: str | None = None, **overrides) -> None:
+    def __init__(self, config: str | None = None, domain_randomized: bool = False, **overrides) -> None:
         import rsl_rl  # noqa: F401 - fail early (registry turns this into AgentUnavailable)
 
         self.config_name, self.overrides = config or "rsl_ppo", overrides
-        self.name = "rsl_ppo"
+        self.domain_randomized = bool(domain_randomized)
+        self.name = "rsl_ppo" + ("_dr" if domain_randomized else "")
         self.actor = None
         self.alg = None
         self.spec: EnvSpec | None = None
@@ -296,6 +299,8 @@ class RslPPOAgent(Agent):
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative int, got {seed!r}")
         spec = env if isinstance(env, EnvSpec) else load_spec(env)
+        if self.domain_randomized:
+            spec = domain_randomized(spec)
         run_dir = Path(run_dir)
         self.cfg = cfg = self.resolve(spec)
         where = f"agents/{self.config_name}.toml [{spec.id}]"

@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
 from ..utils.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, safe_torch_load
-from .base import Agent, TrainReport
+from .base import Agent, TrainReport, domain_randomized
 from .config import load_agent_config, read_agent_file
 
 if TYPE_CHECKING:
@@ -389,7 +389,7 @@ class SB3Agent(Agent):
     ) -> TrainReport:
         spec = env if isinstance(env, EnvSpec) else load_spec(env)
         if self.domain_randomized:
-            spec = dataclasses.replace(spec, world_seed=None, randomize_parameters=True)
+            spec = domain_randomized(spec)
         run_dir = Path(run_dir)
         self.cfg = self.resolve(spec)
         fp = self._fingerprint(spec, budget, seed)

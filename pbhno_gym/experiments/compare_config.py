@@ -37,10 +37,12 @@ ALL_AGENTS = [
     "sac",
     "td3",
     "recurrent_ppo",
+    "rsl_ppo",
     "ppo_dr",
     "sac_dr",
     "td3_dr",
     "recurrent_ppo_dr",
+    "rsl_ppo_dr",
 ]
 
 
@@ -234,11 +236,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         "name": "quick",
         "description": (
             "2-core CPU, <= 15 min: MAPK-Unknown-v0 in 2 hidden worlds and Wnt-Unknown-v0 on a 16x16 grid. "
-            "RL at 30k (MAPK) and 6k (Wnt) samples, far from its plateau (the standard setting trains "
-            "further); PB-HNO MPC fitted on 1, 4 and 16 episodes; 8 test episodes per world."
+            "SB3 PPO and TD3 at 30k (MAPK) and 6k (Wnt) samples, rsl-rl PPO on the batched env (and its "
+            "domain-randomised twin) at 300k and 50k; PB-HNO MPC fitted on 1, 4 and 16 episodes; 8 test "
+            "episodes per world."
         ),
         "device": "cpu",
-        "agents": ["zero", "mpc_nominal", "mpc_surrogate", "mpc_oracle", "ppo", "td3", "ppo_dr"],
+        "agents": [
+            "zero",
+            "mpc_nominal",
+            "mpc_surrogate",
+            "mpc_oracle",
+            "ppo",
+            "td3",
+            "rsl_ppo",
+            "rsl_ppo_dr",
+        ],
         "agent_options": copy.deepcopy(_QUICK_OPTIONS),
         "envs": [
             {
@@ -246,8 +258,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "world_seeds": [0, 1],
                 "train_seeds": 1,
                 "budget": 30_000,
+                "budgets": {"rsl_ppo": 300_000, "rsl_ppo_dr": 300_000},
                 "eval_episodes": 8,
-                "curve": [1_000, 3_000, 10_000],
+                "curve": [1_000, 3_000, 10_000, 30_000, 100_000],
             },
             {
                 "id": "pbhno/Wnt-Unknown-v0",
@@ -256,8 +269,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "world_seeds": [0, 1],
                 "train_seeds": 1,
                 "budget": 6_000,
+                "budgets": {"rsl_ppo": 50_000, "rsl_ppo_dr": 50_000},
                 "eval_episodes": 8,
-                "curve": [600, 2_000],
+                "curve": [600, 2_000, 6_000, 20_000],
                 "skip_agents": dict(_FIELD_SKIP),
             },
         ],
