@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -103,6 +104,11 @@ class SurrogateMPC(Agent):
         mkw = dict(cfg.get("model", {}))
         free = list(cfg.get("free_params") or []) or None
         model = PBHNO(PBHNOConfig(env_spec=ds.meta["spec"], free_params=free, **mkw), device=device)
+        extra = dict(cfg.get("train") or {})
+        known = {f.name for f in dataclasses.fields(TrainConfig)} - {"weights", "seed", "tensorboard"}
+        bad = sorted(set(extra) - known)
+        if bad:
+            raise ValueError(f"mpc_surrogate: unknown train setting(s) {bad}; known: {sorted(known)}")
         tc = TrainConfig(
             epochs=int(cfg["epochs"]),
             batch_size=int(cfg["batch_size"]),
@@ -111,6 +117,7 @@ class SurrogateMPC(Agent):
             patience=int(cfg["patience"]),
             weights=LossWeights(),
             tensorboard=False,
+            **extra,
         )
         path.mkdir(parents=True, exist_ok=True)
         return Trainer(model, ds, tc, path).fit(resume=(path / "checkpoint.pt").exists(), progress=progress)
