@@ -34,6 +34,7 @@ from torch import Tensor
 from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
 from ..physics.simulator import SimState
+from .compiled import CompiledModel
 from .config import MPCConfig, load_config
 from .mhe import MHEWindow, MovingHorizonEstimator
 from .model import ControlModel, SimulatorModel
@@ -72,6 +73,8 @@ class MPCAgent:
     def __init__(self, model: ControlModel, spec: EnvSpec | str, config: MPCConfig | None = None) -> None:
         self.spec = load_spec(spec) if isinstance(spec, str) else spec
         self.cfg = config if config is not None else MPCConfig()
+        if self.cfg.compile and not isinstance(model, CompiledModel):
+            model = CompiledModel(model)  # step and forward-mode Jacobians compiled (ODE latents)
         self.model = model
         self.device, self.dtype = model.device, model.dtype
         parts = build(self.spec, "cpu")

@@ -9,11 +9,14 @@ a small CPU); ``scripts/bench_mpc.py --compile`` measures the gain.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
 from ..physics.params import Parameters
 from ..physics.simulator import SimState
+from .jacobian import step_jacobian
 from .model import ControlModel
 
 __all__ = ["CompiledModel"]
@@ -33,13 +36,19 @@ _ATTRS = (
 
 
 class CompiledModel(ControlModel):
-    """Wrap ``model`` so that ``step`` is compiled; everything else is delegated.
+    """Wrap ``model`` so that ``step`` and ``step_jacobian`` are compiled; the rest is delegated.
+
+    ``fast_step_jacobian``: planners and estimators pick forward-mode one-step Jacobians
+    (``jacobian="auto"``) for ODE latents through this model. A batch of one is padded to two
+    rows there, so one dynamic-batch graph serves every active-set size (no B = 1 recompile).
 
     Args:
         model: any :class:`ControlModel`.
         mode: ``torch.compile`` mode (None, "reduce-overhead" for CUDA graphs, "max-autotune").
         backend: ``torch.compile`` backend ("inductor"; "eager" only traces, for tests).
     """
+
+    fast_step_jacobian = True
 
     def __init__(self, model: ControlModel, mode: str | None = None, backend: str = "inductor") -> None:
         self.inner = model
@@ -52,6 +61,8 @@ class CompiledModel(ControlModel):
             return z.x, z.L, z.t
 
         self._step = torch.compile(raw, dynamic=True, mode=mode, backend=backend)
+        self._compile = dict(dynamic=True, mode=mode, backend=backend)
+        self._step_jac: dict[tuple[str, bool], Callable] = {}
 
     @property
     def theta(self) -> Parameters:
@@ -64,6 +75,31 @@ class CompiledModel(ControlModel):
         lt = self.inner.theta.log_values if log_theta is None else log_theta
         x, L, t = self._step(z.x, z.L, z.t, u, lt)
         return SimState(x, L, t)
+
+    def step_jacobian(
+        self,
+        x: Tensor,
+        t: Tensor,
+        u: Tensor,
+        log_theta: Tensor,
+        active: Tensor,
+        output: str,
+        wrt_theta: bool = False,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """:func:`.jacobian.step_jacobian` of the inner model, compiled (one graph per output map
+        and ``wrt_theta``): the step and its forward-mode Jacobian in one fused call."""
+        key = (output, bool(wrt_theta))
+        if key not in self._step_jac:
+            inner = self.inner
+
+            def fn(x: Tensor, t: Tensor, u: Tensor, lt: Tensor, active: Tensor):
+                return step_jacobian(inner, x, t, u, lt, active, output, wrt_theta)
+
+            self._step_jac[key] = torch.compile(fn, **self._compile)
+        if x.shape[0] == 1:  # pad: torch.compile specialises a batch of one
+            xs, ts, us, ls, act = (torch.cat([a, a]) for a in (x, t, u, log_theta, active))
+            return tuple(a[:1] for a in self._step_jac[key](xs, ts, us, ls, act))
+        return self._step_jac[key](x, t, u, log_theta, active)
 
     def phenotype(self, z: SimState) -> Tensor:
         return self.inner.phenotype(z)

@@ -75,6 +75,7 @@ class MPCConfig:
     state_floor: float = 1e-6  # species floor of the agent's simulator model (see SimulatorModel)
     device: str = "cpu"
     dtype: str = "float32"
+    compile: bool = False  # torch.compile the model step and its forward-mode Jacobian (CompiledModel)
     estimation: EstimationConfig = field(default_factory=EstimationConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
 

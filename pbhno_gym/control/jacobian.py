@@ -8,8 +8,11 @@ construction written as a plain batch: it runs through any batched ``ControlMode
 support needed, e.g. data-dependent substep counts) and costs one forward + backward at batch
 ``B * rows``. Rows are processed in chunks to bound memory.
 
-Forward mode (one replica per input column) was measured slower on the simulator in this
-torch build (decomposed forward-AD formulas for mul/add), so it is not offered.
+For small latents (ODE pathways) the one-step Jacobians can instead come from forward mode
+(:func:`local_jacobians_forward`): one tangent per input column, *shared* by all problems
+(problem b's output tangent is ``J_b e_k`` because rows are independent), so a step and its
+Jacobian are one ``torch.func.jacfwd`` call at batch B, with no replicas, no autograd graph and no
+backward pass. A model may supply that call compiled (:meth:`ControlModel.step_jacobian`).
 
 Non-finite derivative entries are set to zero: the simulator's Patankar weights
 ``dest / x.clamp_min(tiny)`` have an ``inf * 0`` derivative at species that are exactly zero
@@ -27,7 +30,21 @@ from torch import Tensor
 
 from ..physics.simulator import SimState
 
-__all__ = ["batched_jacobian", "local_jacobians", "condense", "LocalJacobians", "flat_state", "state_dim"]
+__all__ = [
+    "batched_jacobian",
+    "local_jacobians",
+    "local_jacobians_forward",
+    "step_jacobian",
+    "condense",
+    "LocalJacobians",
+    "flat_state",
+    "state_dim",
+    "JACOBIANS",
+]
+
+#: Jacobian modes of the planner and the estimator: replicated reverse rows, one-step Jacobians by
+#: replicated reverse mode ("condensed") or by shared-tangent forward mode ("forward"), or "auto".
+JACOBIANS = ("auto", "rows", "condensed", "forward")
 
 
 def batched_jacobian(
@@ -180,6 +197,89 @@ def local_jacobians(
         Jz[:, :, D:],
         Ju[:, :, D:],
         None if Jt is None else Jt[:, :, D:],
+    )
+
+
+def step_jacobian(
+    model,
+    x: Tensor,
+    t: Tensor,
+    u: Tensor,
+    log_theta: Tensor,
+    active: Tensor,
+    output: str,
+    wrt_theta: bool,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """One ODE step with its Jacobians by forward mode, tangents shared across the batch.
+
+    Args:
+        model: a :class:`ControlModel` of an ODE pathway (no field).
+        x: (B, N, S) species; t: (B,) time; u: (B, n_u); log_theta: (B, P).
+        active: (B,) bool; False keeps the state (an identity transition, MHE padding).
+        output: name of the model's output map, "phenotype" or "measure".
+        wrt_theta: also differentiate with respect to log theta.
+    Returns:
+        ``x_next`` (B, N, S), ``y_next`` (B, Ny), ``t_next`` (B,) and the Jacobian of
+        ``[x_next; y_next]`` (flattened, B, D + Ny) with respect to ``[x; u; log theta]``
+        (B, D + Ny, D + n_u (+ P)), non-finite entries zeroed (see the module docstring).
+    """
+    B = x.shape[0]
+    D, n_u = x[0].numel(), u.shape[1]
+    out_fn = getattr(model, output)
+
+    def f(v: Tensor) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        xv = x + v[:D].reshape(x.shape[1:])
+        uv = u + v[D : D + n_u]
+        lv = log_theta + v[D + n_u :] if wrt_theta else log_theta
+        z = SimState(xv, None, t)
+        zn = z.where(active, model.step(z, uv, lv))
+        flat = torch.cat([zn.x.reshape(B, -1), out_fn(zn)], 1)
+        return flat, (flat, zn.t)
+
+    K = D + n_u + (log_theta.shape[1] if wrt_theta else 0)
+    J, (flat, t1) = torch.func.jacfwd(f, has_aux=True)(x.new_zeros(K))
+    J = torch.nan_to_num(J, 0.0, 0.0, 0.0)
+    return flat[:, :D].reshape(x.shape), flat[:, D:], t1, J
+
+
+def local_jacobians_forward(
+    model,
+    z0: SimState,
+    U: Tensor,
+    log_theta: Tensor,
+    output: str,
+    active: Tensor | None = None,
+    wrt_theta: bool = False,
+) -> LocalJacobians:
+    """:func:`local_jacobians` by forward mode (ODE latents only): T calls of
+    ``model.step_jacobian`` (:func:`step_jacobian`, or a compiled version of it) at batch B,
+    no replicas and no backward pass. ``output`` names the output map ("phenotype" or
+    "measure"); ``active`` (B, T) as in :func:`local_jacobians`."""
+    if z0.L is not None:
+        raise ValueError("local_jacobians_forward: ODE latents only (the state has a field)")
+    B, T, n_u = U.shape
+    D = state_dim(z0)
+    lt = log_theta.detach().expand(B, -1)
+    if active is None:
+        active = torch.ones(B, T, dtype=torch.bool, device=U.device)
+    x, t = z0.x.detach(), z0.t.detach()
+    zs, ys, Js = [z0], [], []
+    for k in range(T):
+        x, y, t, J = model.step_jacobian(x, t, U[:, k].detach(), lt, active[:, k], output, wrt_theta)
+        zs.append(SimState(x, None, t))
+        ys.append(y)
+        Js.append(J)
+    J = torch.stack(Js, 1)  # (B, T, D + Ny, K)
+    u, th = slice(D, D + n_u), slice(D + n_u, None)
+    return LocalJacobians(
+        zs,
+        torch.stack(ys, 1),
+        J[:, :, :D, :D],
+        J[:, :, :D, u],
+        J[:, :, :D, th] if wrt_theta else None,
+        J[:, :, D:, :D],
+        J[:, :, D:, u],
+        J[:, :, D:, th] if wrt_theta else None,
     )
 
 

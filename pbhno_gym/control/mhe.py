@@ -31,7 +31,15 @@ import torch
 from torch import Tensor
 
 from ..physics.simulator import SimState
-from .jacobian import batched_jacobian, condense, flat_state, local_jacobians, state_dim
+from .jacobian import (
+    JACOBIANS,
+    batched_jacobian,
+    condense,
+    flat_state,
+    local_jacobians,
+    local_jacobians_forward,
+    state_dim,
+)
 from .model import ControlModel
 from .optim import adam_minimize, lm_least_squares
 from .planner import repeat_state
@@ -96,7 +104,9 @@ class MovingHorizonEstimator:
         state_eps: ``eps`` of the log map, relative to each species' typical magnitude
             (``max(mean |x_prior|, 1)``) and, for the field, to its peak (``>= 0.01``).
         jacobian: LM Jacobians by "rows" (replica per residual), "condensed" (one-step
-            Jacobians chained through the window; small latents) or "auto".
+            Jacobians chained through the window; small latents), "forward" (the same by forward
+            mode, ``model.step_jacobian``; ODE latents) or "auto" (condensed for small latents,
+            by forward mode when the model has ``fast_step_jacobian``).
     """
 
     def __init__(
@@ -132,13 +142,13 @@ class MovingHorizonEstimator:
         self.estimate_theta, self.field = bool(estimate_theta), field
         self.state_eps, self.lm_max_vars = float(state_eps), int(lm_max_vars)
         self.damping, self.chunk = float(damping), int(chunk)
-        if jacobian not in ("auto", "rows", "condensed"):
-            raise ValueError(f"MHE jacobian must be auto, rows or condensed, got {jacobian!r}")
+        if jacobian not in JACOBIANS:
+            raise ValueError(f"MHE jacobian must be one of {', '.join(JACOBIANS)}, got {jacobian!r}")
         self.jacobian = jacobian
 
     def _condense(self, prior: SimState, win: MHEWindow) -> bool:
         if self.jacobian != "auto":
-            return self.jacobian == "condensed"
+            return self.jacobian in ("condensed", "forward")
         if prior.L is not None:  # one-step Jacobians only pay off for ODE latents
             return False
         C, D = win.values.shape[2], state_dim(prior)
@@ -215,7 +225,11 @@ class MovingHorizonEstimator:
         w = win.index(rows)
         W = w.actions.shape[1]
         active = torch.arange(W, device=v.device)[None, :] >= (W - w.n_steps)[:, None]
-        lj = local_jacobians(self.model, z0, w.actions, lt, self.model.measure, active, wrt_theta=nP > 0)
+        fast = getattr(self.model, "fast_step_jacobian", False) and self.jacobian == "auto"
+        if z0.L is None and (self.jacobian == "forward" or fast):
+            lj = local_jacobians_forward(self.model, z0, w.actions, lt, "measure", active, wrt_theta=nP > 0)
+        else:
+            lj = local_jacobians(self.model, z0, w.actions, lt, self.model.measure, active, wrt_theta=nP > 0)
         J = condense(lj, G0, theta_col=(nx + nL) if nP else None)  # (b, W, C, K)
         _, J0 = batched_jacobian(
             lambda xr, rep: self.model.measure(self._unflat(xr, z0, rep)), flat_state(z0), w.values.shape[2]

@@ -73,6 +73,22 @@ class ControlModel(ABC):
     @abstractmethod
     def measure(self, z: SimState) -> Tensor: ...
 
+    def step_jacobian(
+        self,
+        x: Tensor,
+        t: Tensor,
+        u: Tensor,
+        log_theta: Tensor,
+        active: Tensor,
+        output: str,
+        wrt_theta: bool = False,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """One step of an ODE latent and its Jacobians by forward mode
+        (:func:`.jacobian.step_jacobian`); a compiled model runs it compiled."""
+        from .jacobian import step_jacobian
+
+        return step_jacobian(self, x, t, u, log_theta, active, output, wrt_theta)
+
     def rollout(
         self, z: SimState, U: Tensor, log_theta: Tensor | None = None
     ) -> tuple[list[SimState], Tensor]:

@@ -37,7 +37,14 @@ import torch
 from torch import Tensor
 
 from ..physics.simulator import SimState
-from .jacobian import batched_jacobian, condense, local_jacobians, state_dim
+from .jacobian import (
+    JACOBIANS,
+    batched_jacobian,
+    condense,
+    local_jacobians,
+    local_jacobians_forward,
+    state_dim,
+)
 from .model import ControlModel
 from .optim import adam_minimize, lm_update
 from .projection import project_schedule
@@ -167,7 +174,10 @@ class Planner:
         risk, risk_k, cvar_alpha: ensemble aggregate (see :mod:`.risk`).
         jac_chunk: residual rows per backward pass when building Jacobians.
         jacobian: "rows" (one replica per residual row, any latent), "condensed" (one-step
-            Jacobians chained through the horizon, for small latents: ODE pathways) or "auto".
+            Jacobians chained through the horizon, for small latents: ODE pathways), "forward"
+            (the same one-step Jacobians by forward mode, ``model.step_jacobian``: fast when the
+            model compiles it, see :class:`.compiled.CompiledModel`) or "auto" (condensed for
+            small latents, by forward mode when the model has ``fast_step_jacobian``).
     """
 
     def __init__(
@@ -188,8 +198,8 @@ class Planner:
         jac_chunk: int = 256,
         jacobian: str = "auto",
     ) -> None:
-        if jacobian not in ("auto", "rows", "condensed"):
-            raise ValueError(f"jacobian must be auto, rows or condensed, got {jacobian!r}")
+        if jacobian not in JACOBIANS:
+            raise ValueError(f"jacobian must be one of {', '.join(JACOBIANS)}, got {jacobian!r}")
         if solver not in SOLVERS:
             raise ValueError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}")
         if risk not in RISKS:
@@ -252,13 +262,17 @@ class Planner:
         if self.jacobian != "auto":
             return self.jacobian
         N = prob.target.shape[-1]
-        return "condensed" if state_dim(prob.z0) + N < self.T * N else "rows"
+        if state_dim(prob.z0) + N >= self.T * N:
+            return "rows"
+        fast = prob.z0.L is None and getattr(self.model, "fast_step_jacobian", False)
+        return "forward" if fast else "condensed"
 
     def _track_jacobian(self, S: Tensor, prob: PlanProblem) -> tuple[Tensor, Tensor]:
         """Tracking residuals (b, M*T*N) and their Jacobian wrt S (b, M*T*N, T*n_u)."""
         b, M = S.shape[0], prob.members
         Kv = self.T * self.n_u
-        if self._jacobian_mode(prob) == "rows":
+        mode = self._jacobian_mode(prob)
+        if mode == "rows":
 
             def fn(x: Tensor, rep: Tensor) -> Tensor:
                 sub = prob.index(rep)
@@ -268,7 +282,10 @@ class Planner:
         U = self.controls(S)
         if M > 1:
             U = U.repeat_interleave(M, 0)
-        lj = local_jacobians(self.model, prob.z0, U, prob.log_theta, self.model.phenotype)
+        if mode == "forward":
+            lj = local_jacobians_forward(self.model, prob.z0, U, prob.log_theta, "phenotype")
+        else:
+            lj = local_jacobians(self.model, prob.z0, U, prob.log_theta, self.model.phenotype)
         G0 = U.new_zeros(b * M, state_dim(prob.z0), Kv)
         Jp = condense(lj, G0, u_cols=True) * self.span.repeat(self.T)  # (bM, T, N, Kv) wrt S
         sc = self._track_scale(prob, U)  # (b, 1, T, 1)

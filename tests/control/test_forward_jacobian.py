@@ -1,0 +1,140 @@
+"""Forward-mode one-step Jacobians (issue 17): equal to replicated reverse mode and to central
+differences in float64, for every planner and estimator setting, eager and through CompiledModel."""
+
+import pytest
+import torch
+
+from pbhno_gym.control import SimulatorModel
+from pbhno_gym.control.compiled import CompiledModel
+from pbhno_gym.control.jacobian import local_jacobians, local_jacobians_forward
+from pbhno_gym.control.mhe import MHEWindow, MovingHorizonEstimator
+from pbhno_gym.control.planner import Planner
+from pbhno_gym.physics.simulator import SimState
+
+from .helpers import F64, mapk_problems
+
+T = 6
+
+
+@pytest.fixture(scope="module")
+def model():
+    # the agents' planning model (floored) of the unknown world: feedback kinetics included
+    return SimulatorModel("pbhno/MAPK-Unknown-v0", dtype=F64, state_floor=1e-6, world=True)
+
+
+def _rand(shape, seed):
+    return torch.rand(shape, generator=torch.Generator().manual_seed(seed), dtype=F64)
+
+
+@pytest.mark.parametrize("wrt_theta", [False, True])
+@pytest.mark.parametrize("output", ["phenotype", "measure"])
+def test_forward_local_jacobians_equal_reverse(model, output, wrt_theta):
+    prob = mapk_problems(model, B=3, T=T, seed=7)
+    U = _rand((3, T, 2), 1) * model.control_high
+    active = _rand((3, T), 2) > 0.3  # frozen (padding) steps too
+    a = local_jacobians(model, prob.z0, U, prob.log_theta, getattr(model, output), active, wrt_theta)
+    b = local_jacobians_forward(model, prob.z0, U, prob.log_theta, output, active, wrt_theta)
+    for name in ("y", "A", "Bu", "Bth", "Yz", "Yu", "Yth"):
+        ra, rb = getattr(a, name), getattr(b, name)
+        assert (ra is None) == (rb is None)
+        if ra is not None:  # same float64 derivative formulas, different association: ~1e-15
+            torch.testing.assert_close(rb, ra, rtol=1e-12, atol=1e-13)
+    for za, zb in zip(a.z, b.z, strict=True):
+        torch.testing.assert_close(zb.x, za.x, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("jacobian", ["rows", "condensed", "forward"])
+@pytest.mark.parametrize("members", [1, 2])
+def test_planner_jacobians_match_central_differences(model, jacobian, members):
+    prob = mapk_problems(model, B=2, T=T, seed=4, members=members)
+    S = _rand((2, T, 2), 0)
+    p = Planner(model, T, jacobian=jacobian)
+    e, J = p._track_jacobian(S, prob)
+    e_ref, J_ref = Planner(model, T, jacobian="rows")._track_jacobian(S, prob)
+    torch.testing.assert_close(e, e_ref, rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(J, J_ref, rtol=1e-10, atol=1e-12)
+    # central differences, h = 1e-5: truncation ~h^2 |r'''| ~ 1e-10, round-off ~1e-16 / h ~ 1e-11
+    h = 1e-5
+    for k in (0, 3, 2 * T - 1):
+        dS = torch.zeros_like(S)
+        dS.view(2, -1)[:, k] = h
+        fd = (p._track_residuals(S + dS, prob) - p._track_residuals(S - dS, prob)).reshape(2, -1) / (2 * h)
+        torch.testing.assert_close(J[:, :, k], fd, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("estimate_theta", [False, True])
+def test_mhe_forward_jacobian_matches_rows_and_central_differences(model, estimate_theta):
+    W, B = 5, 2
+    lt = model.theta.log_values.expand(B, -1).clone()
+    z = mapk_problems(model, B=B, T=T, seed=9).z0
+    U = _rand((B, W, 2), 3) * model.control_high * torch.tensor([1.0, 0.3], dtype=F64)
+    zs = [z]
+    for k in range(W):
+        zs.append(model.step(zs[-1], U[:, k], lt))
+    y = torch.stack([model.measure(s) for s in zs], 1)
+    fresh = _rand(y.shape, 5) < 0.7
+    win = MHEWindow(y, fresh, U, torch.tensor([W, 3]))  # problem 1: a younger episode (padding)
+    P = lt.shape[1]
+    prior, sig = zs[0], torch.full((B,), 0.3, dtype=F64)
+    rows = torch.arange(B)
+    v = 0.1 * torch.randn(
+        B, 3 + (P if estimate_theta else 0), generator=torch.Generator().manual_seed(0), dtype=F64
+    )
+    if estimate_theta:
+        v[:, 3:] += lt
+    out = {}
+    for jac in ("rows", "forward"):
+        est = MovingHorizonEstimator(model, estimate_theta=estimate_theta, jacobian=jac)
+        eps = est._eps(prior)
+        args = (win, prior, sig, eps, lt, model.theta.log_values, model.theta.prior_sd)
+        out[jac] = est._condensed(v, rows, *args) if jac == "forward" else None
+        if jac == "rows":
+            r = est._residuals(v, rows, *args)
+            h = 1e-6
+            fd = torch.stack(
+                [
+                    (est._residuals(v + h * e, rows, *args) - est._residuals(v - h * e, rows, *args))
+                    / (2 * h)
+                    for e in torch.eye(v.shape[1], dtype=F64)
+                ],
+                2,
+            )
+            out[jac] = (r, fd)
+    (r1, fd), (r2, J2) = out["rows"], out["forward"]
+    torch.testing.assert_close(r2, r1, rtol=1e-12, atol=1e-13)
+    torch.testing.assert_close(J2, fd, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.parametrize("B", [1, 3])
+def test_compiled_step_jacobian_is_the_eager_one(model, B):
+    """Fast: CompiledModel's plumbing (B = 1 padding, outputs, caching) with dynamo disabled; the
+    traced and inductor paths run in the slow test below and in scripts/bench_mpc_decision.py."""
+    import torch._dynamo
+
+    with torch._dynamo.config.patch(disable=True):
+        _compare(model, CompiledModel(model), B)
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_compiled_step_jacobian_traced(model):
+    comp = CompiledModel(model, backend="eager")  # dynamo + functorch tracing only
+    for B in (1, 3):
+        _compare(model, comp, B)
+
+
+def _compare(model, comp, B):
+    prob = mapk_problems(model, B=B, T=T, seed=11)
+    u = _rand((B, 2), 6) * model.control_high
+    act = torch.ones(B, dtype=torch.bool)
+    lt = prob.log_theta
+    ref = model.step_jacobian(prob.z0.x, prob.z0.t, u, lt, act, "measure", True)
+    got = comp.step_jacobian(prob.z0.x, prob.z0.t, u, lt, act, "measure", True)
+    for a, b in zip(ref, got, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
+    assert comp.fast_step_jacobian and Planner(comp, T)._jacobian_mode(prob) == "forward"
+    assert Planner(model, T)._jacobian_mode(prob) == "condensed"
+    x1 = model.step(SimState(prob.z0.x, None, prob.z0.t), u, lt).x
+    torch.testing.assert_close(got[0], x1, rtol=0, atol=0)
