@@ -262,6 +262,7 @@ def run_comparison(
                 t0 = time.perf_counter()
                 result = _run_one(cfg, env, name, world, seed, rdir, progress)
                 result["seconds"] = time.perf_counter() - t0
+                result["run"]["git"] = prov["git"]  # the code this run's records come from
                 atomic_write_json(done_path, result)
             base = {
                 "env": env.label,
@@ -273,6 +274,7 @@ def run_comparison(
             for p in result["points"]:
                 records += [{**base, "env_samples": p["env_samples"], **ep} for ep in p["episodes"]]
             runs.append({**base, "world_seed": "" if world is None else world, **result["run"]})
+            runs[-1]["run_seconds"] = result.get("seconds")
             runs[-1]["uses_true_model"] = int(bool(getattr(make_agent(name), "uses_true_model", False)))
     bar.close()
     files = _write_outputs(cfg, out, records, runs, skipped, prov, docs_dir, docs_page)

@@ -219,15 +219,15 @@ _QUICK_OPTIONS = {
     "sac": {"policy_kwargs": {"net_arch": [64, 64]}, "gradient_steps": 2, "learning_starts": 1000},
     "td3": {"policy_kwargs": {"net_arch": [64, 64]}, "gradient_steps": 2, "learning_starts": 1000},
     "td3_dr": {"policy_kwargs": {"net_arch": [64, 64]}, "gradient_steps": 2, "learning_starts": 1000},
-    "mpc_surrogate": {
-        "episodes": [1, 4, 16],
+    "mpc_surrogate": {  # a decision through PB-HNO costs ~2 s at batch 8-16 (overhead, not batch): few fits
+        "episodes": [2, 16],
         "epochs": 20,
-        "model": {"hidden": 32, "substeps": 4},
+        "model": {"hidden": 16, "substeps": 2},
     },
 }
-_SLOW_FIELD_MPC = (  # measured on the 2-core CPU: ~200 ms per env per step at batch 32 (32x32 grid)
-    "too slow for a CPU setting (a T = 20 plan through the ligand field costs seconds per decision; "
-    "issue 17); run --full on a GPU"
+_SLOW_FIELD_MPC = (  # measured on the 2-core CPU, 2026-12-02: 4 episodes in 222 s (oracle), 158 s (nominal)
+    "too slow for a CPU setting: on the 32x32 grid the oracle MPC took 222 s for 4 episodes (48 decisions "
+    "each; issue 17), and met 1 of them (Wnt's planner limit, issue 14); run --full on a GPU"
 )
 _FIELD_SKIP = {a: _SLOW_FIELD_MPC for a in ("mpc_nominal", "mpc_adaptive", "mpc_surrogate", "mpc_oracle")}
 
@@ -235,10 +235,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "name": "quick",
         "description": (
-            "2-core CPU, <= 15 min: MAPK-Unknown-v0 in 2 hidden worlds and Wnt-Unknown-v0 on a 16x16 grid. "
-            "SB3 PPO and TD3 at 30k (MAPK) and 6k (Wnt) samples, rsl-rl PPO on the batched env (and its "
-            "domain-randomised twin) at 300k and 50k; PB-HNO MPC fitted on 1, 4 and 16 episodes; 8 test "
-            "episodes per world."
+            "2-core CPU, <= 15 min: MAPK-Unknown-v0 in 2 hidden worlds and Wnt-Unknown-v0 on a 32x32 grid. "
+            "SB3 PPO at 30k (MAPK) and 6k (Wnt) samples, rsl-rl PPO on the batched env (and its "
+            "domain-randomised twin) at 300k and 50k; PB-HNO MPC fitted on 2 and 16 episodes; 8 test "
+            "episodes per world. No MPC on Wnt (too slow on CPU), so no oracle there and no verdict."
         ),
         "device": "cpu",
         "agents": [
@@ -247,7 +247,6 @@ PRESETS: dict[str, dict[str, Any]] = {
             "mpc_surrogate",
             "mpc_oracle",
             "ppo",
-            "td3",
             "rsl_ppo",
             "rsl_ppo_dr",
         ],
@@ -264,8 +263,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             },
             {
                 "id": "pbhno/Wnt-Unknown-v0",
-                "label": "pbhno/Wnt-Unknown-v0 (16x16 grid)",
-                "overrides": {"layout": {"ny": 16, "nx": 16}},
+                "label": "pbhno/Wnt-Unknown-v0 (32x32 grid)",
+                "overrides": {"layout": {"ny": 32, "nx": 32}},
                 "world_seeds": [0, 1],
                 "train_seeds": 1,
                 "budget": 6_000,
@@ -279,8 +278,10 @@ PRESETS: dict[str, dict[str, Any]] = {
     "standard": {
         "name": "standard",
         "description": (
-            "2-core CPU, about 2 h: MAPK-Unknown-v0 in 4 hidden worlds, 3 training seeds per RL agent and "
-            "world, RL to 300k samples, PB-HNO MPC fitted on 1-32 episodes, adaptive MPC, 16 test "
+            "2-core CPU, about 2 h of CPU time (two processes: `--agents mpc_surrogate` and the rest, "
+            "then the whole config to collect): MAPK-Unknown-v0 in 4 hidden worlds; PB-HNO MPC fitted on "
+            "1, 2, 4, 8, 16 and 32 episodes; nominal, adaptive and oracle MPC; SB3 PPO to 300k samples "
+            "and rsl-rl PPO (and its domain-randomised twin) to 1M, 3 training seeds per world; 8 test "
             "episodes per world."
         ),
         "device": "cpu",
@@ -291,15 +292,15 @@ PRESETS: dict[str, dict[str, Any]] = {
             "mpc_surrogate",
             "mpc_oracle",
             "ppo",
-            "td3",
-            "ppo_dr",
+            "rsl_ppo",
+            "rsl_ppo_dr",
         ],
         "agent_options": {
             **copy.deepcopy(_QUICK_OPTIONS),
             "mpc_surrogate": {
                 "episodes": [1, 2, 4, 8, 16, 32],
-                "epochs": 40,
-                "model": {"hidden": 32, "substeps": 4},
+                "epochs": 20,
+                "model": {"hidden": 16, "substeps": 2},
             },
         },
         "envs": [
@@ -308,9 +309,9 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "world_seeds": [0, 1, 2, 3],
                 "train_seeds": 3,
                 "budget": 300_000,
-                "budgets": {"td3": 100_000},
-                "eval_episodes": 16,
-                "curve_points": 6,
+                "budgets": {"rsl_ppo": 1_000_000, "rsl_ppo_dr": 1_000_000},
+                "eval_episodes": 8,
+                "curve": [1_000, 3_000, 10_000, 30_000, 100_000, 300_000],
             }
         ],
     },

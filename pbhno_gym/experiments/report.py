@@ -71,6 +71,8 @@ RUN_FIELDS = [
     "device",
     "loaded",
     "uses_true_model",
+    "run_seconds",
+    "git",
 ]
 FRACTIONS = (0.8, 0.9)
 MPC_LEARNER, ORACLE, FACTOR = "mpc_surrogate", "mpc_oracle", 10.0
