@@ -105,6 +105,7 @@ class MPCAgent:
             ens.risk_k,
             ens.cvar_alpha,
             c.jac_chunk,
+            cold_levels=tuple(c.cold_levels),
         )
         e, o = c.estimation, self.spec.observation
         self.estimator = MovingHorizonEstimator(

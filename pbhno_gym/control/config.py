@@ -76,6 +76,7 @@ class MPCConfig:
     device: str = "cpu"
     dtype: str = "float32"
     compile: bool = False  # torch.compile the model step and its forward-mode Jacobian (CompiledModel)
+    cold_levels: list[float] = field(default_factory=lambda: [0.0, 0.5])  # constant first guesses
     estimation: EstimationConfig = field(default_factory=EstimationConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
 
@@ -120,6 +121,10 @@ def validate(cfg: MPCConfig) -> None:
     need(cfg.jac_chunk >= 1, "mpc.jac_chunk must be >= 1")
     need(cfg.state_floor >= 0, f"mpc.state_floor must be >= 0, got {cfg.state_floor}")
     need(cfg.dtype in ("float32", "float64"), f"mpc.dtype must be float32 or float64, got {cfg.dtype!r}")
+    need(
+        len(cfg.cold_levels) >= 1 and all(0 <= c <= 1 for c in cfg.cold_levels),
+        f"mpc.cold_levels must be fractions of the control range in [0, 1], got {cfg.cold_levels!r}",
+    )
     e = cfg.estimation
     need(e.window >= 0, f"mpc.estimation.window must be >= 0, got {e.window}")
     need(e.iterations >= 0, "mpc.estimation.iterations must be >= 0")

@@ -197,6 +197,7 @@ class Planner:
         cvar_alpha: float = 0.3,
         jac_chunk: int = 256,
         jacobian: str = "auto",
+        cold_levels: tuple[float, ...] = (0.0,),
     ) -> None:
         if jacobian not in JACOBIANS:
             raise ValueError(f"jacobian must be one of {', '.join(JACOBIANS)}, got {jacobian!r}")
@@ -214,6 +215,7 @@ class Planner:
             "patience": patience >= 1,
             "damping": damping > 0,
             "cvar_alpha": 0 < cvar_alpha <= 1,
+            "cold_levels": len(cold_levels) >= 1 and all(0 <= c <= 1 for c in cold_levels),
         }
         for name, ok in checks.items():
             if not ok:
@@ -224,6 +226,7 @@ class Planner:
         self.tol, self.patience, self.damping = float(tol), int(patience), float(damping)
         self.risk, self.risk_k, self.cvar_alpha = risk, float(risk_k), float(cvar_alpha)
         self.jac_chunk, self.jacobian = int(jac_chunk), jacobian
+        self.cold_levels = tuple(float(c) for c in cold_levels)
         self.low, self.high = model.control_low, model.control_high
         self.span = (self.high - self.low).clamp_min(1e-12)
         self.u_max = self.high.clamp_min(1e-12)
@@ -322,7 +325,8 @@ class Planner:
         Args:
             prob: the problems.
             S0: (B, T, n_u) normalised initial guess (e.g. :func:`shift_plan` of the last plan);
-                None starts from zero controls. It is projected first.
+                None: the cheapest constant plan, per problem, of :meth:`cold_start`. It is
+                projected first.
             history: record the objective per iteration.
             iterations: override the iteration limit.
         """
@@ -332,13 +336,42 @@ class Planner:
         if prob.z0.batch_size != B * prob.members or prob.log_theta.shape[0] != B * prob.members:
             raise ValueError("prob.z0 and prob.log_theta must have B * members rows")
         dev, dt = prob.target.device, self.low.dtype
-        S = torch.zeros(B, self.T, self.n_u, dtype=dt, device=dev) if S0 is None else S0.to(dt).clone()
+        S = self.cold_start(prob) if S0 is None else S0.to(dt).clone()
         if S.shape != (B, self.T, self.n_u):
             raise ValueError(f"S0 must have shape ({B}, {self.T}, {self.n_u}), got {tuple(S.shape)}")
         S = self.project(S, prob)
         K = self.iterations if iterations is None else int(iterations)
         run = self._solve_gn if self.solver == "gn" else self._solve_adam
         return run(prob, S, K, history)
+
+    def cold_start(self, prob: PlanProblem) -> Tensor:
+        """(B, T, n_u) the cheapest (projected) constant plan per problem, each channel at one of
+        ``cold_levels`` of its range (every combination for <= 3 channels, else one level for all).
+
+        Zero controls alone can be a stationary point of a fitted model: a learned correction that
+        holds a species at its floor leaves no gradient from u = 0 (measured: a PB-HNO of
+        MAPK-Unknown world 1 planned zero doses for whole episodes); a few rollouts avoid it."""
+        B, dev, dt = prob.batch, prob.target.device, self.low.dtype
+        zero = torch.zeros(B, self.T, self.n_u, dtype=dt, device=dev)
+        if self.cold_levels == (0.0,):
+            return zero
+        lv = torch.tensor(self.cold_levels, dtype=dt, device=dev)
+        if self.n_u <= 3:
+            combos = torch.cartesian_prod(*[lv] * self.n_u).reshape(-1, self.n_u)
+        else:
+            combos = lv[:, None].expand(-1, self.n_u)
+        best, best_cost = zero, None
+        with torch.no_grad():
+            for c in combos:
+                S = self.project(c.expand(B, self.T, self.n_u).clone(), prob)
+                cost, _ = self.objective(S, prob)
+                if best_cost is None:
+                    best, best_cost = S, cost
+                else:
+                    better = cost < best_cost
+                    best = torch.where(better[:, None, None], S, best)
+                    best_cost = torch.where(better, cost, best_cost)
+        return best
 
     # ------------------------------------------------------------------ Gauss-Newton / LM
     def _gn_eval(self, S: Tensor, prob: PlanProblem):

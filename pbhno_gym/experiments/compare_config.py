@@ -280,7 +280,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "description": (
             "2-core CPU, about 2 h of CPU time (two processes: `--agents mpc_surrogate` and the rest, "
             "then the whole config to collect): MAPK-Unknown-v0 in 4 hidden worlds; PB-HNO MPC fitted on "
-            "1, 2, 4, 8, 16 and 32 episodes; nominal, adaptive and oracle MPC; SB3 PPO to 300k samples "
+            "1, 2, 4, 8, 16 and 32 episodes; nominal, adaptive and oracle MPC; SB3 PPO to 100k samples "
             "and rsl-rl PPO (and its domain-randomised twin) to 1M, 3 training seeds per world; 8 test "
             "episodes per world."
         ),
@@ -308,7 +308,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "id": "pbhno/MAPK-Unknown-v0",
                 "world_seeds": [0, 1, 2, 3],
                 "train_seeds": 3,
-                "budget": 300_000,
+                "budget": 100_000,
                 "budgets": {"rsl_ppo": 1_000_000, "rsl_ppo_dr": 1_000_000},
                 "eval_episodes": 8,
                 "curve": [1_000, 3_000, 10_000, 30_000, 100_000, 300_000],

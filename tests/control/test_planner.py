@@ -147,3 +147,44 @@ def test_state_floor_makes_gradients_at_rest_consistent():
     g1, fd1 = out[1e-6]
     assert abs(g1 - fd1) < 1e-3 * abs(fd1)
     assert abs(g0 - fd0) > 0.5 * abs(fd0)  # the unfloored simulator's derivative is off at x = 0
+
+
+def test_cold_start_takes_the_cheapest_constant_plan_and_escapes_a_flat_zero():
+    """A model with no response to small controls (flat at u = 0) leaves zero controls a
+    stationary point; the cold start's constant candidates find the dose that tracks."""
+    import torch
+
+    from pbhno_gym.control.config import ConfigError, load_config
+    from pbhno_gym.control.planner import Planner
+
+    model, prob = _deadzone_problem()
+    stuck = Planner(model, prob.target.shape[1], iterations=10, cold_levels=(0.0,)).solve(prob)
+    assert torch.all(stuck.U == 0) and int(stuck.iterations.max()) == 0
+    p = Planner(model, prob.target.shape[1], iterations=10, cold_levels=(0.0, 0.5))
+    S0 = p.cold_start(prob)
+    assert torch.all(S0[..., 0] == 0.5) and torch.all(S0[..., 1] == 0)  # stimulus on; no inhibitor dose left
+    res = p.solve(prob)
+    assert float(res.cost.max()) < 0.5 * float(stuck.cost.min())
+    with pytest.raises(ConfigError, match="mpc.cold_levels"):
+        load_config(None, "pbhno/MAPK-v0", cold_levels=[1.5])
+
+
+def _deadzone_problem():
+    """MAPK whose stimulus acts only above 30 % of its range (a flat response at u = 0), from
+    rest towards a mid set-point, no inhibitor allowed."""
+    from pbhno_gym.physics.simulator import SimState
+
+    class Deadzone(SimulatorModel):
+        def step(self, z: SimState, u, log_theta=None) -> SimState:
+            cut = 0.3 * self.control_high[0]
+            u = torch.cat([(u[:, :1] - cut).clamp_min(0) / 0.7, u[:, 1:]], 1)
+            return super().step(z, u, log_theta)
+
+    model = Deadzone("pbhno/MAPK-v0", dtype=F64)
+    B, T = 2, 10
+    z = model.initial_state(B)
+    target = torch.full((B, T, 1), 0.5, dtype=F64)
+    dose = torch.tensor([float("inf"), 0.0], dtype=F64).expand(B, 2).clone()
+    from pbhno_gym.control.planner import PlanProblem
+
+    return model, PlanProblem(z, target, model.theta.log_values.expand(B, -1).clone(), dose)
