@@ -335,7 +335,7 @@ class Planner:
             raise ValueError(f"prob.target must have T={self.T} steps, got {tuple(prob.target.shape)}")
         if prob.z0.batch_size != B * prob.members or prob.log_theta.shape[0] != B * prob.members:
             raise ValueError("prob.z0 and prob.log_theta must have B * members rows")
-        dev, dt = prob.target.device, self.low.dtype
+        dt = self.low.dtype
         S = self.cold_start(prob) if S0 is None else S0.to(dt).clone()
         if S.shape != (B, self.T, self.n_u):
             raise ValueError(f"S0 must have shape ({B}, {self.T}, {self.n_u}), got {tuple(S.shape)}")
