@@ -17,7 +17,7 @@ from torch import Tensor
 from ..physics.params import Parameters
 from ..physics.simulator import SimState
 from .jacobian import step_jacobian
-from .model import ControlModel
+from .model import ControlModel, SimulatorModel
 
 __all__ = ["CompiledModel"]
 
@@ -49,6 +49,8 @@ class CompiledModel(ControlModel):
     """
 
     fast_step_jacobian = True
+    #: compiled wrappers of simulator models by :func:`_model_key` (see :meth:`shared`)
+    _shared: dict[tuple, CompiledModel] = {}
 
     def __init__(self, model: ControlModel, mode: str | None = None, backend: str = "inductor") -> None:
         self.inner = model
@@ -63,6 +65,24 @@ class CompiledModel(ControlModel):
         self._step = torch.compile(raw, dynamic=True, mode=mode, backend=backend)
         self._compile = dict(dynamic=True, mode=mode, backend=backend)
         self._step_jac: dict[tuple[str, bool], Callable] = {}
+
+    @classmethod
+    def shared(cls, model: ControlModel) -> ControlModel:
+        """A compiled wrapper of ``model``, reused across equal simulator models in this process.
+
+        torch.compile guards on the model object (and a world simulator's pathway class is made
+        per instance), so every new agent would trace and compile again (~1 min on 2 cores);
+        agents that build equal :class:`SimulatorModel` s (same spec, parameters, dtype, device,
+        floor) share one wrapper and its compiled graphs instead. Other models are wrapped anew.
+        """
+        if isinstance(model, CompiledModel):
+            return model
+        key = _model_key(model)
+        if key is None:
+            return cls(model)
+        if key not in cls._shared:
+            cls._shared[key] = cls(model)
+        return cls._shared[key]
 
     @property
     def theta(self) -> Parameters:
@@ -106,3 +126,18 @@ class CompiledModel(ControlModel):
 
     def measure(self, z: SimState) -> Tensor:
         return self.inner.measure(z)
+
+
+def _model_key(model: ControlModel) -> tuple | None:
+    """Identity of a plain :class:`SimulatorModel` by value (None for any other model)."""
+    if type(model) is not SimulatorModel:
+        return None
+    return (
+        repr(model.spec),
+        model.sim.pathway.name,
+        model.param_names,
+        tuple(model.theta.log_values.detach().cpu().reshape(-1).tolist()),
+        model.state_floor,
+        str(model.dtype),
+        str(model.device),
+    )
