@@ -93,7 +93,8 @@ class CompiledModel(ControlModel):
 
     def step(self, z: SimState, u: Tensor, log_theta: Tensor | None = None) -> SimState:
         lt = self.inner.theta.log_values if log_theta is None else log_theta
-        x, L, t = self._step(z.x, z.L, z.t, u, lt)
+        c = lambda a: None if a is None else a.contiguous()  # noqa: E731 - strides are guarded
+        x, L, t = self._step(c(z.x), c(z.L), c(z.t), c(u), c(lt))
         return SimState(x, L, t)
 
     def step_jacobian(
@@ -116,10 +117,12 @@ class CompiledModel(ControlModel):
                 return step_jacobian(inner, x, t, u, lt, active, output, wrt_theta)
 
             self._step_jac[key] = torch.compile(fn, **self._compile)
+        args = (x, t, u, log_theta, active)
         if x.shape[0] == 1:  # pad: torch.compile specialises a batch of one
-            xs, ts, us, ls, act = (torch.cat([a, a]) for a in (x, t, u, log_theta, active))
-            return tuple(a[:1] for a in self._step_jac[key](xs, ts, us, ls, act))
-        return self._step_jac[key](x, t, u, log_theta, active)
+            return tuple(a[:1] for a in self._step_jac[key](*(torch.cat([a, a]) for a in args)))
+        # contiguous inputs: the graph guards on strides, and views (a state sliced out of a
+        # flat vector) would recompile it until dynamo falls back to eager
+        return self._step_jac[key](*(a.contiguous() for a in args))
 
     def phenotype(self, z: SimState) -> Tensor:
         return self.inner.phenotype(z)
