@@ -34,7 +34,7 @@ p.add_argument("--env", default="pbhno/MAPK-Unknown-v0")
 p.add_argument("--agents", nargs="+", default=["oracle", "nominal", "adaptive"])
 p.add_argument("--batches", nargs="+", type=int, default=[1, 32])
 p.add_argument("--episodes", type=int, default=16, help="episodes per batch > 1 (batch 1: --episodes-b1)")
-p.add_argument("--episodes-b1", type=int, default=2)
+p.add_argument("--episodes-b1", type=int, default=1)
 p.add_argument("--seed", type=int, default=10_000)
 p.add_argument("--modes", nargs="+", default=["eager", "compiled"])
 p.add_argument("--no-casadi", action="store_true")
@@ -80,10 +80,13 @@ policies = {}
 for agent in args.agents:
     for mode in args.modes:
         pol = policies[agent, mode] = make(agent, mode)
-        t0 = time.perf_counter()
-        evaluate_agent(pol, spec, [args.seed - 1], batch_size=1)  # warm-up (compilation), untimed
-        evaluate_agent(pol, spec, [args.seed - 2, args.seed - 3], batch_size=2)
-        print(f"warm-up {agent} {mode}: {time.perf_counter() - t0:.0f} s", flush=True)
+        if mode == "compiled":  # warm-up (compilation for a batch of one and a dynamic batch), untimed
+            t0 = time.perf_counter()
+            if 1 in args.batches:
+                evaluate_agent(pol, spec, [args.seed - 1], batch_size=1)
+            if max(args.batches) > 1:
+                evaluate_agent(pol, spec, [args.seed - 2, args.seed - 3], batch_size=2)
+            print(f"warm-up {agent} {mode}: {time.perf_counter() - t0:.0f} s", flush=True)
     for B in args.batches:
         n = args.episodes_b1 if B == 1 else max(args.episodes, B)
         for mode in args.modes:
@@ -106,7 +109,7 @@ if not args.no_casadi:
 
     cas = CasadiNMPCAgent()
     cas.train(spec, budget=0, seed=0, run_dir=None, progress=False)
-    evaluate_agent(cas, spec, [args.seed - 1], batch_size=1)
+    evaluate_agent(cas, spec, [args.seed - 1], batch_size=1)  # warm-up, untimed
     save("casadi B=1", run(cas, args.episodes_b1, 1) | dict(batch=1, episodes=args.episodes_b1))
 
 print(f"\n### MPC decision speed — {res['machine']}, {res['date']}, {args.env}\n")

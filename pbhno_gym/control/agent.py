@@ -73,8 +73,8 @@ class MPCAgent:
     def __init__(self, model: ControlModel, spec: EnvSpec | str, config: MPCConfig | None = None) -> None:
         self.spec = load_spec(spec) if isinstance(spec, str) else spec
         self.cfg = config if config is not None else MPCConfig()
-        if self.cfg.compile and not isinstance(model, CompiledModel):
-            model = CompiledModel(model)  # step and forward-mode Jacobians compiled (ODE latents)
+        if self.cfg.compile:  # step and forward-mode Jacobians compiled, shared by equal models
+            model = CompiledModel.shared(model)
         self.model = model
         self.device, self.dtype = model.device, model.dtype
         parts = build(self.spec, "cpu")

@@ -17,7 +17,7 @@ from torch import Tensor
 from ..physics.params import Parameters
 from ..physics.simulator import SimState
 from .jacobian import step_jacobian
-from .model import ControlModel
+from .model import ControlModel, SimulatorModel
 
 __all__ = ["CompiledModel"]
 
@@ -49,6 +49,8 @@ class CompiledModel(ControlModel):
     """
 
     fast_step_jacobian = True
+    #: compiled wrappers of simulator models by :func:`_model_key` (see :meth:`shared`)
+    _shared: dict[tuple, CompiledModel] = {}
 
     def __init__(self, model: ControlModel, mode: str | None = None, backend: str = "inductor") -> None:
         self.inner = model
@@ -64,6 +66,24 @@ class CompiledModel(ControlModel):
         self._compile = dict(dynamic=True, mode=mode, backend=backend)
         self._step_jac: dict[tuple[str, bool], Callable] = {}
 
+    @classmethod
+    def shared(cls, model: ControlModel) -> ControlModel:
+        """A compiled wrapper of ``model``, reused across equal simulator models in this process.
+
+        torch.compile guards on the model object (and a world simulator's pathway class is made
+        per instance), so every new agent would trace and compile again (~1 min on 2 cores);
+        agents that build equal :class:`SimulatorModel` s (same spec, parameters, dtype, device,
+        floor) share one wrapper and its compiled graphs instead. Other models are wrapped anew.
+        """
+        if isinstance(model, CompiledModel):
+            return model
+        key = _model_key(model)
+        if key is None:
+            return cls(model)
+        if key not in cls._shared:
+            cls._shared[key] = cls(model)
+        return cls._shared[key]
+
     @property
     def theta(self) -> Parameters:
         return self.inner.theta
@@ -73,7 +93,8 @@ class CompiledModel(ControlModel):
 
     def step(self, z: SimState, u: Tensor, log_theta: Tensor | None = None) -> SimState:
         lt = self.inner.theta.log_values if log_theta is None else log_theta
-        x, L, t = self._step(z.x, z.L, z.t, u, lt)
+        c = lambda a: None if a is None else a.contiguous()  # noqa: E731 - strides are guarded
+        x, L, t = self._step(c(z.x), c(z.L), c(z.t), c(u), c(lt))
         return SimState(x, L, t)
 
     def step_jacobian(
@@ -96,13 +117,30 @@ class CompiledModel(ControlModel):
                 return step_jacobian(inner, x, t, u, lt, active, output, wrt_theta)
 
             self._step_jac[key] = torch.compile(fn, **self._compile)
+        args = (x, t, u, log_theta, active)
         if x.shape[0] == 1:  # pad: torch.compile specialises a batch of one
-            xs, ts, us, ls, act = (torch.cat([a, a]) for a in (x, t, u, log_theta, active))
-            return tuple(a[:1] for a in self._step_jac[key](xs, ts, us, ls, act))
-        return self._step_jac[key](x, t, u, log_theta, active)
+            return tuple(a[:1] for a in self._step_jac[key](*(torch.cat([a, a]) for a in args)))
+        # contiguous inputs: the graph guards on strides, and views (a state sliced out of a
+        # flat vector) would recompile it until dynamo falls back to eager
+        return self._step_jac[key](*(a.contiguous() for a in args))
 
     def phenotype(self, z: SimState) -> Tensor:
         return self.inner.phenotype(z)
 
     def measure(self, z: SimState) -> Tensor:
         return self.inner.measure(z)
+
+
+def _model_key(model: ControlModel) -> tuple | None:
+    """Identity of a plain :class:`SimulatorModel` by value (None for any other model)."""
+    if type(model) is not SimulatorModel:
+        return None
+    return (
+        repr(model.spec),
+        model.sim.pathway.name,
+        model.param_names,
+        tuple(model.theta.log_values.detach().cpu().reshape(-1).tolist()),
+        model.state_floor,
+        str(model.dtype),
+        str(model.device),
+    )

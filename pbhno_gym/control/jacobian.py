@@ -239,7 +239,7 @@ def step_jacobian(
     K = D + n_u + (log_theta.shape[1] if wrt_theta else 0)
     J, (flat, t1) = torch.func.jacfwd(f, has_aux=True)(x.new_zeros(K))
     J = torch.nan_to_num(J, 0.0, 0.0, 0.0)
-    return flat[:, :D].reshape(x.shape), flat[:, D:], t1, J
+    return flat[:, :D].reshape(x.shape).contiguous(), flat[:, D:].contiguous(), t1, J
 
 
 def local_jacobians_forward(
