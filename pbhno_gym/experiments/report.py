@@ -380,8 +380,8 @@ def plot_curves(curves: list[dict[str, Any]], path: str | Path) -> Path:
 
     envs = list(dict.fromkeys(r["env"] for r in curves))
     agents = list(dict.fromkeys(r["agent"] for r in curves))
-    cmap = plt.get_cmap("tab20")
-    col = {a: cmap(i % 20) for i, a in enumerate(agents)}
+    palette = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("Dark2").colors)
+    col = {a: palette[i % len(palette)] for i, a in enumerate(agents)}
     fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.6), squeeze=False)
     for ax, env in zip(axes[0], envs, strict=True):
         rs = [r for r in curves if r["env"] == env]
