@@ -245,6 +245,10 @@ def _n(v: float) -> str:
     return "not reached" if not math.isfinite(v) else f"{v:,.0f}"
 
 
+def _at(v: float) -> str:
+    return "not reached" if not math.isfinite(v) else f"at {v:,.0f} samples"
+
+
 def claim_check(records: list[dict[str, Any]], n_boot: int = 1000) -> list[str]:
     """One verdict line per env and threshold fraction (see the module docstring)."""
     lines = []
@@ -263,11 +267,12 @@ def claim_check(records: list[dict[str, Any]], n_boot: int = 1000) -> list[str]:
             continue
         for f in FRACTIONS:
             m = st[MPC_LEARNER][f]
-            best = min(rl, key=lambda a: (st[a][f]["point"], st[a][f]["hi"]))
+            # the RL agent that got there first; if none did, the one trained longest (the strongest bound)
+            best = min(rl, key=lambda a: (st[a][f]["point"], st[a][f]["hi"], -st[a][f]["max"]))
             b = st[best][f]
             head = (
-                f"- {env}, {f:.0%} of the oracle's success: {MPC_LEARNER} at {_n(m['point'])} samples "
-                f"[{_n(m['lo'])}, {_n(m['hi'])}]; best RL agent {best} at {_n(b['point'])} "
+                f"- {env}, {f:.0%} of the oracle's success: {MPC_LEARNER} {_at(m['point'])} "
+                f"[{_n(m['lo'])}, {_n(m['hi'])}]; best RL agent {best} {_at(b['point'])} "
                 f"[{_n(b['lo'])}, {_n(b['hi'])}] (of {b['max']:,.0f} trained)"
             )
             nominal = st.get("mpc_nominal", {}).get(f)
