@@ -22,6 +22,8 @@ can instead call it after each fit on a growing dataset.
 
 from __future__ import annotations
 
+import json
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -32,7 +34,15 @@ import numpy as np
 
 from ..envs.spec import EnvSpec
 
-__all__ = ["Agent", "TrainReport", "Evaluator", "AgentUnavailable", "domain_randomized"]
+__all__ = [
+    "Agent",
+    "ConfiguredAgent",
+    "TrainReport",
+    "Evaluator",
+    "AgentUnavailable",
+    "domain_randomized",
+    "jsonable",
+]
 
 #: ``evaluate(agent, env_samples) -> curve point`` (a ``CurveEvaluator``), supplied by the runner.
 Evaluator = Callable[["Agent", int], dict[str, Any]]
@@ -124,3 +134,45 @@ def domain_randomized(spec: EnvSpec) -> EnvSpec:
     import dataclasses
 
     return dataclasses.replace(spec, world_seed=None, randomize_parameters=True)
+
+
+def jsonable(x: Any) -> Any:
+    """``x`` as plain JSON values (sorted keys; other objects by ``str``): fingerprints and reports."""
+    return json.loads(json.dumps(x, sort_keys=True, default=str))
+
+
+class ConfiguredAgent(Agent):
+    """A learning agent configured by ``agents/<config_name>.toml`` plus overrides, with the
+    bookkeeping its ``train`` shares: the merged settings, the fingerprint a finished run is
+    reused under, and training wall time without the learning-curve evaluations."""
+
+    learns = True
+    algo: str = "agent"
+    config_name: str = "agent"
+    overrides: dict[str, Any]
+    cfg: dict[str, Any]
+    _wall0: float = 0.0
+    _eval_s0: float = 0.0
+    _evaluate: Any = None
+
+    def resolve(self, spec: EnvSpec) -> dict[str, Any]:
+        """The merged hyperparameters for this env (file default <- env section <- overrides)."""
+        from .config import load_agent_config
+
+        return load_agent_config(self.config_name, spec, self.overrides)
+
+    def _fingerprint(self, spec: EnvSpec, budget: int, seed: int) -> dict[str, Any]:
+        return jsonable(
+            {
+                "algo": self.algo,
+                "config": self.cfg,
+                "budget": int(budget),
+                "seed": int(seed),
+                "env": spec.to_dict(),
+            }
+        )
+
+    def _elapsed(self) -> float:
+        """Training wall time so far, without the learning-curve evaluations."""
+        evals = getattr(self._evaluate, "seconds", 0.0) - self._eval_s0
+        return time.perf_counter() - self._wall0 - evals

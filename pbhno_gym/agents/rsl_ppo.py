@@ -46,8 +46,7 @@ from ..envs.spec import EnvSpec, load_spec
 from ..physics.simulator import SimState
 from ..utils.io import atomic_torch_save, atomic_write_json, safe_torch_load
 from ..utils.rng import seed_to_key
-from .base import Agent, TrainReport, domain_randomized
-from .config import load_agent_config
+from .base import ConfiguredAgent, TrainReport, domain_randomized, jsonable
 
 __all__ = ["RslPPOAgent", "RUN_KEYS", "ppo_kwargs"]
 
@@ -163,11 +162,7 @@ class _BatchedEnv:
         self.episode_length_buf = c.t
 
 
-def _jsonable(x: Any) -> Any:
-    return json.loads(json.dumps(x, sort_keys=True, default=str))
-
-
-class RslPPOAgent(Agent):
+class RslPPOAgent(ConfiguredAgent):
     """rsl-rl PPO configured by ``agents/rsl_ppo.toml`` plus overrides (see the module docstring).
 
     Args:
@@ -182,7 +177,7 @@ class RslPPOAgent(Agent):
     def __init__(self, config: str | None = None, domain_randomized: bool = False, **overrides) -> None:
         import rsl_rl  # noqa: F401 - fail early (registry turns this into AgentUnavailable)
 
-        self.config_name, self.overrides = config or "rsl_ppo", overrides
+        self.algo, self.config_name, self.overrides = "rsl_ppo", config or "rsl_ppo", overrides
         self.domain_randomized = bool(domain_randomized)
         self.name = "rsl_ppo" + ("_dr" if domain_randomized else "")
         self.actor = None
@@ -196,26 +191,6 @@ class RslPPOAgent(Agent):
         self._wall0, self._evaluate, self._eval_s0 = 0.0, None, 0.0
 
     # ------------------------------------------------------------------ config
-    def resolve(self, spec: EnvSpec) -> dict[str, Any]:
-        """The merged hyperparameters for this env (file default <- env section <- overrides)."""
-        return load_agent_config(self.config_name, spec, self.overrides)
-
-    def _fingerprint(self, spec: EnvSpec, budget: int, seed: int) -> dict[str, Any]:
-        return _jsonable(
-            {
-                "algo": "rsl_ppo",
-                "config": self.cfg,
-                "budget": int(budget),
-                "seed": int(seed),
-                "env": spec.to_dict(),
-            }
-        )
-
-    def _elapsed(self) -> float:
-        """Training wall time so far, without the learning-curve evaluations."""
-        evals = getattr(self._evaluate, "seconds", 0.0) - self._eval_s0
-        return time.perf_counter() - self._wall0 - evals
-
     def _set_spec(self, spec: EnvSpec, device: str) -> None:
         self.spec, self.device = spec, torch.device(device)
         core = PathwayCore(spec, 1, "cpu")
@@ -259,10 +234,10 @@ class RslPPOAgent(Agent):
         blob = {
             "actor": self.actor.state_dict(),
             "critic": self.critic.state_dict(),
-            "policy": json.dumps(_jsonable(_policy_cfg(self.cfg, "policy"))),
+            "policy": json.dumps(jsonable(_policy_cfg(self.cfg, "policy"))),
         }
         atomic_torch_save(blob, path / "model.pt")
-        atomic_write_json(path / "env_spec.json", _jsonable(self.spec.to_dict()))
+        atomic_write_json(path / "env_spec.json", jsonable(self.spec.to_dict()))
 
     def load(self, path: str | Path, env: str | EnvSpec | None = None, device: str = "cpu") -> None:
         """Load the policy saved in the folder ``path``; ``env`` defaults to the saved spec."""
@@ -391,7 +366,7 @@ class RslPPOAgent(Agent):
             env_samples=n,
             wall_time_s=wall,
             device=str(self.device),
-            extra={"algo": "rsl_ppo", "hyperparameters": _jsonable(cfg), "resumed_from": done or None},
+            extra={"algo": "rsl_ppo", "hyperparameters": jsonable(cfg), "resumed_from": done or None},
         )
         atomic_write_json(report_path, {"fingerprint": fp, "report": rep.to_dict()})
         return rep

@@ -59,7 +59,7 @@ from tqdm.auto import tqdm
 from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
 from ..utils.io import atomic_torch_save, atomic_write_bytes, atomic_write_json, safe_torch_load
-from .base import Agent, TrainReport, domain_randomized
+from .base import ConfiguredAgent, TrainReport, domain_randomized, jsonable
 from .config import load_agent_config, read_agent_file
 
 if TYPE_CHECKING:
@@ -206,8 +206,6 @@ def zoo_yaml(algo: str, env_ids: list[str] | None = None) -> str:
 
 
 # ----------------------------------------------------------------------------- the agent
-def _jsonable(x: Any) -> Any:
-    return json.loads(json.dumps(x, sort_keys=True, default=str))
 
 
 def _train_callback(agent: SB3Agent, total: int, ckpt_every: int, evaluate, progress: bool, desc: str):
@@ -255,7 +253,7 @@ def _train_callback(agent: SB3Agent, total: int, ckpt_every: int, evaluate, prog
     return _TrainCallback(agent, total, ckpt_every, evaluate, progress, desc)
 
 
-class SB3Agent(Agent):
+class SB3Agent(ConfiguredAgent):
     """An SB3 algorithm configured by ``agents/<algo>.toml`` (per-env sections) plus overrides.
 
     Args:
@@ -287,30 +285,10 @@ class SB3Agent(Agent):
         self._evaluate, self._eval_s0 = None, 0.0
 
     # ------------------------------------------------------------------ config
-    def resolve(self, spec: EnvSpec) -> dict[str, Any]:
-        """The merged hyperparameters for this env (file default <- env section <- overrides)."""
-        return load_agent_config(self.config_name, spec, self.overrides)
-
-    def _fingerprint(self, spec: EnvSpec, budget: int, seed: int) -> dict[str, Any]:
-        return _jsonable(
-            {
-                "algo": self.algo,
-                "config": self.cfg,
-                "budget": int(budget),
-                "seed": int(seed),
-                "env": spec.to_dict(),
-            }
-        )
-
     # ------------------------------------------------------------------ persistence
     def _save_vecnorm(self, path: Path) -> None:
         if self.vecnorm is not None:
             _atomic_via(path, self.vecnorm.save)
-
-    def _elapsed(self) -> float:
-        """Training wall time so far, without the learning-curve evaluations."""
-        evals = getattr(self._evaluate, "seconds", 0.0) - self._eval_s0
-        return time.perf_counter() - self._wall0 - evals
 
     def _checkpoint(self, n: int) -> None:
         """Everything a resumed run needs, as of ``n`` env samples (see the module docstring)."""
@@ -348,7 +326,7 @@ class SB3Agent(Agent):
         self.model.save(buf)
         atomic_write_bytes(path / "model.zip", buf.getvalue())
         self._save_vecnorm(path / "vecnormalize.pkl")
-        atomic_write_json(path / "env_spec.json", _jsonable(self.spec.to_dict()))
+        atomic_write_json(path / "env_spec.json", jsonable(self.spec.to_dict()))
 
     def load(self, path: str | Path, env: str | EnvSpec | None = None, device: str = "cpu") -> None:
         """Load the finished model (and VecNormalize statistics) saved in the folder ``path``;
@@ -466,7 +444,7 @@ class SB3Agent(Agent):
             env_samples=n,
             wall_time_s=wall,
             device=str(self.model.device),
-            extra={"algo": self.algo, "hyperparameters": _jsonable(cfg), "resumed_from": done or None},
+            extra={"algo": self.algo, "hyperparameters": jsonable(cfg), "resumed_from": done or None},
         )
         atomic_write_json(report_path, {"fingerprint": fp, "report": rep.to_dict()})
         venv.close()

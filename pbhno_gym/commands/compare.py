@@ -18,7 +18,7 @@ def run(args) -> int:
 
     if args.list_agents:
         for name, e in agent_entries().items():
-            print(f"{name:15s} {e.kind:9s} {'' if e.factory else '[slot, not filled] '}{e.description}")
+            print(f"{name:17s} {e.kind:9s} {'' if e.factory else '[slot, not filled] '}{e.description}")
         return 0
     if args.report:  # recompute tables, figure and verdicts from committed records
         d = Path(args.report)

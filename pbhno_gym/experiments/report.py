@@ -41,13 +41,9 @@ __all__ = [
     "write_results_page",
 ]
 
-RECORD_FIELDS = [
-    "env",
-    "env_id",
-    "agent",
-    "kind",
-    "world_seed",
-    "train_seed",
+#: what identifies a run: the env, the agent, its hidden world and training seed
+KEY_FIELDS = ["env", "env_id", "agent", "kind", "world_seed", "train_seed"]
+RECORD_FIELDS = KEY_FIELDS + [
     "env_samples",
     "episode_seed",
     "target_class",
@@ -57,13 +53,7 @@ RECORD_FIELDS = [
     "return",
     "failed",
 ]
-RUN_FIELDS = [
-    "env",
-    "env_id",
-    "agent",
-    "kind",
-    "world_seed",
-    "train_seed",
+RUN_FIELDS = KEY_FIELDS + [
     "env_samples",
     "env_episodes",
     "train_wall_s",
