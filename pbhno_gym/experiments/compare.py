@@ -242,7 +242,7 @@ def run_comparison(
         learns = make_agent(name, **cfg.options_for(name, env)).learns
         worlds: list[int | None] = list(env.world_seeds) or [None]
         units = (
-            [(w, cfg.seed + k) for w in worlds for k in range(env.train_seeds)]
+            [(w, cfg.seed + k) for w in worlds for k in range(env.seeds_for(name))]
             if learns
             else [(None, cfg.seed)]
         )

@@ -69,6 +69,8 @@ class EnvRun:
             agents train in each world separately, the others are evaluated on all worlds in one
             batch. Empty: the spec's own world.
         train_seeds: training seeds per learning agent and world (``seed``, ``seed + 1``, ...).
+        agent_train_seeds: agent name -> its own number of training seeds (e.g. 1 for an agent
+            whose runs cost minutes each); default ``train_seeds``.
         curve: env-sample counts at which learning agents are evaluated (empty: ``curve_points``
             counts spaced evenly in log between ``budget / 100`` and ``budget``); the budget itself
             is always a point.
@@ -87,6 +89,7 @@ class EnvRun:
     eval_episodes: int = 32
     world_seeds: list[int] = field(default_factory=list)
     train_seeds: int = 1
+    agent_train_seeds: dict[str, int] = field(default_factory=dict)
     curve: list[int] = field(default_factory=list)
     curve_points: int = 4
     budgets: dict[str, int] = field(default_factory=dict)
@@ -95,6 +98,9 @@ class EnvRun:
 
     def __post_init__(self) -> None:
         self.label = self.label or self.id
+
+    def seeds_for(self, agent: str) -> int:
+        return int(self.agent_train_seeds.get(agent, self.train_seeds))
 
     def budget_for(self, agent: str) -> int:
         return int(self.budgets.get(agent, self.budget))
@@ -171,9 +177,12 @@ class CompareConfig:
             for a in e.agent_options:
                 if a not in known:
                     raise ValueError(f"{where}.agent_options: unknown agent {a!r}")
-            for a, b in e.budgets.items():
-                if a not in known or not (isinstance(b, int) and b >= 1):
-                    raise ValueError(f"{where}.budgets: {a!r} must be a registered agent with a positive int")
+            for field_name in ("budgets", "agent_train_seeds"):
+                for a, b in getattr(e, field_name).items():
+                    if a not in known or not (isinstance(b, int) and b >= 1):
+                        raise ValueError(
+                            f"{where}.{field_name}: {a!r} must be a registered agent with a positive int"
+                        )
         for a in self.agent_options:
             if a not in known:
                 raise ValueError(f"config.agent_options: unknown agent {a!r}")
@@ -281,8 +290,8 @@ PRESETS: dict[str, dict[str, Any]] = {
             "2-core CPU, about 2 h of CPU time (two processes: `--agents mpc_surrogate` and the rest, "
             "then the whole config to collect): MAPK-Unknown-v0 in 4 hidden worlds; PB-HNO MPC fitted on "
             "1, 2, 4, 8, 16 and 32 episodes; nominal, adaptive and oracle MPC; SB3 PPO to 100k samples "
-            "and rsl-rl PPO (and its domain-randomised twin) to 1M, 3 training seeds per world; 8 test "
-            "episodes per world."
+            "and rsl-rl PPO (and its domain-randomised twin) to 1M, 3 training seeds per world (1 data seed "
+            "for PB-HNO MPC); 8 test episodes per world."
         ),
         "device": "cpu",
         "agents": [
@@ -308,6 +317,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "id": "pbhno/MAPK-Unknown-v0",
                 "world_seeds": [0, 1, 2, 3],
                 "train_seeds": 3,
+                "agent_train_seeds": {"mpc_surrogate": 1},  # 6 fits + 6 MPC evaluations per world
                 "budget": 100_000,
                 "budgets": {"rsl_ppo": 1_000_000, "rsl_ppo_dr": 1_000_000},
                 "eval_episodes": 8,

@@ -41,6 +41,11 @@ class CurveEvaluator:
         return n < len(self.marks) and env_samples >= self.marks[n]
 
     def __call__(self, agent, env_samples: int) -> dict[str, Any]:
+        """Evaluate now and record the point; a point already recorded at ``env_samples`` (a
+        resumed run re-reaching it) is returned as it is, not evaluated twice."""
+        for p in self.points:
+            if p["env_samples"] == int(env_samples):
+                return p
         t0 = time.perf_counter()
         point = {"env_samples": int(env_samples), **self.fn(agent)}
         self.seconds += time.perf_counter() - t0

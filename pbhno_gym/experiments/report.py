@@ -418,11 +418,12 @@ def _settings_table(config: dict[str, Any]) -> str:
     ]
     for e in config["envs"]:
         extra = (e.get("budgets") or {}).items()
+        seeds = "".join(f"; {a} {n}" for a, n in (e.get("agent_train_seeds") or {}).items())
         budgets = f"{e['budget']:,}" + "".join(f"; {a} {b:,}" for a, b in extra)
         lines.append(
             f"| {e['label']} | `{e['id']}` | `{json.dumps(e['overrides'])}` "
             f"| {e.get('world_seeds') or 'own'} "
-            f"| {e.get('train_seeds', 1)} | {e['eval_episodes']} | {budgets} |"
+            f"| {e.get('train_seeds', 1)}{seeds} | {e['eval_episodes']} | {budgets} |"
         )
     return "\n".join(lines)
 
