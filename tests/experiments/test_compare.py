@@ -213,3 +213,24 @@ def test_missing_optional_dependency_skips_the_agent(tmp_path, monkeypatch):
     res = run_comparison(cfg, tmp_path / "run", progress=False)
     assert {r["agent"] for r in res.records} == {"zero"}
     assert "pbhno-gym[rl]" in res.skipped[0]["reason"]
+
+
+def test_curve_points_are_not_evaluated_twice_on_resume(tmp_path):
+    from pbhno_gym.experiments.curves import CurveEvaluator
+
+    calls = []
+    path = tmp_path / "curve.json"
+    ev = CurveEvaluator(lambda a: calls.append(a) or {"success_rate": 0.5}, [10, 20], path)
+    ev("agent", 10)
+    resumed = CurveEvaluator(lambda a: calls.append(a) or {"success_rate": 0.9}, [10, 20], path)
+    assert resumed("agent", 10)["success_rate"] == 0.5 and len(calls) == 1  # re-reached: kept
+    resumed("agent", 20)
+    assert [p["env_samples"] for p in resumed.points] == [10, 20] and len(calls) == 2
+
+
+def test_agent_train_seeds_override_the_env_default():
+    env = dict(TINY["envs"][0], agent_train_seeds={"mpc_surrogate": 1})
+    cfg = CompareConfig.from_dict({**TINY, "envs": [env]}).validate()
+    assert cfg.envs[0].seeds_for("mpc_surrogate") == 1 and cfg.envs[0].seeds_for("ppo") == 2
+    with pytest.raises(ValueError, match=r"envs\[0\].agent_train_seeds"):
+        CompareConfig.from_dict({**TINY, "envs": [dict(env, agent_train_seeds={"ppo": 0})]}).validate()
