@@ -265,12 +265,11 @@ def claim_check(records: list[dict[str, Any]], n_boot: int = 1000) -> list[str]:
                 f"[{_n(m['lo'])}, {_n(m['hi'])}]; best RL agent {best} {_at(b['point'])} "
                 f"[{_n(b['lo'])}, {_n(b['hi'])}] (of {b['max']:,.0f} trained)"
             )
-            nominal = st.get("mpc_nominal", {}).get(f)
-            note = (
-                " The nominal model (0 samples) already reaches it."
-                if nominal and nominal["point"] == 0
-                else ""
-            )
+            free = [a for a in st if st[a][f]["point"] == 0]  # reach it with no training samples
+            note = " The nominal model (0 samples) already reaches it." if "mpc_nominal" in free else ""
+            others = [a for a in free if a != "mpc_nominal"]
+            if others:
+                note += f" With 0 training samples, {', '.join(others)} reach(es) it too."
             if not math.isfinite(m["point"]):
                 verdict = f"does not hold ({MPC_LEARNER} does not reach it within {m['max']:,.0f} samples)"
             else:
@@ -283,11 +282,12 @@ def claim_check(records: list[dict[str, Any]], n_boot: int = 1000) -> list[str]:
                 elif ratio_hi < FACTOR:
                     verdict = f"does not hold (at most {ratio_hi:.1f}x fewer samples)"
                 else:
-                    verdict = (
-                        f"inconclusive (ratio between {ratio_lo:.1f}x and "
-                        f"{'unbounded' if not math.isfinite(ratio_hi) else f'{ratio_hi:.0f}x'}: more worlds, "
-                        "seeds or RL budget needed)"
-                    )
+                    if math.isfinite(m["hi"]):
+                        hi_txt = "unbounded" if not math.isfinite(ratio_hi) else f"{ratio_hi:.0f}x"
+                        why = f"ratio from {ratio_lo:.1f}x to {hi_txt}"
+                    else:
+                        why = f"{MPC_LEARNER}'s interval runs past its {m['max']:,.0f} samples"
+                    verdict = f"is inconclusive ({why}: more worlds, seeds or budget needed)"
             lines.append(f"{head}: the claim {verdict}.{note}")
     return lines
 

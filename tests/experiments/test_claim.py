@@ -74,7 +74,7 @@ def test_does_not_hold_when_the_learned_mpc_never_reaches_the_threshold():
 
 def test_inconclusive_when_rl_was_not_trained_long_enough():
     verdicts = _verdicts(ORACLE + MPC_FAST + RL_SHORT)  # RL stops at 1,000 < 10 x 240
-    assert all(v.startswith("inconclusive") for v in verdicts), verdicts
+    assert all(v.startswith("is inconclusive") for v in verdicts), verdicts
 
 
 def test_threshold_follows_the_oracle_and_nominal_note():
