@@ -119,14 +119,14 @@ def test_the_plan_uses_the_fitted_model_in_closed_loop():
     # (in MAPK-Unknown world 0 the skeleton at the true theta, lacking the strong hidden feedback,
     # controls worse than at the prior mean: measured final error 0.18 vs 0.067)
     spec = load_spec(
-        "pbhno/MAPK-v0", {"world_seed": 0, "horizon": 16, "target": {"switches": 0, "success_window": 4}}
+        "pbhno/MAPK-v0", {"world_seed": 0, "horizon": 12, "target": {"switches": 0, "success_window": 3}}
     )
     core = PathwayCore(spec, 1, "cpu")
     truth = core.true_parameters
     lv = truth.log_values.reshape(-1, len(truth.names))[0]
     log_truth = [float(lv[truth.names.index(n)]) for n in core.prior.names]  # the skeleton's part
     cfg = load_config(
-        None, spec, horizon=6, iterations=4, warm_iterations=2, estimation={"window": 3, "iterations": 3}
+        None, spec, horizon=5, iterations=3, warm_iterations=2, estimation={"window": 3, "iterations": 3}
     )
     errors = {}
     for label, init in (("prior", None), ("truth", log_truth)):

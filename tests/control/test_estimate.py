@@ -151,11 +151,12 @@ def test_readme_model_to_agent_example_acts_and_steers_mapk():
     """README: ``MPCAgent(model, model.spec, load_config(None, model.spec.id))`` with a PB-HNO at
     its default settings (dopri5 with the adjoint): it acts (it returned zeros when the adjoint
     dropped dZ/du) and reaches the set-point of a world equal to its skeleton."""
-    spec = load_spec("pbhno/MAPK-v0", EASY)
+    short = dict(EASY, horizon=12)  # 12 decisions through dopri5 + adjoint: the slow part of the suite
+    spec = load_spec("pbhno/MAPK-v0", short)
     model = PBHNO(PBHNOConfig(env_spec=spec.to_dict()))
     assert model.config.adjoint and model.config.solver == "dopri5"
     agent = MPCAgent(model, model.spec, load_config(None, model.spec.id))
-    env = gym.make("pbhno/MAPK-v0", **EASY)
+    env = gym.make("pbhno/MAPK-v0", **short)
     obs, _ = env.reset(seed=1)
     acts = []
     for _ in range(spec.horizon):

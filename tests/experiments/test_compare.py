@@ -25,6 +25,7 @@ TINY = {
         "mpc_surrogate": {
             "episodes": [1, 2],
             "epochs": 1,
+            "train": {"calibrate_nfev": 2},
             "model": {"hidden": 8, "substeps": 2},
             "mpc": {**_MPC, "estimation": {"window": 2, "iterations": 2}},
         },
@@ -34,7 +35,7 @@ TINY = {
     "envs": [
         {
             "id": "pbhno/MAPK-Unknown-v0",
-            "overrides": {"horizon": 20},
+            "overrides": {"horizon": 12},
             "world_seeds": [0, 1],
             "train_seeds": 2,
             "budget": 256,
@@ -83,7 +84,7 @@ def test_records_cover_every_world_seed_and_curve_point(tiny_run):
         assert {r["episode_seed"] for r in rs} == test_seeds, key
     points = {a: sorted({k[3] for k in groups if k[0] == a}) for a in TINY["agents"]}
     assert points["ppo"] == points["ppo_dr"] == [128, 256]
-    assert points["mpc_surrogate"] == [20, 40]  # refitted on 1 and 2 episodes of 20 steps
+    assert points["mpc_surrogate"] == [12, 24]  # refitted on 1 and 2 episodes of 12 steps
     for a in ("zero", "mpc_nominal", "mpc_oracle"):
         assert points[a] == [0]
     for a in TINY["agents"]:
