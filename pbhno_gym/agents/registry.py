@@ -27,6 +27,16 @@ __all__ = ["AgentEntry", "register_agent", "make_agent", "agent_entries", "avail
 KINDS = ("reference", "rl", "mpc")
 
 
+def _unavailable(e: ImportError, packages: tuple[str, ...], message: str) -> AgentUnavailable:
+    """``AgentUnavailable(message)`` when ``e`` says an optional package is not installed; any
+    other import failure (a broken module of this package, an incompatible install) is re-raised
+    as it is, so a comparison never reports a bug as a missing extra and silently skips the agent."""
+    missing = getattr(e, "name", None) or ""
+    if isinstance(e, ModuleNotFoundError) and missing.split(".")[0] in packages:
+        return AgentUnavailable(f"{message} ({e})")
+    raise e
+
+
 @dataclass(frozen=True)
 class AgentEntry:
     name: str
@@ -97,8 +107,10 @@ def _sb3(algo: str, domain_randomized: bool = False) -> Callable[..., Agent]:
 
             return SB3Agent(algo, domain_randomized=domain_randomized, **options)
         except ImportError as e:  # stable-baselines3 / sb3-contrib are the optional ``rl`` extra
-            raise AgentUnavailable(
-                f"{algo} needs stable-baselines3: pip install 'pbhno-gym[rl]' ({e})"
+            raise _unavailable(
+                e,
+                ("stable_baselines3", "sb3_contrib"),
+                f"{algo} needs stable-baselines3: pip install 'pbhno-gym[rl]'",
             ) from None
 
     return factory
@@ -111,7 +123,9 @@ def _rsl_ppo(domain_randomized: bool = False) -> Callable[..., Agent]:
 
             return RslPPOAgent(domain_randomized=domain_randomized, **options)
         except ImportError as e:  # rsl-rl-lib is in the optional ``rl`` extra
-            raise AgentUnavailable(f"rsl_ppo needs rsl-rl: pip install 'pbhno-gym[rl]' ({e})") from None
+            raise _unavailable(
+                e, ("rsl_rl", "tensordict"), "rsl_ppo needs rsl-rl: pip install 'pbhno-gym[rl]'"
+            ) from None
 
     return factory
 
@@ -120,7 +134,9 @@ def _casadi_nmpc(**options) -> Agent:
     try:
         from .casadi_nmpc import CasadiNMPCAgent
     except ImportError as e:  # casadi is the optional ``control`` extra
-        raise AgentUnavailable(f"casadi_nmpc needs CasADi: pip install 'pbhno-gym[control]' ({e})") from None
+        raise _unavailable(
+            e, ("casadi",), "casadi_nmpc needs CasADi: pip install 'pbhno-gym[control]'"
+        ) from None
     return CasadiNMPCAgent(**options)
 
 

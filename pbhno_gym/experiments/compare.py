@@ -46,7 +46,7 @@ from ..evaluation.episodes import EvalResult, heldout_seeds
 from ..utils.io import atomic_write_json
 from .compare_config import CompareConfig, EnvRun
 from .curves import CurveEvaluator
-from .report import RUN_FIELDS, write_report, write_rows
+from .report import RECORD_FIELDS, RUN_FIELDS, write_report, write_results_page, write_rows
 
 __all__ = ["run_comparison", "ComparisonResult", "slug", "provenance"]
 
@@ -128,11 +128,10 @@ def provenance(command: str | None) -> dict[str, Any]:
 
 def _run_key(cfg: CompareConfig, env: EnvRun, agent: str, world: int | None, seed: int) -> dict[str, Any]:
     """Everything a run depends on; a finished run is reused only if this matches."""
-    overrides = dict(env.overrides)
     return json.loads(
         json.dumps(
             {
-                "env": load_spec(env.id, overrides).to_dict(),
+                "env": load_spec(env.id, env.overrides).to_dict(),
                 "agent": agent,
                 "options": cfg.options_for(agent, env),
                 "budget": env.budget_for(agent),
@@ -235,11 +234,12 @@ def run_comparison(
     bar = tqdm(pairs, desc="compare", disable=not progress)
     for env, name in bar:
         bar.set_postfix_str(f"{env.label} / {name}")
-        why = _skip_reason(cfg, env, name, entries)
+        probe, why = _probe(cfg, env, name, entries)
         if why:
             skipped.append({"env": env.label, "agent": name, "reason": why})
             continue
-        learns = make_agent(name, **cfg.options_for(name, env)).learns
+        learns = probe.learns
+        uses_true_model = int(bool(getattr(probe, "uses_true_model", False)))
         worlds: list[int | None] = list(env.world_seeds) or [None]
         units = (
             [(w, cfg.seed + k) for w in worlds for k in range(env.seeds_for(name))]
@@ -275,26 +275,27 @@ def run_comparison(
                 records += [{**base, "env_samples": p["env_samples"], **ep} for ep in p["episodes"]]
             runs.append({**base, "world_seed": "" if world is None else world, **result["run"]})
             runs[-1]["run_seconds"] = result.get("seconds")
-            runs[-1]["uses_true_model"] = int(bool(getattr(make_agent(name), "uses_true_model", False)))
+            runs[-1]["uses_true_model"] = uses_true_model
     bar.close()
     files = _write_outputs(cfg, out, records, runs, skipped, prov, docs_dir, docs_page)
     return ComparisonResult(records, runs, skipped, out, files)
 
 
-def _skip_reason(cfg: CompareConfig, env: EnvRun, name: str, entries) -> str | None:
+def _probe(cfg: CompareConfig, env: EnvRun, name: str, entries) -> tuple[Any, str | None]:
+    """(an untrained instance of the agent, None), or (None, why it is skipped on this env)."""
     if entries[name].factory is None:
-        return entries[name].description
+        return None, entries[name].description
     if name in env.skip_agents:
-        return env.skip_agents[name]
+        return None, env.skip_agents[name]
     try:
-        return make_agent(name, **cfg.options_for(name, env)).supports(load_spec(env.id, env.overrides))
+        agent = make_agent(name, **cfg.options_for(name, env))
+        why = agent.supports(load_spec(env.id, env.overrides))
     except AgentUnavailable as e:
-        return str(e)
+        return None, str(e)
+    return (None, why) if why else (agent, None)
 
 
 def _write_outputs(cfg, out, records, runs, skipped, prov, docs_dir, docs_page) -> dict[str, Path]:
-    from .report import RECORD_FIELDS
-
     files = {
         "records": write_rows(records, RECORD_FIELDS, out / "records.csv"),
         "runs": write_rows(runs, RUN_FIELDS, out / "runs.csv"),
@@ -308,7 +309,5 @@ def _write_outputs(cfg, out, records, runs, skipped, prov, docs_dir, docs_page) 
             shutil.copyfile(out / name, dest / name)
         files.update({f"docs_{k}": v for k, v in write_report(dest, cfg.to_dict(), prov, skipped).items()})
         if docs_page:
-            from .report import write_results_page
-
             files["docs_page"] = write_results_page(Path(docs_page), Path(docs_dir))
     return files
