@@ -53,6 +53,8 @@ def run(args) -> int:
         progress=not args.no_progress,
         retrain=args.retrain,
         command=_command(args),
+        workers=args.workers,
+        threads=args.threads,
     )
     print("\n".join(claim_check(res.records)))
     for s in res.skipped:
@@ -86,6 +88,8 @@ def _command(args) -> str:
             parts += [flag, *(map(str, value) if isinstance(value, list) else [str(value)])]
     if args.threads != 1:
         parts += ["--threads", str(args.threads)]
+    if args.workers != 1:
+        parts += ["--workers", str(args.workers)]
     return shlex.join(parts)
 
 
@@ -125,6 +129,13 @@ def add_parser(sub) -> None:
         default=1,
         help="torch CPU threads (default 1: small policies and batched envs gain little from more, and "
         "oversubscribed threads on a shared CPU slow everything down)",
+    )
+    c.add_argument(
+        "--workers",
+        type=int_at_least(1),
+        default=1,
+        help="processes running unfinished runs in parallel, --threads torch threads each (2 on a 2-core "
+        "CPU: the records are those of a serial run)",
     )
     c.add_argument("--out", default=None, help="run directory (default runs/compare/<setting>)")
     c.add_argument("--docs", default="docs/results.md", help="results page to regenerate")

@@ -27,11 +27,13 @@ from __future__ import annotations
 
 import datetime
 import json
+import multiprocessing
 import platform
 import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,6 +214,34 @@ def _run_one(
     return {"points": curve.points, "run": run}
 
 
+@dataclass
+class _Unit:
+    """One run of the plan: an agent in one world with one training seed (or, for agents that
+    do not learn, once over all worlds)."""
+
+    env: EnvRun
+    name: str
+    learns: bool
+    uses_true_model: int
+    world: int | None
+    seed: int
+    rdir: Path
+    key: dict[str, Any]
+
+
+def _execute(cfg: CompareConfig, u: _Unit, git: str, progress: bool, threads: int | None = None) -> None:
+    """Run one unit and write its ``done.json`` (in this process or a pool worker)."""
+    if threads:
+        torch.set_num_threads(threads)
+    u.rdir.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(u.rdir / "key.json", u.key)
+    t0 = time.perf_counter()
+    result = _run_one(cfg, u.env, u.name, u.world, u.seed, u.rdir, progress)
+    result["seconds"] = time.perf_counter() - t0
+    result["run"]["git"] = git  # the code this run's records come from
+    atomic_write_json(u.rdir / "done.json", result)
+
+
 def run_comparison(
     config: CompareConfig,
     out_dir: str | Path,
@@ -220,63 +250,82 @@ def run_comparison(
     progress: bool = True,
     retrain: bool = False,
     command: str | None = None,
+    workers: int = 1,
+    threads: int | None = None,
 ) -> ComparisonResult:
-    """Run (or resume) a comparison; see the module docstring for what it writes."""
+    """Run (or resume) a comparison; see the module docstring for what it writes.
+
+    ``workers > 1`` runs the unfinished runs in that many spawned processes (``threads`` torch
+    threads each), longest first (learners before one-point agents). Every run has its own seeds
+    and directory, so the records are those of a serial run, in the same order; agents
+    registered at run time (not on import of :mod:`pbhno_gym`) need ``workers = 1``.
+    """
     cfg = config.validate()
+    if not (isinstance(workers, int) and workers >= 1):
+        raise ValueError(f"run_comparison: workers must be an integer >= 1, got {workers!r}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     prov = provenance(command)
     atomic_write_json(out / "config.json", {"config": cfg.to_dict(), "provenance": prov})
     atomic_write_json(out / "provenance.json", prov)
-    records, runs, skipped = [], [], []
     entries = agent_entries()
-    pairs = [(e, a) for e in cfg.envs for a in cfg.agents]
-    bar = tqdm(pairs, desc="compare", disable=not progress)
-    for env, name in bar:
-        bar.set_postfix_str(f"{env.label} / {name}")
-        probe, why = _probe(cfg, env, name, entries)
-        if why:
-            skipped.append({"env": env.label, "agent": name, "reason": why})
-            continue
-        learns = probe.learns
-        uses_true_model = int(bool(getattr(probe, "uses_true_model", False)))
-        worlds: list[int | None] = list(env.world_seeds) or [None]
-        units = (
-            [(w, cfg.seed + k) for w in worlds for k in range(env.seeds_for(name))]
-            if learns
-            else [(None, cfg.seed)]
-        )
-        for world, seed in units:
-            tag = "all" if world is None else f"w{world}"
-            rdir = out / slug(env.label) / name / f"{tag}-s{seed}"
-            key = _run_key(cfg, env, name, world, seed)
-            key_path, done_path = rdir / "key.json", rdir / "done.json"
-            stale = rdir.exists() and (not key_path.exists() or json.loads(key_path.read_text()) != key)
-            if retrain or stale:  # other settings (or a forced rerun): start this run afresh
-                shutil.rmtree(rdir, ignore_errors=True)
-            if done_path.exists():
-                result = json.loads(done_path.read_text())
-            else:  # new, or interrupted: agents resume from their checkpoints and curve points
-                rdir.mkdir(parents=True, exist_ok=True)
-                atomic_write_json(key_path, key)
-                t0 = time.perf_counter()
-                result = _run_one(cfg, env, name, world, seed, rdir, progress)
-                result["seconds"] = time.perf_counter() - t0
-                result["run"]["git"] = prov["git"]  # the code this run's records come from
-                atomic_write_json(done_path, result)
-            base = {
-                "env": env.label,
-                "env_id": env.id,
-                "agent": name,
-                "kind": entries[name].kind,
-                "train_seed": seed if learns else "",
-            }
-            for p in result["points"]:
-                records += [{**base, "env_samples": p["env_samples"], **ep} for ep in p["episodes"]]
-            runs.append({**base, "world_seed": "" if world is None else world, **result["run"]})
-            runs[-1]["run_seconds"] = result.get("seconds")
-            runs[-1]["uses_true_model"] = uses_true_model
+    plan, skipped = [], []
+    for env in cfg.envs:
+        for name in cfg.agents:
+            probe, why = _probe(cfg, env, name, entries)
+            if why:
+                skipped.append({"env": env.label, "agent": name, "reason": why})
+                continue
+            learns = bool(probe.learns)
+            true_model = int(bool(getattr(probe, "uses_true_model", False)))
+            worlds: list[int | None] = list(env.world_seeds) or [None]
+            units = (
+                [(w, cfg.seed + k) for w in worlds for k in range(env.seeds_for(name))]
+                if learns
+                else [(None, cfg.seed)]
+            )
+            for world, seed in units:
+                tag = "all" if world is None else f"w{world}"
+                rdir = out / slug(env.label) / name / f"{tag}-s{seed}"
+                key = _run_key(cfg, env, name, world, seed)
+                key_path = rdir / "key.json"
+                stale = rdir.exists() and (not key_path.exists() or json.loads(key_path.read_text()) != key)
+                if retrain or stale:  # other settings (or a forced rerun): start this run afresh
+                    shutil.rmtree(rdir, ignore_errors=True)
+                plan.append(_Unit(env, name, learns, true_model, world, seed, rdir, key))
+    # new or interrupted runs; agents resume from their checkpoints and curve points
+    pending = [u for u in plan if not (u.rdir / "done.json").exists()]
+    bar = tqdm(total=len(pending), desc="compare", disable=not progress)
+    if workers == 1 or len(pending) <= 1:
+        for u in pending:
+            bar.set_postfix_str(f"{u.env.label} / {u.name}")
+            _execute(cfg, u, prov["git"], progress)
+            bar.update()
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        order = sorted(pending, key=lambda u: not u.learns)  # learners are the long runs
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {pool.submit(_execute, cfg, u, prov["git"], False, threads): u for u in order}
+            for f in as_completed(futures):
+                f.result()  # a failed run raises here; finished runs stay on disk and are reused
+                bar.set_postfix_str(f"{futures[f].env.label} / {futures[f].name}")
+                bar.update()
     bar.close()
+    records, runs = [], []
+    for u in plan:
+        result = json.loads((u.rdir / "done.json").read_text())
+        base = {
+            "env": u.env.label,
+            "env_id": u.env.id,
+            "agent": u.name,
+            "kind": entries[u.name].kind,
+            "train_seed": u.seed if u.learns else "",
+        }
+        for p in result["points"]:
+            records += [{**base, "env_samples": p["env_samples"], **ep} for ep in p["episodes"]]
+        runs.append({**base, "world_seed": "" if u.world is None else u.world, **result["run"]})
+        runs[-1]["run_seconds"] = result.get("seconds")
+        runs[-1]["uses_true_model"] = u.uses_true_model
     files = _write_outputs(cfg, out, records, runs, skipped, prov, docs_dir, docs_page)
     return ComparisonResult(records, runs, skipped, out, files)
 

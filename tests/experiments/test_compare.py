@@ -235,3 +235,19 @@ def test_agent_train_seeds_override_the_env_default():
     assert cfg.envs[0].seeds_for("mpc_surrogate") == 1 and cfg.envs[0].seeds_for("ppo") == 2
     with pytest.raises(ValueError, match=r"envs\[0\].agent_train_seeds"):
         CompareConfig.from_dict({**TINY, "envs": [dict(env, agent_train_seeds={"ppo": 0})]}).validate()
+
+
+def test_two_workers_give_the_records_of_a_serial_run(tmp_path):
+    """``workers=2`` runs the units in spawned processes; every run has its own seeds, so the
+    records (and their order) must equal a serial run's, to the bit."""
+    small = {**TINY, "agents": ["zero", "ppo"]}
+    small["envs"] = [{**TINY["envs"][0], "train_seeds": 1}]
+    serial = run_comparison(CompareConfig.from_dict(small), tmp_path / "serial", progress=False)
+    pooled = run_comparison(
+        CompareConfig.from_dict(small), tmp_path / "pooled", progress=False, workers=2, threads=1
+    )
+    assert len(serial.records) == len(pooled.records) > 0
+    assert pooled.records == serial.records
+    assert [r["agent"] for r in pooled.runs] == [r["agent"] for r in serial.runs]
+    with pytest.raises(ValueError, match="workers"):
+        run_comparison(CompareConfig.from_dict(small), tmp_path / "bad", progress=False, workers=0)
