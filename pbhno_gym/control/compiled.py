@@ -39,8 +39,8 @@ class CompiledModel(ControlModel):
     """Wrap ``model`` so that ``step`` and ``step_jacobian`` are compiled; the rest is delegated.
 
     ``fast_step_jacobian``: planners and estimators pick forward-mode one-step Jacobians
-    (``jacobian="auto"``) for ODE latents through this model. A batch of one is padded to two
-    rows there, so one dynamic-batch graph serves every active-set size (no B = 1 recompile).
+    (``jacobian="auto"``) for ODE latents through this model. Their batch is padded to the next
+    power of two (at least 2), so shrinking active sets reuse at most log2(B) + 1 graphs.
 
     Args:
         model: any :class:`ControlModel`.
@@ -117,18 +117,31 @@ class CompiledModel(ControlModel):
                 return step_jacobian(inner, x, t, u, lt, active, output, wrt_theta)
 
             self._step_jac[key] = torch.compile(fn, **self._compile)
-        args = (x, t, u, log_theta, active)
-        if x.shape[0] == 1:  # pad: torch.compile specialises a batch of one
-            return tuple(a[:1] for a in self._step_jac[key](*(torch.cat([a, a]) for a in args)))
-        # contiguous inputs: the graph guards on strides, and views (a state sliced out of a
-        # flat vector) would recompile it until dynamo falls back to eager
-        return self._step_jac[key](*(a.contiguous() for a in args))
+        B = x.shape[0]
+        n = _bucket(B)
+        # Pad the batch to a power of two (copies of row 0; rows are independent): the graph
+        # specialises on the batch size despite dynamic=True (functorch's batching of the
+        # shared tangents fixes it), so a planner dropping converged problems (32, 31, 29, ...)
+        # would recompile at every active-set size; buckets cap that at log2(B) + 1 graphs.
+        # Contiguous inputs: the graph also guards on strides.
+        args = [
+            a if n == B else torch.cat([a, a[:1].expand(n - B, *a.shape[1:])])
+            for a in (x, t, u, log_theta, active)
+        ]
+        out = self._step_jac[key](*(a.contiguous() for a in args))
+        return out if n == B else tuple(o[:B] for o in out)
 
     def phenotype(self, z: SimState) -> Tensor:
         return self.inner.phenotype(z)
 
     def measure(self, z: SimState) -> Tensor:
         return self.inner.measure(z)
+
+
+def _bucket(batch: int) -> int:
+    """The padded batch of a compiled step-Jacobian call: the next power of two, at least 2
+    (torch.compile specialises a batch of one)."""
+    return max(2, 1 << (batch - 1).bit_length())
 
 
 def _model_key(model: ControlModel) -> tuple | None:

@@ -122,6 +122,23 @@ def test_compiled_step_jacobian_traced(model):
         _compare(model, comp, B)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_shrinking_active_sets_reuse_the_compiled_step_jacobian(model):
+    """A planner drops converged problems (8, 7, 6, 5, 4, 3 ...): the traced step-Jacobian graph
+    specialises on the batch, so CompiledModel pads to power-of-two buckets; 8..5 share one
+    graph and 4..3 a second (without padding: six). Dynamo tracing only (no inductor)."""
+    from torch._dynamo.testing import CompileCounter
+
+    counter = CompileCounter()
+    comp = CompiledModel(model, backend=counter)
+    for B in (8, 7, 6, 5):
+        _compare(model, comp, B)
+    assert counter.frame_count == 1
+    for B in (4, 3):
+        _compare(model, comp, B)
+    assert counter.frame_count == 2
+
+
 def _compare(model, comp, B):
     prob = mapk_problems(model, B=B, T=T, seed=11)
     u = _rand((B, 2), 6) * model.control_high
