@@ -128,7 +128,10 @@ class CompiledModel(ControlModel):
             a if n == B else torch.cat([a, a[:1].expand(n - B, *a.shape[1:])])
             for a in (x, t, u, log_theta, active)
         ]
-        out = self._step_jac[key](*(a.contiguous() for a in args))
+        # one code object serves every (output, wrt_theta) key and bucket: up to 4 x 9 graphs at
+        # batch 256, past dynamo's default limit of 8 (beyond which it silently runs eager)
+        with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
+            out = self._step_jac[key](*(a.contiguous() for a in args))
         return out if n == B else tuple(o[:B] for o in out)
 
     def phenotype(self, z: SimState) -> Tensor:
@@ -136,6 +139,9 @@ class CompiledModel(ControlModel):
 
     def measure(self, z: SimState) -> Tensor:
         return self.inner.measure(z)
+
+
+_RECOMPILE_LIMIT = 64  # graphs per compiled step-Jacobian function (buckets x output maps)
 
 
 def _bucket(batch: int) -> int:

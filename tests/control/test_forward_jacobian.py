@@ -123,12 +123,15 @@ def test_compiled_step_jacobian_traced(model):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_shrinking_active_sets_reuse_the_compiled_step_jacobian(model):
+def test_shrinking_active_sets_reuse_the_compiled_step_jacobian(model, monkeypatch):
     """A planner drops converged problems (8, 7, 6, 5, 4, 3 ...): the traced step-Jacobian graph
     specialises on the batch, so CompiledModel pads to power-of-two buckets; 8..5 share one
-    graph and 4..3 a second (without padding: six). Dynamo tracing only (no inductor)."""
+    graph and 4..3 a second (without padding: six). Each bucket is compiled even past dynamo's
+    global recompile limit (set to 1 here; at its default 8, batch 256 fell back to eager).
+    Dynamo tracing only (no inductor)."""
     from torch._dynamo.testing import CompileCounter
 
+    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     counter = CompileCounter()
     comp = CompiledModel(model, backend=counter)
     for B in (8, 7, 6, 5):
