@@ -25,12 +25,15 @@ def _check(backend):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's own, raised while importing dynamo
-def test_compiled_model_wrapper_plumbing(monkeypatch):
-    """Fast: the wrapper with compilation switched off (the traced paths are the slow tests)."""
+def test_compiled_model_wrapper_plumbing():
+    """Fast: the wrapper with compilation switched off (the traced paths are the slow tests).
+    Dynamo's config is patched with its own context manager: pytest >= 9's monkeypatch restores a
+    module attribute from the module ``__dict__``, where dynamo's config keeps nothing, so its undo
+    deletes (hides) the option for every later test in the process."""
     import torch._dynamo
 
-    monkeypatch.setattr(torch._dynamo.config, "disable", True)
-    _check("inductor")
+    with torch._dynamo.config.patch(disable=True):
+        _check("inductor")
 
 
 @pytest.mark.slow

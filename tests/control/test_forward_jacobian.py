@@ -123,7 +123,7 @@ def test_compiled_step_jacobian_traced(model):
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
-def test_shrinking_active_sets_reuse_the_compiled_step_jacobian(model, monkeypatch):
+def test_shrinking_active_sets_reuse_the_compiled_step_jacobian(model):
     """A planner drops converged problems (8, 7, 6, 5, 4, 3 ...): the traced step-Jacobian graph
     specialises on the batch, so CompiledModel pads to power-of-two buckets; 8..5 share one
     graph and 4..3 a second (without padding: six). Each bucket is compiled even past dynamo's
@@ -131,15 +131,18 @@ def test_shrinking_active_sets_reuse_the_compiled_step_jacobian(model, monkeypat
     Dynamo tracing only (no inductor)."""
     from torch._dynamo.testing import CompileCounter
 
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     counter = CompileCounter()
     comp = CompiledModel(model, backend=counter)
-    for B in (8, 7, 6, 5):
-        _compare(model, comp, B)
-    assert counter.frame_count == 1
-    for B in (4, 3):
-        _compare(model, comp, B)
-    assert counter.frame_count == 2
+    before = torch._dynamo.config.recompile_limit
+    # dynamo's own patch, not monkeypatch (whose undo hides dynamo options under pytest >= 9)
+    with torch._dynamo.config.patch(recompile_limit=1):
+        for B in (8, 7, 6, 5):
+            _compare(model, comp, B)
+        assert counter.frame_count == 1
+        for B in (4, 3):
+            _compare(model, comp, B)
+        assert counter.frame_count == 2
+    assert torch._dynamo.config.recompile_limit == before  # restored for the tests that follow
 
 
 def _compare(model, comp, B):
