@@ -23,6 +23,7 @@ fit) member weights.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from torch import Tensor
 
 from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
+from ..envs.targets import get_target
 from ..physics.simulator import SimState
 from .compiled import CompiledModel
 from .config import MPCConfig, load_config
@@ -57,6 +59,12 @@ def find_cores(env) -> list:
     if hasattr(env, "venv"):  # SB3 VecEnv wrappers
         return find_cores(env.venv)
     raise TypeError(f"cannot find a pbhno environment core inside {type(env).__name__}")
+
+
+def planning_spec(spec: EnvSpec, cfg: MPCConfig) -> EnvSpec:
+    """The spec a simulator planning model is built from: the env's, at ``cfg.substeps``
+    coupled sub-steps per control step when set (a coarser planning model; the env keeps its own)."""
+    return dataclasses.replace(spec, substeps=cfg.substeps) if cfg.substeps else spec
 
 
 class MPCAgent:
@@ -90,6 +98,14 @@ class MPCAgent:
         self.budget = parts.budget.to(dtype=self.dtype, device=self.device)
         c, r = self.cfg, self.spec.reward
         ens = c.ensemble
+        band = None
+        if c.tracking == "band":
+            if not get_target(self.spec.target.kind).pattern:
+                raise ValueError(
+                    f"mpc.tracking = 'band' needs a pattern target (on/off cells); "
+                    f"{self.spec.id!r} has target kind {self.spec.target.kind!r}"
+                )
+            band = (self.spec.target.off_level, self.spec.target.on_level)
         self.planner = Planner(
             model,
             c.horizon,
@@ -106,6 +122,7 @@ class MPCAgent:
             ens.cvar_alpha,
             c.jac_chunk,
             cold_levels=tuple(c.cold_levels),
+            band=band,
         )
         e, o = c.estimation, self.spec.observation
         self.estimator = MovingHorizonEstimator(
@@ -141,7 +158,11 @@ class MPCAgent:
         cfg = load_config(source, spec)
         if model is None:
             model = SimulatorModel(
-                spec, device=cfg.device, dtype=_DTYPES[cfg.dtype], state_floor=cfg.state_floor
+                planning_spec(spec, cfg),
+                device=cfg.device,
+                dtype=_DTYPES[cfg.dtype],
+                state_floor=cfg.state_floor,
+                field_modes=cfg.field_modes or None,
             )
         return cls(model, spec, cfg)
 
@@ -363,7 +384,12 @@ class OracleMPCAgent(MPCAgent):
         cfg = load_config(cfg, None, ensemble={"members": 0}, estimation={"estimate_theta": False})
         if model is None:  # the true world, hidden mechanisms included
             model = SimulatorModel(
-                spec, device=cfg.device, dtype=_DTYPES[cfg.dtype], state_floor=cfg.state_floor, world=True
+                planning_spec(spec, cfg),
+                device=cfg.device,
+                dtype=_DTYPES[cfg.dtype],
+                state_floor=cfg.state_floor,
+                world=True,
+                field_modes=cfg.field_modes or None,
             )
         super().__init__(model, spec, cfg)
 
@@ -378,7 +404,7 @@ class OracleMPCAgent(MPCAgent):
             raise ValueError(f"oracle: the env has {x.shape[0]} environments but obs has {self.n_envs} rows")
         L = None if Ls[0] is None else torch.cat(Ls).to(device=self.device, dtype=self.dtype)
         z = SimState(x, L, torch.zeros(x.shape[0], dtype=self.dtype, device=self.device))
-        return z, torch.cat(lts).to(device=self.device, dtype=self.dtype)
+        return self.model.encode_state(z), torch.cat(lts).to(device=self.device, dtype=self.dtype)
 
     def _observe(self, y: Tensor, fresh: Tensor, start: Tensor) -> None:
         if self.oracle_state:

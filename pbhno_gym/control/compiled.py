@@ -140,6 +140,9 @@ class CompiledModel(ControlModel):
     def measure(self, z: SimState) -> Tensor:
         return self.inner.measure(z)
 
+    def encode_state(self, z: SimState) -> SimState:
+        return self.inner.encode_state(z)
+
 
 _RECOMPILE_LIMIT = 64  # graphs per compiled step-Jacobian function (buckets x output maps)
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 __all__ = ["EstimationConfig", "EnsembleConfig", "MPCConfig", "load_config", "default_config_path"]
 
+TRACKING = ("squared", "band")  # planner tracking cost (see control.planner)
+
 
 class ConfigError(ValueError):
     """An invalid MPC config field (the message names it)."""
@@ -77,6 +79,9 @@ class MPCConfig:
     dtype: str = "float32"
     compile: bool = False  # torch.compile the model step and its forward-mode Jacobian (CompiledModel)
     cold_levels: list[float] = field(default_factory=lambda: [0.0, 0.5])  # constant first guesses
+    tracking: str = "squared"  # squared | band (pattern targets: on/off levels as floors/ceilings)
+    field_modes: int = 0  # simulator models: ligand field in the lowest m x m cosine modes (0: full grid)
+    substeps: int = 0  # simulator models: coupled sub-steps per control step (0: the env spec's)
     estimation: EstimationConfig = field(default_factory=EstimationConfig)
     ensemble: EnsembleConfig = field(default_factory=EnsembleConfig)
 
@@ -120,7 +125,10 @@ def validate(cfg: MPCConfig) -> None:
     need(cfg.R is None or cfg.R >= 0, f"mpc.R must be >= 0, got {cfg.R}")
     need(cfg.jac_chunk >= 1, "mpc.jac_chunk must be >= 1")
     need(cfg.state_floor >= 0, f"mpc.state_floor must be >= 0, got {cfg.state_floor}")
+    need(cfg.field_modes >= 0, f"mpc.field_modes must be >= 0 (0: the full grid), got {cfg.field_modes}")
+    need(cfg.substeps >= 0, f"mpc.substeps must be >= 0 (0: the env spec's), got {cfg.substeps}")
     need(cfg.dtype in ("float32", "float64"), f"mpc.dtype must be float32 or float64, got {cfg.dtype!r}")
+    need(cfg.tracking in TRACKING, f"mpc.tracking must be one of {', '.join(TRACKING)}, got {cfg.tracking!r}")
     need(
         len(cfg.cold_levels) >= 1 and all(0 <= c <= 1 for c in cfg.cold_levels),
         f"mpc.cold_levels must be fractions of the control range in [0, 1], got {cfg.cold_levels!r}",

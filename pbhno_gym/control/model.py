@@ -31,6 +31,7 @@ from ..envs.factory import build
 from ..envs.spec import EnvSpec, load_spec
 from ..envs.worlds import build_world_simulator, world_prior
 from ..physics.params import Parameters
+from ..physics.reduced import ReducedFieldSimulator
 from ..physics.simulator import SimState
 
 __all__ = ["ControlModel", "SimulatorModel"]
@@ -72,6 +73,11 @@ class ControlModel(ABC):
 
     @abstractmethod
     def measure(self, z: SimState) -> Tensor: ...
+
+    def encode_state(self, z: SimState) -> SimState:
+        """An environment's true state in this model's coordinates (oracle agents; identity for a
+        model that shares the simulator's state)."""
+        return z
 
     def step_jacobian(
         self,
@@ -124,11 +130,14 @@ class SimulatorModel(ControlModel):
         state_floor: float = 0.0,
         parameters: Parameters | Mapping[str, float] | None = None,
         world: bool = False,
+        field_modes: int | tuple[int, int] | None = None,
     ) -> None:
         """``parameters``: the values this model holds (natural units by name, or a
         :class:`Parameters`); default the spec's nominal values, which are also its prior mean.
         ``world=True`` models the spec's true world, hidden ``mechanisms`` included (their
-        parameters after the skeleton's): for oracles only; agents get the skeleton (default)."""
+        parameters after the skeleton's): for oracles only; agents get the skeleton (default).
+        ``field_modes``: carry the ligand field in its lowest cosine modes
+        (:class:`~pbhno_gym.physics.reduced.ReducedFieldSimulator`; None or 0: the full grid)."""
         if not state_floor >= 0:
             raise ValueError(f"SimulatorModel.state_floor must be >= 0, got {state_floor!r}")
         self.state_floor = float(state_floor)
@@ -140,6 +149,9 @@ class SimulatorModel(ControlModel):
         if world and self.spec.mechanisms:
             self.sim = build_world_simulator(self.spec, self.device, dtype)
             prior = world_prior(self.spec, self.device, dtype)
+        if field_modes:
+            self.sim = ReducedFieldSimulator(self.sim, field_modes)
+        self.reduced = isinstance(self.sim, ReducedFieldSimulator)
         self.dt = self.sim.dt
         self.n_controls = self.sim.n_controls
         self.control_low, self.control_high = self.sim.control_low, self.sim.control_high
@@ -176,4 +188,7 @@ class SimulatorModel(ControlModel):
         return self.obs_model.phenotype(z.x)
 
     def measure(self, z: SimState) -> Tensor:
-        return self.obs_model.true_channels(z)
+        return self.obs_model.true_channels(self.sim.decode_state(z) if self.reduced else z)
+
+    def encode_state(self, z: SimState) -> SimState:
+        return self.sim.encode_state(z) if self.reduced else z

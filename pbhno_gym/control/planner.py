@@ -7,9 +7,14 @@ reward summed over the horizon (Table II: Q = 1, R = 0.01)::
 
 with ``p_t`` the model's normalised phenotype after t steps, ``p*_t`` the target trajectory
 (the observation's preview, padded with its last value) and ``w_t`` = 0 for steps past the
-episode end. Decision variables are normalised, ``u = low + s (high - low)``, ``s in [0, 1]``,
-and every iterate is projected exactly onto the box and the remaining dose
-(:mod:`.projection`); the first action of the plan is what the environment admits.
+episode end. With ``band = (lo, hi)`` (pattern targets, whose success is a threshold per cell) a
+target ``>= hi`` is a floor and one ``<= lo`` a ceiling: only the shortfall below a floor and the
+excess above a ceiling are penalised (a squared hinge), so cells that overshoot an "on" level are
+not pulled back at the expense of those still below it.
+
+Decision variables are normalised, ``u = low + s (high - low)``, ``s in [0, 1]``, and every
+iterate is projected exactly onto the box and the remaining dose (:mod:`.projection`); the first
+action of the plan is what the environment admits.
 
 Solvers, both batched over B problems with per-problem convergence (converged problems leave
 the active batch, so a problem's result does not depend on its batch):
@@ -173,6 +178,8 @@ class Planner:
         damping: initial Levenberg-Marquardt lambda.
         risk, risk_k, cvar_alpha: ensemble aggregate (see :mod:`.risk`).
         jac_chunk: residual rows per backward pass when building Jacobians.
+        band: (lo, hi): targets >= hi are floors and targets <= lo ceilings, penalised one-sided
+            (None: every target tracked both ways).
         jacobian: "rows" (one replica per residual row, any latent), "condensed" (one-step
             Jacobians chained through the horizon, for small latents: ODE pathways), "forward"
             (the same one-step Jacobians by forward mode, ``model.step_jacobian``: fast when the
@@ -198,6 +205,7 @@ class Planner:
         jac_chunk: int = 256,
         jacobian: str = "auto",
         cold_levels: tuple[float, ...] = (0.0,),
+        band: tuple[float, float] | None = None,
     ) -> None:
         if jacobian not in JACOBIANS:
             raise ValueError(f"jacobian must be one of {', '.join(JACOBIANS)}, got {jacobian!r}")
@@ -216,6 +224,7 @@ class Planner:
             "damping": damping > 0,
             "cvar_alpha": 0 < cvar_alpha <= 1,
             "cold_levels": len(cold_levels) >= 1 and all(0 <= c <= 1 for c in cold_levels),
+            "band": band is None or (len(band) == 2 and band[0] < band[1]),
         }
         for name, ok in checks.items():
             if not ok:
@@ -227,6 +236,7 @@ class Planner:
         self.risk, self.risk_k, self.cvar_alpha = risk, float(risk_k), float(cvar_alpha)
         self.jac_chunk, self.jacobian = int(jac_chunk), jacobian
         self.cold_levels = tuple(float(c) for c in cold_levels)
+        self.band = None if band is None else (float(band[0]), float(band[1]))
         self.low, self.high = model.control_low, model.control_high
         self.span = (self.high - self.low).clamp_min(1e-12)
         self.u_max = self.high.clamp_min(1e-12)
@@ -251,14 +261,28 @@ class Planner:
         w = torch.ones_like(prob.target[..., 0]) if prob.weight is None else prob.weight.to(like.dtype)
         return (self.Q / N * w).sqrt()[:, None, :, None]
 
+    def _band_mask(self, err: Tensor, target: Tensor) -> Tensor | None:
+        """(b, M, T, N) 0 where a one-sided target is met (``err`` (b, M, T, N) beyond a floor
+        or below a ceiling), else 1; None without a band."""
+        if self.band is None:
+            return None
+        lo, hi = self.band
+        tgt = target[:, None]
+        met = ((tgt >= hi) & (err > 0)) | ((tgt <= lo) & (err < 0))
+        return (~met).to(err.dtype)
+
     def _track_residuals(self, S: Tensor, prob: PlanProblem) -> Tensor:
-        """(b, M, T, N) weighted tracking residuals ``sqrt(Q w_t / N) (p_t - p*_t)``."""
+        """(b, M, T, N) weighted tracking residuals ``sqrt(Q w_t / N) (p_t - p*_t)`` (one-sided
+        where a band makes the target a floor or a ceiling)."""
         b, M = S.shape[0], prob.members
         U = self.controls(S)
         if M > 1:
             U = U.repeat_interleave(M, 0)
         _, ph = self.model.rollout(prob.z0, U, prob.log_theta)
         err = ph[:, 1:].reshape(b, M, self.T, -1) - prob.target[:, None]
+        mask = self._band_mask(err.detach(), prob.target)
+        if mask is not None:
+            err = err * mask
         return err * self._track_scale(prob, err)
 
     def _jacobian_mode(self, prob: PlanProblem) -> str:
@@ -292,7 +316,11 @@ class Planner:
         G0 = U.new_zeros(b * M, state_dim(prob.z0), Kv)
         Jp = condense(lj, G0, u_cols=True) * self.span.repeat(self.T)  # (bM, T, N, Kv) wrt S
         sc = self._track_scale(prob, U)  # (b, 1, T, 1)
-        e = (lj.y.reshape(b, M, self.T, -1) - prob.target[:, None]) * sc
+        err = lj.y.reshape(b, M, self.T, -1) - prob.target[:, None]
+        mask = self._band_mask(err, prob.target)
+        if mask is not None:
+            sc = sc * mask  # a met one-sided target has no residual and no Jacobian row
+        e = err * sc
         Je = Jp.reshape(b, M, self.T, -1, Kv) * sc[..., None]
         return e.reshape(b, -1), Je.reshape(b, -1, Kv)
 

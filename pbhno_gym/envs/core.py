@@ -36,7 +36,10 @@ def episode_start_state(sim: Simulator, spec: EnvSpec, log_theta: Tensor, batch:
     has ``settle_minutes``, the uncontrolled steady state (reached in 15 coarse steps: the scheme's
     fixed points are exact). Shared by the env, the oracle model and PB-HNO."""
     st = sim.initial_state(log_theta, batch)
+    encode = getattr(sim, "encode_state", None)  # a reduced-field planning model: settle on the grid
     if spec.settle_minutes > 0:
+        if encode is not None:
+            st = SimState(st.x, st.x.new_zeros(batch, *sim.grid.shape), st.t)  # no ligand yet
         settler = Simulator(
             sim.pathway,
             sim.layout,
@@ -49,6 +52,8 @@ def episode_start_state(sim: Simulator, spec: EnvSpec, log_theta: Tensor, batch:
         zero = sim.control_low.expand(st.batch_size, -1)
         for _ in range(15):
             st = settler.step(st, zero, log_theta)
+        if encode is not None:
+            st = encode(st)
     return SimState(st.x, st.L, torch.zeros_like(st.t))
 
 

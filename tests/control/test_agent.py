@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env import VecMonitor
 
 import pbhno_gym  # noqa: F401 - registers the envs
 from pbhno_gym.cli import main as cli_main
-from pbhno_gym.control import MPCAgent, MPCConfig, OracleMPCAgent, load_config
+from pbhno_gym.control import MPCAgent, MPCConfig, OracleMPCAgent, SimulatorModel, load_config
 from pbhno_gym.control.config import ConfigError
 from pbhno_gym.envs.sb3 import SB3VecEnv
 
@@ -154,6 +154,30 @@ def test_field_pathway_agents_run_on_a_small_grid():
         obs, *_ = env.step(a1)
 
 
+@pytest.mark.parametrize("oracle", [True, False], ids=["oracle", "nominal MHE"])
+def test_reduced_field_planning_model_acts_like_the_full_grid_when_every_mode_is_kept(oracle):
+    """``field_modes`` reaches the agent's model: with every mode kept (24 x 24 on a 24 x 24
+    grid) the agent takes the full-grid agent's actions (float64; the oracle projects the env's
+    field, the MHE fits the decoded one); with 4 x 4 modes its actions differ."""
+    kw = dict(horizon=3, layout={"ny": 24, "nx": 24})
+    acts = {}
+    for modes in (0, 24, 4):
+        env = gym.make("pbhno/Wnt-v1", **kw)
+        spec = env.unwrapped.env_spec
+        cfg = load_config(TINY, spec, field_modes=modes, dtype="float64", solver="adam", lr=0.1)
+        agent = OracleMPCAgent(env, cfg) if oracle else MPCAgent.from_config(cfg, None, spec)
+        assert agent.model.reduced == (modes > 0)
+        obs, _ = env.reset(seed=5)
+        out = []
+        for _ in range(2):
+            a, _ = agent.predict(obs)
+            out.append(a)
+            obs, *_ = env.step(a)
+        acts[modes] = np.stack(out)
+    np.testing.assert_allclose(acts[24], acts[0], rtol=1e-6, atol=1e-7)
+    assert np.abs(acts[4] - acts[0]).max() > 1e-3
+
+
 def test_config_file_sections_and_errors():
     cfg = load_config(None, "pbhno/Wnt-v1")
     assert cfg.solver == "adam" and cfg.estimation.window == 3
@@ -165,6 +189,16 @@ def test_config_file_sections_and_errors():
         load_config({"solver": "newton"})
     with pytest.raises(ConfigError, match=r"mpc\.horizon must be an integer"):
         load_config({"horizon": 2.5})
+    assert load_config(None, "pbhno/Wnt-v1").tracking == "band"  # pattern target: on/off thresholds
+    assert load_config(None, "pbhno/MAPK-v0").tracking == "squared"
+    with pytest.raises(ConfigError, match=r"mpc\.tracking"):
+        load_config({"tracking": "hinge"})
+    for name in ("field_modes", "substeps"):
+        with pytest.raises(ConfigError, match=rf"mpc\.{name} must be >= 0"):
+            load_config({name: -1})
+    band_on_setpoint = load_config(None, "pbhno/MAPK-v0", tracking="band")
+    with pytest.raises(ValueError, match=r"mpc\.tracking = 'band' needs a pattern target"):
+        MPCAgent(SimulatorModel("pbhno/MAPK-v0"), "pbhno/MAPK-v0", band_on_setpoint)
 
 
 def test_cli_plan_reports_quality(tmp_path, capsys):
