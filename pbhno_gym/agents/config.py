@@ -70,6 +70,13 @@ def env_table(raw: Mapping[str, Any], env: str | EnvSpec | None) -> Mapping[str,
     so an Unknown-world task plans and trains with its known-world task's settings), or {}."""
     if env is None:
         return {}
+    if isinstance(env, str) and env not in raw:  # a registered id: its spec may name a base task
+        from ..envs.spec import SpecError, load_spec
+
+        try:
+            env = load_spec(env)
+        except SpecError:
+            return {}
     ids = [env] if isinstance(env, str) else [env.id, getattr(env, "base", "")]
     for i in ids:
         if i and i in raw:

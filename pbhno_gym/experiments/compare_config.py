@@ -234,11 +234,11 @@ _QUICK_OPTIONS = {
         "model": {"hidden": 16, "substeps": 2},
     },
 }
-_SLOW_FIELD_MPC = (  # measured on the 2-core CPU, 2026-12-02: 4 episodes in 222 s (oracle), 158 s (nominal)
-    "too slow for a CPU setting: on the 32x32 grid the oracle MPC took 222 s for 4 episodes (48 decisions "
-    "each; issue 17), and met 1 of them (Wnt's planner limit, issue 14); run --full on a GPU"
+_SLOW_FIELD_SURROGATE = (  # the simulator MPC rows plan through the reduced-field model (mpc.field_modes)
+    "too slow for a CPU setting: PB-HNO's FNO runs on the full grid at every planned step (no "
+    "reduced-field form of the surrogate yet; issue 17); run --full on a GPU"
 )
-_FIELD_SKIP = {a: _SLOW_FIELD_MPC for a in ("mpc_nominal", "mpc_adaptive", "mpc_surrogate", "mpc_oracle")}
+_FIELD_SKIP = {"mpc_surrogate": _SLOW_FIELD_SURROGATE}
 
 PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
@@ -246,8 +246,9 @@ PRESETS: dict[str, dict[str, Any]] = {
         "description": (
             "2-core CPU, <= 15 min: MAPK-Unknown-v0 in 2 hidden worlds and Wnt-Unknown-v0 on a 32x32 grid. "
             "SB3 PPO at 30k (MAPK) and 6k (Wnt) samples, rsl-rl PPO on the batched env (and its "
-            "domain-randomised twin) at 300k and 50k; PB-HNO MPC fitted on 2 and 16 episodes; 8 test "
-            "episodes per world. No MPC on Wnt (too slow on CPU), so no oracle there and no verdict."
+            "domain-randomised twin) at 300k and 50k; PB-HNO MPC fitted on 2 and 16 episodes (MAPK); "
+            "nominal and oracle MPC on both (Wnt: planning with the field in 8 x 8 cosine modes); 8 test "
+            "episodes per world."
         ),
         "device": "cpu",
         "agents": [
