@@ -14,6 +14,9 @@ world_seed, agent, episode seed, target class, success, final error, energy, ret
   in ``docs/results/tasks/design_field.csv``: the same oracle planning through the world at 16
   coupled sub-steps, ``evaluate_agent(mpc_policy(spec, oracle=True, model=SimulatorModel(
   load_spec(id, {"substeps": 16}), world=True)), spec, heldout_seeds(4))``, Notch-v1, 1,480 s.)
+  ``oracle_mpc_grid`` (not in the default set): the oracle planning through the full grid at the
+  spec's sub-steps, the reference for the reduced-field planning model (``mpc.field_modes``)
+  the field tasks' agents use.
 
 The episodes of all world seeds run in one batch per agent (the same episode seeds in every
 world, so comparisons are paired). (task, agent) groups already in ``--out`` are skipped (an
@@ -43,6 +46,7 @@ import numpy as np
 import torch
 
 AGENTS = ("zero", "nominal_mpc", "adaptive_mpc", "oracle_mpc")
+EXTRA = ("oracle_mpc_grid",)  # the oracle planning through the full grid (field_modes = 0, spec sub-steps)
 UNKNOWN = ["pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v0", "pbhno/Notch-Unknown-v0"]
 FIELDS = [
     "task",
@@ -86,6 +90,9 @@ def make_agent(name: str, spec, device: str = "cpu"):
         return mpc_policy(spec, load_config(None, spec, device=device, estimation={"estimate_theta": True}))
     if name == "oracle_mpc":
         return mpc_policy(spec, load_config(None, spec, device=device), oracle=True)
+    if name == "oracle_mpc_grid":  # reference for the reduced-field planning model of the field tasks
+        cfg = load_config(None, spec, device=device, field_modes=0, substeps=0)
+        return mpc_policy(spec, cfg, oracle=True)
     raise ValueError(f"--agents: unknown agent {name!r}; known: {', '.join(AGENTS)}")
 
 
@@ -235,7 +242,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--tasks", nargs="+", default=UNKNOWN, help="env ids, or 'all' (every registered id)")
     p.add_argument("--worlds", default="0-7", help="'default' (the spec's own), '0-7' or '0,3'")
-    p.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS)
+    p.add_argument("--agents", nargs="+", default=list(AGENTS), choices=AGENTS + EXTRA)
     p.add_argument("--episodes", type=int, default=64, help="held-out test episodes per world")
     p.add_argument("--batch", type=int, default=None, help="episodes simulated together (default all)")
     p.add_argument("--threads", type=int, default=1)
