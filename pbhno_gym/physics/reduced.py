@@ -113,12 +113,7 @@ class ReducedFieldSimulator(Simulator):
 
     def external_source(self, lig: Tensor | None, th: dict[str, Tensor], batch: int) -> Tensor:
         """(B, m) coefficients of the ligand delivered per minute."""
-        amp = lig if lig is not None else self.S_r.new_zeros(batch, self.n_sources)
-        basal = self.pathway.basal_source(th)
-        if basal is not None:
-            pad = amp.new_zeros(batch, self.n_sources - 1)
-            amp = amp + torch.cat([basal.expand(batch, 1).to(amp.dtype), pad], 1)
-        return amp @ self.S_r
+        return self.source_amplitudes(lig, th, batch) @ self.S_r
 
     def _field_rhs(self, c: Tensor, x: Tensor, th, inh, src: Tensor) -> Tensor:
         """(B, m) Galerkin projection of ``gain - sink * L`` at coefficients ``c`` (B, m): the
@@ -163,14 +158,6 @@ class ReducedFieldSimulator(Simulator):
             c = a + hp2 * (self._field_rhs(a, x1, th, inh, src) - n0)
             x = (x + 0.5 * h * (p0 + p1)) / (1 + 0.5 * h * (d0 * _ratio(x, x1) + d1))
         return SimState(x, c.reshape(B, *self.modes), state.t + self.dt)
-
-    def max_rate(self, state: SimState, u: Tensor, log_theta: Tensor | None = None) -> Tensor:
-        """As :meth:`Simulator.max_rate` (the field enters only through membrane averages)."""
-        th, _ = self._theta(log_theta)
-        _, inh = self.split_controls(u)
-        ell = self.membrane_average(state.L.reshape(state.batch_size, -1))
-        r = self.pathway.loss_rates(state.x, ell, th, inh).flatten(1).amax(1)
-        return torch.maximum(r, self.pathway.uptake(state.x, th, inh).amax(1))
 
     def to(self, dtype: torch.dtype | None = None, device=None) -> ReducedFieldSimulator:
         return ReducedFieldSimulator(Simulator.to(self, dtype, device), self.modes)

@@ -259,14 +259,18 @@ class Simulator:
         inh = self.pathway.inhibitor_dict(u[:, self.n_sources :], u.shape[0], u)
         return lig, inh
 
-    def external_source(self, lig: Tensor | None, th: dict[str, Tensor], batch: int) -> Tensor:
-        """(B, H*W) ligand delivered per minute: ligand pulses plus the basal source."""
-        amp = lig if lig is not None else self.S.new_zeros(batch, self.n_sources)
+    def source_amplitudes(self, lig: Tensor | None, th: dict[str, Tensor], batch: int) -> Tensor:
+        """(B, K) ligand per minute in each source region: the pulses plus the basal source."""
+        amp = lig if lig is not None else self.control_low.new_zeros(batch, self.n_sources)
         basal = self.pathway.basal_source(th)
         if basal is not None:
             pad = amp.new_zeros(batch, self.n_sources - 1)
             amp = amp + torch.cat([basal.expand(batch, 1).to(amp.dtype), pad], 1)
-        return amp @ self.S
+        return amp
+
+    def external_source(self, lig: Tensor | None, th: dict[str, Tensor], batch: int) -> Tensor:
+        """(B, H*W) ligand delivered per minute: ligand pulses plus the basal source."""
+        return self.source_amplitudes(lig, th, batch) @ self.S
 
     def membrane_average(self, Lf: Tensor | None) -> Tensor | None:
         """ell_i = A_geom L (B, N), read as a concentration: transform round-off below zero
