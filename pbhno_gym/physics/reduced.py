@@ -28,7 +28,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .simulator import SimState, Simulator, _ratio
+from .simulator import SimState, Simulator, patankar_corrector, patankar_predictor
+from .transport import dct_basis
 
 __all__ = ["ReducedFieldSimulator", "parse_modes"]
 
@@ -68,7 +69,7 @@ class ReducedFieldSimulator(Simulator):
         self.vy_mt, self.vx_mt = self.vy_m.T.contiguous(), self.vx_m.T.contiguous()
         dt, dev = self.dtype, self.device
         # Basis Phi (HW, m) in float64 for the projections, which are exact sums of products.
-        vy64, vx64 = sp.vy[:, :my].double().cpu(), sp.vx[:, :mx].double().cpu()
+        vy64, vx64 = dct_basis(g.ny, g.h)[0][:, :my], dct_basis(g.nx, g.h)[0][:, :mx]
         phi = torch.einsum("ya,xb->yxab", vy64, vx64).reshape(g.ny * g.nx, my * mx)
         A64 = self.A.double().cpu()
         M64 = self.M.double().cpu()
@@ -143,8 +144,8 @@ class ReducedFieldSimulator(Simulator):
         h = self.dt / K
         diff, lam = self.pathway.field_coefficients(th)
         e, hp1, hp2 = (
-            m[..., : self.modes[0], : self.modes[1]].reshape(m.shape[0], -1)
-            for m in self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), h)
+            m.reshape(m.shape[0], -1)
+            for m in self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), h, self.modes)
         )
         src = self.external_source(lig, th, B)
         x, c = state.x, state.L.reshape(B, -1)
@@ -152,11 +153,11 @@ class ReducedFieldSimulator(Simulator):
             ell0 = self.membrane_average(c)
             p0, d0 = self.pathway.kinetics(x, ell0, th, inh)
             n0 = self._field_rhs(c, x, th, inh, src)
-            x1 = (x + h * p0) / (1 + h * d0)
+            x1 = patankar_predictor(x, p0, d0, h)
             a = e * c + hp1 * n0
             p1, d1 = self.pathway.kinetics(x1, self.membrane_average(a), th, inh)
             c = a + hp2 * (self._field_rhs(a, x1, th, inh, src) - n0)
-            x = (x + 0.5 * h * (p0 + p1)) / (1 + 0.5 * h * (d0 * _ratio(x, x1) + d1))
+            x = patankar_corrector(x, x1, p0, d0, p1, d1, h)
         return SimState(x, c.reshape(B, *self.modes), state.t + self.dt)
 
     def to(self, dtype: torch.dtype | None = None, device=None) -> ReducedFieldSimulator:

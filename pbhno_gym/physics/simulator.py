@@ -52,6 +52,16 @@ def _ratio(x: Tensor, x1: Tensor, eps: float = 1e-9) -> Tensor:
     return torch.where(ok, x / torch.where(ok, x1, 1.0), 0.0)
 
 
+def patankar_predictor(x: Tensor, p: Tensor, d: Tensor, h) -> Tensor:
+    """First Patankar stage ``x1 = (x + h P) / (1 + h Dest / x)`` (``d``: Dest / x)."""
+    return (x + h * p) / (1 + h * d)
+
+
+def patankar_corrector(x: Tensor, x1: Tensor, p0: Tensor, d0: Tensor, p1: Tensor, d1: Tensor, h) -> Tensor:
+    """Second Patankar stage, the trapezoid of both stages' production and destruction."""
+    return (x + 0.5 * h * (p0 + p1)) / (1 + 0.5 * h * (d0 * _ratio(x, x1) + d1))
+
+
 @dataclass
 class SimState:
     """Batched simulator state.
@@ -406,11 +416,10 @@ class Simulator:
         four transforms: n0 and n1 forward, the predictor and the result back.
         """
         p0, d0, g0, s0 = self._terms(Lf, x, th, inh, src)
-        x1 = (x + h * p0) / (1 + h * d0)
+        x1 = patankar_predictor(x, p0, d0, h)
         if Lf is None:
             p1, d1, _, _ = self._terms(None, x1, th, inh, None)
-            x_new = (x + 0.5 * h * (p0 + p1)) / (1 + 0.5 * h * (d0 * _ratio(x, x1) + d1))
-            return x_new, None, None
+            return patankar_corrector(x, x1, p0, d0, p1, d1, h), None, None
         shape = (Lf.shape[0], *self.grid.shape)
         e, hp1, hp2 = mult
         n0_hat = self.spectral.forward((g0 - s0 * Lf).reshape(shape))
@@ -419,7 +428,7 @@ class Simulator:
         p1, d1, g1, s1 = self._terms(a, x1, th, inh, src)
         L_hat_new = a_hat + hp2 * (self.spectral.forward((g1 - s1 * a).reshape(shape)) - n0_hat)
         L_new = self.spectral.inverse(L_hat_new)
-        x_new = (x + 0.5 * h * (p0 + p1)) / (1 + 0.5 * h * (d0 * _ratio(x, x1) + d1))
+        x_new = patankar_corrector(x, x1, p0, d0, p1, d1, h)
         if acc is not None:
             # Scalar ETD-RK2 on dM/dt = -lambda M + source - uptake: what the mass mode must obey.
             es, ph1, ph2 = acc["scal"]

@@ -109,8 +109,11 @@ class SpectralOperator:
         """DCT coefficients -> physical field."""
         return self.vy @ coef @ self.vx_t
 
-    def multipliers(self, diff: Tensor, lam: Tensor, h: float | Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(exp(hA), h phi1(hA), h phi2(hA)) as DCT-space multipliers of shape (B or 1, H, W).
+    def multipliers(
+        self, diff: Tensor, lam: Tensor, h: float | Tensor, modes: tuple[int, int] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(exp(hA), h phi1(hA), h phi2(hA)) as DCT-space multipliers of shape (B or 1, H, W)
+        (``modes = (my, mx)``: only the lowest my x mx modes, (B or 1, my, mx)).
 
         Args:
             diff: (B,) or (1,) diffusion coefficient D (um^2/min).
@@ -121,7 +124,8 @@ class SpectralOperator:
         """
         d = torch.as_tensor(diff).to(dtype=torch.float64, device=self.device).reshape(-1, 1, 1)
         lm = torch.as_tensor(lam).to(dtype=torch.float64, device=self.device).reshape(-1, 1, 1)
-        z = h * (d * self.lap_eig - lm)
+        eig = self.lap_eig if modes is None else self.lap_eig[: modes[0], : modes[1]]
+        z = h * (d * eig - lm)
         e, p1, p2 = phi_functions(z)
         return e.to(self.dtype), (h * p1).to(self.dtype), (h * p2).to(self.dtype)
 
