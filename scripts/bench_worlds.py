@@ -47,7 +47,7 @@ import torch
 
 AGENTS = ("zero", "nominal_mpc", "adaptive_mpc", "oracle_mpc")
 EXTRA = ("oracle_mpc_grid",)  # the oracle planning through the full grid (field_modes = 0, spec sub-steps)
-UNKNOWN = ["pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v0", "pbhno/Notch-Unknown-v0"]
+UNKNOWN = ["pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v1", "pbhno/Notch-Unknown-v0"]
 FIELDS = [
     "task",
     "world_seed",

@@ -8,7 +8,8 @@ set -euo pipefail
 DEV=${DEV:-cuda}
 python scripts/bench_worlds.py --device "$DEV" --tasks all --worlds default --agents zero oracle_mpc \
   --episodes 64 --out docs/results/tasks/design.csv
-for t in MAPK Wnt Notch; do
-  python scripts/bench_worlds.py --device "$DEV" --tasks "pbhno/$t-Unknown-v0" --worlds 0-7 --episodes 64 \
-    --out "docs/results/worlds/$(echo "$t" | tr A-Z a-z)_unknown_64.csv"
+for id in pbhno/MAPK-Unknown-v0 pbhno/Wnt-Unknown-v1 pbhno/Notch-Unknown-v0; do
+  name=$(basename "$id" | cut -d- -f1 | tr A-Z a-z)
+  python scripts/bench_worlds.py --device "$DEV" --tasks "$id" --worlds 0-7 --episodes 64 \
+    --out "docs/results/worlds/${name}_unknown_64.csv"
 done

@@ -17,44 +17,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..physics import Parameters, Simulator
+from ..physics import Parameters
 from ..physics.simulator import SimState
 from ..utils.rng import CounterRNG
 from .checks import action_tensor, resolve_dtype
-from .factory import build
+from .factory import build, episode_start_state  # re-exported: the env, the models and PB-HNO share it
 from .spec import EnvSpec
 from .targets import TargetModel
-from .worlds import build_world_simulator, draw_world, world_prior
+from .worlds import build_world_simulator, draw_spec_worlds, world_prior
 
 __all__ = ["PathwayCore", "StepResult", "episode_start_state"]
 
 STREAM_PARAMS, STREAM_INIT, STREAM_LANGEVIN = 31, 41, 51
-
-
-def episode_start_state(sim: Simulator, spec: EnvSpec, log_theta: Tensor, batch: int) -> SimState:
-    """The noise-free state an episode starts from: cells at rest and no ligand, or, when the spec
-    has ``settle_minutes``, the uncontrolled steady state (reached in 15 coarse steps: the scheme's
-    fixed points are exact). Shared by the env, the oracle model and PB-HNO."""
-    st = sim.initial_state(log_theta, batch)
-    encode = getattr(sim, "encode_state", None)  # a reduced-field planning model: settle on the grid
-    if spec.settle_minutes > 0:
-        if encode is not None:
-            st = SimState(st.x, st.x.new_zeros(batch, *sim.grid.shape), st.t)  # no ligand yet
-        settler = Simulator(
-            sim.pathway,
-            sim.layout,
-            spec.settle_minutes / 15,
-            4,
-            max_stiffness=1e9,
-            dtype=sim.dtype,
-            device=sim.device,
-        )
-        zero = sim.control_low.expand(st.batch_size, -1)
-        for _ in range(15):
-            st = settler.step(st, zero, log_theta)
-        if encode is not None:
-            st = encode(st)
-    return SimState(st.x, st.L, torch.zeros_like(st.t))
 
 
 @dataclass
@@ -105,7 +79,7 @@ class PathwayCore:
         self.world_seeds = self._world_seeds(world_seeds)
         self.world_log_theta = self.world_prior.log_values.expand(self.B, -1).clone()
         if self.world_seeds is not None:
-            self.world_log_theta = draw_world(self.world_prior, self.world_seeds)
+            self.world_log_theta = draw_spec_worlds(spec, self.world_prior, self.world_seeds)
         self.control_names = self.parts.control_names
         self.low, self.high = self.parts.control_low, self.parts.control_high
         self.budget = self.parts.budget

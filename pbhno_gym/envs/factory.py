@@ -8,6 +8,7 @@ the discovery designs and the baselines cannot drift apart in how a spec is read
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,16 +18,51 @@ from torch import Tensor
 
 from ..physics import Parameters, Simulator, get_pathway
 from ..physics.pathways.base import Pathway
+from ..physics.simulator import SimState
 from .layouts import get_layout
 from .observation import ObservationModel
 from .spec import EnvSpec, LayoutSpec, load_spec
 
-__all__ = ["EnvModel", "build", "build_layout", "build_simulator", "dataset_meta", "channel_meta"]
+__all__ = [
+    "EnvModel",
+    "build",
+    "build_layout",
+    "build_simulator",
+    "channel_meta",
+    "dataset_meta",
+    "episode_start_state",
+]
 
 
 def build_layout(ls: LayoutSpec):
     """A :class:`CellLayout` from a layout spec (its kind looked up in :mod:`.layouts`)."""
     return get_layout(ls.kind)(ls)
+
+
+def episode_start_state(sim: Simulator, spec: EnvSpec, log_theta: Tensor, batch: int) -> SimState:
+    """The noise-free state an episode starts from: cells at rest and no ligand, or, when the spec
+    has ``settle_minutes``, the uncontrolled steady state (reached in 15 coarse steps: the scheme's
+    fixed points are exact). Shared by the env, the oracle model and PB-HNO."""
+    st = sim.initial_state(log_theta, batch)
+    encode = getattr(sim, "encode_state", None)  # a reduced-field planning model: settle on the grid
+    if spec.settle_minutes > 0:
+        if encode is not None:
+            st = SimState(st.x, st.x.new_zeros(batch, *sim.grid.shape), st.t)  # no ligand yet
+        settler = Simulator(
+            sim.pathway,
+            sim.layout,
+            spec.settle_minutes / 15,
+            4,
+            max_stiffness=1e9,
+            dtype=sim.dtype,
+            device=sim.device,
+        )
+        zero = sim.control_low.expand(st.batch_size, -1)
+        for _ in range(15):
+            st = settler.step(st, zero, log_theta)
+        if encode is not None:
+            st = encode(st)
+    return SimState(st.x, st.L, torch.zeros_like(st.t))
 
 
 def build_simulator(spec: EnvSpec, device=None, dtype=torch.float32) -> Simulator:
@@ -50,7 +86,8 @@ class EnvModel:
     ``control_low`` / ``control_high`` are the physical action bounds (what the action space is
     when ``normalize_actions`` is off); ``budget`` is each control's cumulative dose limit
     (rate x minutes, ``inf`` where the spec sets none); ``prior`` is the :class:`Parameters` agents
-    are told: the spec's nominal values as the prior mean, with the pathway's log-normal widths.
+    are told: the spec's nominal values as the prior mean, with the pathway's log-normal widths
+    times the spec's ``prior_scale``.
     """
 
     spec: EnvSpec
@@ -87,6 +124,11 @@ class EnvModel:
         return low, self.control_high.cpu().numpy().astype(np.float32)
 
 
+def scale_prior(prior: Parameters, scale: float) -> Parameters:
+    """``prior`` with every sd multiplied by ``scale`` (the spec's ``prior_scale``)."""
+    return prior if scale == 1.0 else dataclasses.replace(prior, prior_sd=prior.prior_sd * scale)
+
+
 def build(spec: EnvSpec | str, device=None, dtype=torch.float32) -> EnvModel:
     """Every part of ``spec`` (or a spec id) on ``device`` in ``dtype``.
 
@@ -102,6 +144,7 @@ def build(spec: EnvSpec | str, device=None, dtype=torch.float32) -> EnvModel:
         prior = Parameters.from_set(sim.params, nominal, dtype=dtype, device=device)
     except ValueError as e:
         raise ValueError(f"spec.parameters: {e}") from None
+    prior = scale_prior(prior, spec.prior_scale)
     names = tuple(c.name for c in sim.control_specs)
     for k in spec.budgets:
         if k not in names:

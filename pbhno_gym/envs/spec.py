@@ -133,6 +133,13 @@ class EnvSpec:
     world_seed: int | None = None  # hidden true parameters drawn once from the prior (see envs.worlds)
     mechanisms: tuple[str, ...] = ()  # hidden kinetic terms of the world (physics.pathways.mechanisms)
     base: str = ""  # the known-world task this one varies: its agents/*.toml tables apply here too
+    prior_scale: float = 1.0  # multiplies every prior sd: what agents are told and worlds are drawn from
+    world_untreated: int | None = None  # pattern targets: worlds are conditioned on the untreated
+    # tissue ending in this choice's pattern (see envs.worlds)
+    world_margin: float = 0.05  # ... every cell at least this far past the on/off midpoint
+    world_untreated_minutes: float = 480.0  # ... after this long untreated (not tied to ``horizon``)
+    world_protocols: tuple[tuple[float, ...], ...] = ()  # reachability certificate: per control
+    # (level, start minute) held until the budget runs out; each target choice met by one of them
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -155,6 +162,8 @@ def spec_dir() -> Path:
 RETIRED = {
     "pbhno/Wnt-v0": "pbhno/Wnt-v1 (the boundary-after-column-3 target, met without control, is gone)",
     "pbhno/Notch-v0": "pbhno/Notch-v1 (cells start near-symmetric: noise alone no longer picks the receiver)",
+    "pbhno/Wnt-Unknown-v0": "pbhno/Wnt-Unknown-v1 (worlds at half the prior spread, conditioned on the "
+    "untreated boundary after column 3: v0's full-prior worlds put many targets out of reach)",
 }
 
 
@@ -305,5 +314,36 @@ def validate_world(spec: EnvSpec) -> None:
             )
     if len(set(spec.mechanisms)) != len(spec.mechanisms):
         raise SpecError(f"spec.mechanisms lists a mechanism twice: {list(spec.mechanisms)}")
+    if not spec.prior_scale > 0:
+        raise SpecError(f"spec.prior_scale must be > 0 (it scales every prior sd), got {spec.prior_scale}")
+    if spec.world_untreated is not None:
+        from .targets import get_target
+
+        if not get_target(spec.target.kind).pattern:
+            raise SpecError(
+                f"spec.world_untreated needs a pattern target (wnt_boundary, notch_fate, ...); "
+                f"spec.target.kind is {spec.target.kind!r}"
+            )
+        if isinstance(spec.world_untreated, bool) or not isinstance(spec.world_untreated, int):
+            raise SpecError(
+                f"spec.world_untreated must be an int (a pattern choice), got {spec.world_untreated!r}"
+            )
+    for i, r in enumerate(spec.world_protocols):
+        if spec.world_untreated is None:
+            raise SpecError("spec.world_protocols needs spec.world_untreated (conditioned worlds)")
+        if (
+            not isinstance(r, (list, tuple))
+            or len(r) % 2
+            or not r
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in r)
+        ):
+            raise SpecError(
+                f"spec.world_protocols[{i}] must be non-negative numbers, (level, start minute) per "
+                f"control, got {r!r}"
+            )
+    if not spec.world_untreated_minutes > 0:
+        raise SpecError(f"spec.world_untreated_minutes must be > 0, got {spec.world_untreated_minutes}")
+    if not 0 <= spec.world_margin < 0.5:
+        raise SpecError(f"spec.world_margin must be in [0, 0.5) (normalised units), got {spec.world_margin}")
     if not isinstance(spec.base, str) or (spec.base and spec.base == spec.id):
         raise SpecError(f"spec.base must be another task's env id (or empty), got {spec.base!r}")

@@ -109,11 +109,15 @@ class PatternTarget(TargetKind):
 
     def setup(self, spec: TargetSpec, layout: CellLayout) -> Tensor:
         """(P, N) bool "on" masks, one per choice."""
+        return torch.stack([self.mask(k, layout) for k in spec.choices])
+
+    def mask(self, k: int, layout: CellLayout) -> Tensor:
+        """(N,) bool "on" mask of choice value ``k`` (also one outside ``choices``, e.g. the
+        untreated pattern worlds are conditioned on)."""
         n = layout.n_cells
         rows, cols = layout.shape
         idx = torch.arange(n)
-        cells = CellIndex(idx, idx // cols, idx % cols, n, cols)
-        return torch.stack([self.on_mask(k, cells) for k in spec.choices])
+        return self.on_mask(k, CellIndex(idx, idx // cols, idx % cols, n, cols))
 
     def n_params(self, spec: TargetSpec) -> int:
         return 1

@@ -244,7 +244,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "quick": {
         "name": "quick",
         "description": (
-            "2-core CPU, <= 15 min: MAPK-Unknown-v0 in 2 hidden worlds and Wnt-Unknown-v0 on a 32x32 grid. "
+            "2-core CPU, <= 15 min: MAPK-Unknown-v0 in 2 hidden worlds and Wnt-Unknown-v1 on a 32x32 grid. "
             "SB3 PPO at 30k (MAPK) and 6k (Wnt) samples, rsl-rl PPO on the batched env (and its "
             "domain-randomised twin) at 300k and 50k; PB-HNO MPC fitted on 2 and 16 episodes (MAPK); "
             "nominal and oracle MPC on both (Wnt: planning with the field in 8 x 8 cosine modes); 8 test "
@@ -272,8 +272,8 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "curve": [1_000, 3_000, 10_000, 30_000, 100_000],
             },
             {
-                "id": "pbhno/Wnt-Unknown-v0",
-                "label": "pbhno/Wnt-Unknown-v0 (32x32 grid)",
+                "id": "pbhno/Wnt-Unknown-v1",
+                "label": "pbhno/Wnt-Unknown-v1 (32x32 grid)",
                 "overrides": {"layout": {"ny": 32, "nx": 32}},
                 "world_seeds": [0, 1],
                 "train_seeds": 1,
@@ -344,7 +344,7 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "curve_points": 8,
                 "agent_options": {"mpc_surrogate": {"episodes": [1, 2, 4, 8, 16, 32]}},
             }
-            for task in ("pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v0", "pbhno/Notch-Unknown-v0")
+            for task in ("pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v1", "pbhno/Notch-Unknown-v0")
         ],
     },
 }

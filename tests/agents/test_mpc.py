@@ -65,7 +65,7 @@ def test_surrogate_mpc_respects_the_budget_fits_reloads_and_acts(tmp_path):
 def test_quick_preset_lists_slow_field_mpc_rows_as_skipped_with_a_reason():
     """The simulator MPC rows run on Wnt (reduced-field planning model); PB-HNO MPC is skipped there."""
     cfg = preset("quick")
-    wnt = [e for e in cfg.envs if e.id == "pbhno/Wnt-Unknown-v0"][0]
+    wnt = [e for e in cfg.envs if e.id == "pbhno/Wnt-Unknown-v1"][0]
     assert "slow" in wnt.skip_agents["mpc_surrogate"]
     assert {"mpc_nominal", "mpc_oracle"} <= set(cfg.agents) and "mpc_oracle" not in wnt.skip_agents
     bad = preset("quick")

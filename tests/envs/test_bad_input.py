@@ -20,7 +20,7 @@ SMALL = {
     "pbhno/NotchLattice-v0": {"layout": {"ny": 32, "nx": 32}, "settle_minutes": 150.0},
     "pbhno/MAPK-v0": {},
     "pbhno/MAPK-Unknown-v0": {},
-    "pbhno/Wnt-Unknown-v0": {"layout": {"ny": 32, "nx": 32}},
+    "pbhno/Wnt-Unknown-v1": {"layout": {"ny": 32, "nx": 32}},
     "pbhno/Notch-Unknown-v0": {"layout": {"ny": 32, "nx": 32}, "settle_minutes": 150.0},
 }
 # a layout field each id's layout kind does not read
@@ -30,7 +30,7 @@ UNUSED_LAYOUT = {
     "pbhno/NotchLattice-v0": ("source_width", 8.0),
     "pbhno/MAPK-v0": ("ny", -8),
     "pbhno/MAPK-Unknown-v0": ("ny", -8),
-    "pbhno/Wnt-Unknown-v0": ("sources", "uniform"),
+    "pbhno/Wnt-Unknown-v1": ("sources", "uniform"),
     "pbhno/Notch-Unknown-v0": ("rows", 3),
 }
 KINDS = ["single", "vector"]

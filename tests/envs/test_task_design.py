@@ -36,3 +36,7 @@ def test_retired_ids_name_their_replacement():
         load_spec("pbhno/Wnt-v0")
     with pytest.raises(gym.error.DeprecatedEnv, match="Notch-v1"):
         gym.make("pbhno/Notch-v0")
+    with pytest.raises(gym.error.DeprecatedEnv, match="Wnt-Unknown-v1"):
+        gym.make("pbhno/Wnt-Unknown-v0")
+    with pytest.raises(SpecError, match="untreated boundary"):
+        load_spec("pbhno/Wnt-Unknown-v0")

@@ -16,7 +16,7 @@ from pbhno_gym.envs.worlds import draw_world, world_key, world_prior
 from pbhno_gym.physics import MAPK
 from pbhno_gym.physics.pathways import MECHANISMS, with_mechanisms
 
-UNKNOWN = ["pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v0", "pbhno/Notch-Unknown-v0"]
+UNKNOWN = ["pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v1", "pbhno/Notch-Unknown-v0"]
 
 # draw_world(world_prior(MAPK-Unknown, float64), [0, 1]): the stream's definition, frozen. A
 # change here changes every benchmark world (k1..IC50_mek, K_fb).
@@ -61,7 +61,7 @@ def test_same_world_across_resets_and_reset_seeds():
 
 
 def test_different_world_seeds_differ():
-    worlds = [PathwayCore(load_spec("pbhno/Wnt-Unknown-v0", {"world_seed": k})) for k in range(4)]
+    worlds = [PathwayCore(load_spec("pbhno/Wnt-Unknown-v1", {"world_seed": k})) for k in range(4)]
     lts = torch.stack([w.true_parameters.log_values[0] for w in worlds])
     assert torch.cdist(lts, lts).add(torch.eye(4) * 10).min() > 0.5
 
@@ -88,7 +88,7 @@ def test_agents_prior_is_the_skeleton_not_the_truth():
 MECH_EFFECT = [
     ("pbhno/MAPK-Unknown-v0", 20, 0.0548),
     ("pbhno/Notch-Unknown-v0", 6, 0.1086),
-    ("pbhno/Wnt-Unknown-v0", 24, 0.0489),
+    ("pbhno/Wnt-Unknown-v1", 24, 0.0489),
 ]
 
 
@@ -193,7 +193,7 @@ def test_oracle_plans_through_the_world():
 
 
 @pytest.mark.parametrize(
-    "env_id", ["pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v0", "pbhno/Notch-Unknown-v0"]
+    "env_id", ["pbhno/MAPK-Unknown-v0", "pbhno/Wnt-Unknown-v1", "pbhno/Notch-Unknown-v0"]
 )
 def test_unknown_task_uses_its_base_tasks_agent_settings(env_id):
     """An Unknown task names its known-world task (``base``); agents without a table for the
@@ -244,3 +244,90 @@ def test_spec_parameters_set_the_mechanism_prior():
     assert float(shift) == pytest.approx(float(np.log(0.9 / 0.3)), rel=1e-5)  # same draw z, new mean
     with pytest.raises(ValueError, match="spec.parameters: unknown parameter 'K_xx'"):
         PathwayCore(load_spec("pbhno/MAPK-Unknown-v0", {"parameters": {"K_xx": 0.9}}), 1)
+
+
+# ---------------------------------------------------------------- conditioned worlds (Wnt-Unknown-v1)
+SMALL_WNT = {"layout": {"ny": 32, "nx": 32}}  # the quick comparison's grid: screening costs ~4x less
+
+
+def test_prior_scale_scales_what_agents_are_told_and_the_world_draw():
+    full = load_spec(
+        "pbhno/Wnt-Unknown-v1", {"prior_scale": 1.0, "world_untreated": None, "world_protocols": []}
+    )
+    half = load_spec("pbhno/Wnt-Unknown-v1", {"world_untreated": None, "world_protocols": []})
+    assert half.prior_scale == 0.5
+    a, b = PathwayCore(full, 1), PathwayCore(half, 1)
+    torch.testing.assert_close(b.prior.prior_sd, 0.5 * a.prior.prior_sd, rtol=0, atol=0)
+    torch.testing.assert_close(b.world_prior.prior_sd, 0.5 * a.world_prior.prior_sd, rtol=0, atol=0)
+    torch.testing.assert_close(SimulatorModel(half).theta.prior_sd, b.prior.prior_sd, rtol=0, atol=0)
+    mean = a.world_prior.prior_mean  # same z, half the distance from the prior mean
+    torch.testing.assert_close(
+        b.true_parameters.log_values[0] - mean, 0.5 * (a.true_parameters.log_values[0] - mean)
+    )
+    with pytest.raises(SpecError, match="spec.prior_scale"):
+        load_spec("pbhno/Wnt-Unknown-v1", {"prior_scale": 0.0})
+
+
+def test_conditioned_world_is_the_first_candidate_passing_the_screen():
+    """World k is the first of its candidate draws whose untreated tissue ends with the boundary
+    after column ``world_untreated`` and whose targets a certificate protocol meets; earlier
+    candidates fail, the shipped cache holds the same index, and the env runs that world."""
+    from pbhno_gym.envs.worlds import _ACCEPTED, _fingerprint, _screen, screen_worlds
+
+    spec = load_spec("pbhno/Wnt-Unknown-v1", SMALL_WNT)
+    prior = world_prior(spec, dtype=torch.float64)
+    j = screen_worlds(spec, prior, [9])[9]  # afresh: no cache read (world 9: candidate 1)
+    cands = torch.cat([draw_world(prior, [9], i) for i in range(j + 1)])
+    ok = _screen(spec, cands)
+    assert bool(ok[j]) and not bool(ok[:j].any())
+    core = PathwayCore(spec, 1, dtype=torch.float64, world_seeds=[9])
+    torch.testing.assert_close(core.true_parameters.log_values[0], cands[j], rtol=0, atol=0)
+    assert _ACCEPTED[(_fingerprint(spec), 9)] == j  # from the shipped table (or this screening)
+    # the unconditioned draw of the same seed is candidate 0
+    raw = PathwayCore(
+        load_spec("pbhno/Wnt-Unknown-v1", {**SMALL_WNT, "world_untreated": None, "world_protocols": []}),
+        1,
+        world_seeds=[9],
+    )
+    torch.testing.assert_close(raw.true_parameters.log_values[0], cands[0].float(), rtol=0, atol=1e-6)
+
+
+def test_conditioned_world_needs_control_and_a_certificate_protocol_meets_its_targets():
+    """In the env (float32, no initial noise) world 0's untreated episode ends with columns 0-2
+    past the on/off midpoint and column 3 below it, so no target is met; for each target, one of
+    the spec's certificate protocols, applied as env actions, succeeds."""
+    from pbhno_gym.envs.worlds import protocol_phenotype
+
+    spec = load_spec("pbhno/Wnt-Unknown-v1", {**SMALL_WNT, "init_noise": 0.0})
+    env = PathwayEnv(env_spec=spec)
+    protocols = torch.tensor(spec.world_protocols, dtype=torch.float64)
+    p_end = protocol_phenotype(spec, env.core.true_parameters.log_values.double(), protocols)[0]
+    margin = spec.world_margin - 1e-3  # float32 env vs float64 screening
+    for target, k in enumerate(spec.target.choices):
+        env.reset(seed=0, options={"target": target})
+        on = torch.arange(16) % 4 < k
+        meets = torch.where(on, p_end >= 0.588 + margin, p_end <= 0.412 - margin).all(1)
+        assert meets.any(), (k, p_end)
+        level, start = protocols[int(meets.nonzero()[0]), 0::2], protocols[int(meets.nonzero()[0]), 1::2]
+        for t in range(spec.horizon):
+            *_, info = env.step(torch.where(t * spec.control_interval >= start, level, 0.0).float().numpy())
+        assert info["is_success"], (k, info["phenotype"])
+    env.reset(seed=0)
+    for _ in range(spec.horizon):
+        *_, info = env.step(np.zeros(2, np.float32))
+    p = info["phenotype"].reshape(4, 4)
+    assert (p[:, :3] >= 0.5 + margin).all() and (p[:, 3] <= 0.5 - margin).all(), p
+    assert not info["is_success"]
+
+
+def test_conditioning_that_no_world_meets_is_refused_by_name(monkeypatch):
+    from pbhno_gym.envs import worlds
+
+    monkeypatch.setattr(worlds, "MAX_CANDIDATES", 8)
+    spec = load_spec("pbhno/Wnt-Unknown-v1", {**SMALL_WNT, "world_untreated": 0, "world_margin": 0.49})
+    with pytest.raises(RuntimeError, match="world_seed 0: none of 8 candidate worlds.*world_untreated=0"):
+        PathwayCore(spec, 1)
+    with pytest.raises(SpecError, match="spec.world_untreated needs a pattern target"):
+        load_spec("pbhno/MAPK-Unknown-v0", {"world_untreated": 1})
+    with pytest.raises(SpecError, match="spec.world_margin"):
+        load_spec("pbhno/Wnt-Unknown-v1", {"world_margin": 0.5})

@@ -27,7 +27,7 @@ def _controls(sim, B, T, seed=0, hold=4):
 def test_all_modes_kept_is_the_full_simulator(world):
     """With my x mx = ny x nx the Galerkin model is a change of basis: same states to round-off
     (float64, 12 steps of 10 coupled sub-steps)."""
-    spec = load_spec("pbhno/Wnt-Unknown-v0" if world else "pbhno/Wnt-v1", SMALL)
+    spec = load_spec("pbhno/Wnt-Unknown-v1" if world else "pbhno/Wnt-v1", SMALL)
     sim = build_world_simulator(spec, dtype=F64) if world else build_simulator(spec, dtype=F64)
     rom = ReducedFieldSimulator(sim, 24)
     lt = sim.log_theta()
