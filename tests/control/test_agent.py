@@ -190,8 +190,11 @@ def test_config_file_sections_and_errors():
     with pytest.raises(ConfigError, match=r"mpc\.horizon must be an integer"):
         load_config({"horizon": 2.5})
     assert load_config(None, "pbhno/Wnt-v1").tracking == "band"  # pattern target: on/off thresholds
-    unknown = load_config(None, "pbhno/Wnt-Unknown-v1")  # an id without a table: its base task's
-    assert (unknown.tracking, unknown.field_modes) == ("band", 8)
+    unknown = load_config(None, "pbhno/Notch-Unknown-v0")  # an id without a table: its base task's
+    assert (unknown.solver, unknown.estimation.window) == ("adam", 3)
+    own = load_config(None, "pbhno/Wnt-Unknown-v1")  # its own table replaces Wnt-v1's
+    assert (own.tracking, own.field_modes, own.horizon) == ("band", 8, 48)
+    assert load_config(None, "pbhno/Wnt-v1").horizon == 20
     assert load_config(None, "pbhno/MAPK-v0").tracking == "squared"
     with pytest.raises(ConfigError, match=r"mpc\.tracking"):
         load_config({"tracking": "hinge"})
