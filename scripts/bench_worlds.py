@@ -142,10 +142,11 @@ def run(a: argparse.Namespace) -> None:
                     continue
                 t0 = time.perf_counter()
                 res = evaluate_agent(
-                    make_agent(name, spec),
+                    make_agent(name, spec, a.device),
                     spec,
                     seeds * (len(labels) // len(seeds)),
-                    a.batch,
+                    device=a.device,
+                    batch_size=a.batch,
                     world_seeds=wseeds,
                 )
                 sec = round(time.perf_counter() - t0, 1)

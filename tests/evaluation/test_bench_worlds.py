@@ -60,3 +60,27 @@ def test_verdicts_hold_and_fail_from_the_records(tmp_path):
     assert "gap learning has to close holds" in g
     assert "T, a: zero 0.075: FAILS" in b and "T, b: oracle_mpc 0.875: FAILS" in b
     assert "does not hold (intervals overlap)" in b
+
+
+def test_run_in_batches_on_the_named_device_resumes_without_duplicates(tmp_path):
+    """``--batch`` is the episode batch and ``--device`` reaches envs and agents (the batch was once
+    passed where the device goes); a rerun skips the (task, agent) groups already written."""
+    import argparse
+
+    mod = load()
+    out = tmp_path / "r.csv"
+    a = argparse.Namespace(
+        tasks=["pbhno/MAPK-Unknown-v0"],
+        worlds="0,1",
+        agents=["zero"],
+        episodes=3,
+        batch=2,
+        device="cpu",
+        out=str(out),
+    )
+    mod.run(a)
+    rows = list(csv.DictReader(out.read_text().splitlines()))
+    assert len(rows) == 6 and {r["world_seed"] for r in rows} == {"0", "1"}
+    assert all(r["agent"] == "zero" and r["failed"] == "0" for r in rows)
+    mod.run(a)
+    assert len(list(csv.DictReader(out.read_text().splitlines()))) == 6
