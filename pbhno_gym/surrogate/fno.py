@@ -51,12 +51,25 @@ class CosineSpectralConv2d(nn.Module):
         return self._basis[key]
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, Ci, H, W) -> (B, Co, H, W)."""
         H, W = x.shape[-2:]
         vy, vx = self._bases(H, W, x)
         my, mx = vy.shape[1], vx.shape[1]
         coef = vy.T @ x @ vx  # (B, Ci, my, mx): the lowest cosine modes
         mixed = torch.einsum("bixy,ioxy->boxy", coef, self.weight[:, :, :my, :mx])
         return vy @ mixed @ vx.T
+
+    def forward_channels_last(self, x: Tensor) -> Tensor:
+        """(B, H, W, Ci) -> (B, H, W, Co): the same map on channels-last tensors (what
+        :class:`FNO2d` runs, so its pointwise layers are plain matmuls over the channels)."""
+        B, H, W, C = x.shape
+        vy, vx = self._bases(H, W, x)
+        my, mx = vy.shape[1], vx.shape[1]
+        coef = (vy.T @ x.reshape(B, H, W * C)).reshape(B * my, W, C)  # transform y
+        coef = (vx.T @ coef).reshape(B, my, mx, C)  # transform x: (B, my, mx, Ci)
+        mixed = torch.einsum("bxyi,ioxy->bxyo", coef, self.weight[:, :, :my, :mx])
+        out = (vx @ mixed.reshape(B * my, mx, -1)).reshape(B, my, -1)  # back in x
+        return (vy @ out).reshape(B, H, W, -1)  # back in y
 
 
 class FNO2d(nn.Module):
@@ -102,6 +115,26 @@ class FNO2d(nn.Module):
         return self._grid[key].expand(B, -1, -1, -1)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, Ci, H, W) -> (B, Co, H, W).
+
+        Runs channels-last: each 1x1 convolution is one matmul over the channels of all B x H x
+        W points (``F.linear`` with the conv's own weights, so checkpoints are unchanged), ~6x
+        faster on CPU than ``Conv2d`` with a 1x1 kernel at batch 32 on a 64 x 64 grid."""
+        lin = nn.functional.linear
+        flat = lambda c: c.weight.reshape(c.out_channels, c.in_channels)  # noqa: E731 - 1x1 kernel
+        h = torch.cat([x, self._coords(x)], 1).permute(0, 2, 3, 1)
+        h = lin(h, flat(self.lift), self.lift.bias)
+        for k, (sc, pw) in enumerate(zip(self.spectral, self.pointwise, strict=True)):
+            h = sc.forward_channels_last(h) + lin(h, flat(pw), pw.bias)
+            if k < len(self.spectral) - 1:
+                h = nn.functional.gelu(h)
+        h = nn.functional.gelu(lin(h, flat(self.proj1), self.proj1.bias))
+        h = lin(h, flat(self.proj2), self.proj2.bias)
+        return h.permute(0, 3, 1, 2)
+
+    def forward_reference(self, x: Tensor) -> Tensor:
+        """The same map with ``Conv2d`` layers on channels-first tensors (the definition that
+        :meth:`forward` is tested against, and its speed baseline in scripts/bench_surrogate.py)."""
         h = self.lift(torch.cat([x, self._coords(x)], 1))
         for k, (sc, pw) in enumerate(zip(self.spectral, self.pointwise, strict=True)):
             h = sc(h) + pw(h)

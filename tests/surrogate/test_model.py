@@ -27,6 +27,28 @@ def test_cosine_spectral_layer_is_mirror_equivariant_and_keeps_low_modes():
     assert fno(torch.rand(1, 3, 8, 8)).abs().max() == 0  # zero-initialised projection: identity residual
 
 
+def test_channels_last_fno_is_the_conv2d_map_with_the_same_weights_and_gradients():
+    """FNO2d.forward (channels-last, 1x1 convs as matmuls) = forward_reference (Conv2d layers),
+    values and gradients wrt input and every weight, float64 on a non-square grid; the state
+    dict is the Conv2d one (checkpoints unchanged)."""
+    torch.manual_seed(0)
+    fno = FNO2d(3, 2, width=6, modes=5, n_layers=3, zero_init=False).double()
+    x = torch.rand(2, 3, 10, 7, dtype=torch.float64, requires_grad=True)
+    y, y_ref = fno(x), fno.forward_reference(x)
+    assert y.shape == (2, 2, 10, 7) and y.abs().max() > 1e-3
+    assert torch.allclose(y, y_ref, rtol=0, atol=1e-13)
+    w = torch.rand_like(y)
+    g = torch.autograd.grad((w * y).sum(), [x, *fno.parameters()])
+    g_ref = torch.autograd.grad((w * y_ref).sum(), [x, *fno.parameters()])
+    for a, b in zip(g, g_ref, strict=True):
+        assert torch.allclose(a, b, rtol=0, atol=1e-12)
+    layer = fno.spectral[0]
+    h = torch.rand(2, 6, 10, 7, dtype=torch.float64)
+    last = layer.forward_channels_last(h.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+    assert torch.allclose(last, layer(h), rtol=0, atol=1e-13)
+    assert fno.state_dict()["lift.weight"].shape == (6, 5, 1, 1)
+
+
 def test_shapes_batching_and_interface(wnt_data):
     m = PBHNO(PBHNOConfig(**quick_config(wnt_data.meta["spec"])))
     z = m.initial_state(3)
