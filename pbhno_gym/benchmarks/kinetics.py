@@ -132,11 +132,17 @@ def autograd_nodes(out: Tensor) -> int:
     return len(seen)
 
 
-def env_steps_per_s(env_id: str, steps: int = 200, seed: int = 0) -> Callable[[], float]:
-    """A timer of single-env (Gymnasium API) steps per second; each call times ``steps`` steps."""
-    env = gym.make(env_id)
+def env_steps_per_s(
+    env_id: str, steps: int = 200, seed: int = 0, compile: bool = False
+) -> Callable[[], float]:
+    """A timer of single-env (Gymnasium API) steps per second; each call times ``steps`` steps
+    (``compile``: the env's simulator step through torch.compile, compiled by two untimed steps)."""
+    env = gym.make(env_id, compile=compile)
     env.reset(seed=seed)
     a = env.action_space.sample() * 0.5
+    if compile:
+        env.step(a)
+        env.step(a)
 
     def run() -> float:
         t0 = time.perf_counter()

@@ -65,9 +65,12 @@ class PathwayCore:
         device=None,
         dtype=torch.float32,
         world_seeds: Sequence[int] | None = None,
+        compile: bool = False,
     ) -> None:
         if isinstance(num_envs, bool) or not isinstance(num_envs, int) or num_envs < 1:
             raise ValueError(f"num_envs must be a positive int, got {num_envs!r}")
+        if not isinstance(compile, bool):
+            raise ValueError(f"compile must be True or False, got {compile!r}")
         dtype = resolve_dtype(dtype)
         self.spec, self.B = spec, int(num_envs)
         self.device, self.dtype = torch.device(device or "cpu"), dtype
@@ -86,6 +89,9 @@ class PathwayCore:
         self.targets = TargetModel(spec.target, self.sim.layout, spec.horizon, self.device, dtype)
         self.obs_model = self.parts.obs_model
         self.rng = CounterRNG(self.B, self.device)
+        # compile=True: the simulator step (the physics, most of an env step's ~1e3-1e4 tensor ops)
+        # runs through torch.compile, fixed batch; the first steps compile (10-30 s on CPU)
+        self._sim_step = torch.compile(self.sim.step, dynamic=False) if compile else self.sim.step
         self._alloc()
 
     @property
@@ -314,7 +320,7 @@ class PathwayCore:
         u = torch.where(active[:, None], u, torch.zeros_like(u))
         noise = self._langevin_noise() if self.spec.intrinsic_noise else None
         with torch.no_grad():
-            new = self.sim.step(self.state, u, self.log_theta, noise=noise)
+            new = self._sim_step(self.state, u, self.log_theta, noise=noise)
         x_ok = torch.isfinite(new.x).flatten(1).all(1) & (
             new.x.flatten(1).abs().amax(1) < self.spec.blowup_threshold
         )

@@ -36,6 +36,8 @@ class PathwayVectorEnv(VectorEnv):
         device: torch device for the simulation (e.g. "cuda").
         output: "numpy" (default) or "torch" (tensors on ``device``, for on-GPU agents).
         render_mode: "rgb_array" renders env 0.
+        compile: run the simulator step through ``torch.compile`` (fixed batch N; the first
+            steps compile).
         **overrides: spec fields, as for ``gym.make``. ``world_seed=k`` gives every sub-env the
             same hidden world (one cell line); ``world_seed=[k0, k1, ...]`` (one per sub-env)
             gives each its own. Worlds are fixed across resets; see :mod:`pbhno_gym.envs.worlds`.
@@ -52,6 +54,7 @@ class PathwayVectorEnv(VectorEnv):
         output: str = "numpy",
         render_mode: str | None = None,
         dtype=torch.float32,
+        compile: bool = False,
         **overrides,
     ) -> None:
         if output not in ("numpy", "torch"):
@@ -64,7 +67,9 @@ class PathwayVectorEnv(VectorEnv):
         )
         self.env_spec = env_spec if env_spec is not None else load_spec(spec_id, overrides)
         self.num_envs, self.output, self.render_mode = num_envs, output, render_mode
-        self.core = PathwayCore(self.env_spec, num_envs, device, dtype, world_seeds=world_seeds)
+        self.core = PathwayCore(
+            self.env_spec, num_envs, device, dtype, world_seeds=world_seeds, compile=compile
+        )
         self.device = self.core.device
         self.control_names = self.core.control_names
         self.obs_layout = self.core.obs_model.layout
