@@ -38,6 +38,13 @@ p.add_argument("--epochs", type=int, default=300)
 PARTS = ["recovery", "counterfactual", "speed"]  # speed: untrained models (the skeleton), no fitting
 p.add_argument("--parts", nargs="+", default=PARTS[:2], choices=PARTS)
 p.add_argument("--envs", nargs="+", default=["pbhno/Wnt-v1", "pbhno/Notch-v1"], help="counterfactual envs")
+p.add_argument("--batches", nargs="+", type=int, default=None, help="rollout batches timed (default 1 8 / 1 64)")
+p.add_argument(
+    "--field-modes",
+    type=int,
+    default=0,
+    help="field envs: PB-HNO with the field in its lowest m x m cosine modes (2 coupled sub-steps, RK4 x 2)",
+)
 p.add_argument("--out", default="outputs/bench_surrogate")
 p.add_argument("--threads", type=int, default=None)
 p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -61,6 +68,15 @@ per_env = {
         "free_params": None if not args.quick else ["k_on", "delta_N", "alpha_H", "K_H", "delta_H"],
     },
 }
+if args.field_modes:  # the modal form, as agents/mpc_surrogate.toml plans Wnt with it
+    for env_id in args.envs:
+        if load_spec(env_id).layout.kind != "none":
+            per_env[env_id] = {
+                **per_env.get(env_id, {}),
+                "field_modes": args.field_modes,
+                "field_substeps": 2,
+                "substeps": 2,
+            }
 out = Path(args.out)
 summary: dict = {
     "machine": machine_description(args.device),
@@ -95,8 +111,8 @@ if "counterfactual" in args.parts:
             horizon=24,
         )
         res[env_id] = counterfactual(model, env_id)
-        res[env_id]["speed_b1"] = rollout_speed(model, 1)
-        res[env_id]["speed_b8"] = rollout_speed(model, 8)
+        for b in args.batches or (1, 8):
+            res[env_id][f"speed_b{b}"] = rollout_speed(model, b)
         print(env_id, json.dumps(res[env_id], indent=2))
     summary["counterfactual"] = res
 
@@ -105,7 +121,7 @@ if "speed" in args.parts:  # rollout wall time at matched accuracy; weights do n
     for env_id in args.envs:
         kw = {**model_kw, **per_env.get(env_id, {}), "free_params": None}
         model = PBHNO(PBHNOConfig(env_spec=load_spec(env_id).to_dict(), **kw), device=args.device)
-        res[env_id] = {f"b{b}": rollout_speed(model, b) for b in (1, 64)}
+        res[env_id] = {f"b{b}": rollout_speed(model, b) for b in args.batches or (1, 64)}
         print(env_id, json.dumps(res[env_id], indent=2))
     summary["speed"] = res
 

@@ -36,11 +36,13 @@ from ..envs.core import episode_start_state
 from ..envs.factory import build, channel_meta
 from ..envs.spec import EnvSpec, load_spec
 from ..physics.params import Parameters
+from ..physics.reduced import ReducedFieldSimulator
 from ..physics.simulator import SimState, Simulator
 from ..physics.transport import SpectralOperator
 from ..utils.io import CheckpointError, atomic_torch_save, safe_torch_load
 from .coupling import AveragingOperator, BoundaryOperator
 from .fno import FNO2d
+from .modal import ModalAveraging, ModalBoundary, ModalCorrection
 from .reaction import CellDynamics
 
 __all__ = ["PBHNOConfig", "PBHNO", "CheckpointError", "CHECKPOINT_FORMAT"]
@@ -86,6 +88,10 @@ class PBHNOConfig:
     atol: float = 1e-4
     init_log_theta: list[float] | None = None  # starting theta (default: the prior mean)
     dtype: str = "float32"
+    # field pathways: carry the ligand field in its lowest m x m (or [my, mx]) cosine modes, with the
+    # mechanistic operators projected once and modal learned blocks (surrogate/modal.py): a
+    # planning model whose cost does not grow with the grid. None or 0: the field on the grid
+    field_modes: int | list[int] | None = None
     theta_box: float | None = 3.0  # keep log theta within prior mean +- theta_box prior sds (None: free)
     design: dict[str, Any] | None = None  # a discovery Design (meta["design"]): its channels + initial state
     scales: dict[str, list[float] | float] = field(default_factory=dict)  # filled at construction
@@ -150,7 +156,13 @@ class PBHNO(nn.Module, ControlModel):
             config.modulation_cap,
         )
         self.has_field = self.sim.grid is not None
-        if self.has_field:
+        if self.reduced is not None:
+            red = self.reduced
+            self.averaging = ModalAveraging(red, config.learn_coupling)
+            self.boundary = ModalBoundary(red, config.learn_coupling)
+            if config.pde_block != "none":
+                self.fno = ModalCorrection(4, red.modes, 4 * config.width, config.n_layers)
+        elif self.has_field:
             lay = self.sim.layout
             self.averaging = AveragingOperator(
                 lay.averaging_operator(self._dtype), self.sim.grid.shape, config.learn_coupling
@@ -224,6 +236,14 @@ class PBHNO(nn.Module, ControlModel):
         self.spectral = (
             SpectralOperator(self.sim.grid, self._dtype, device) if self.sim.grid is not None else None
         )
+        fm = self.config.field_modes
+        if fm and self.sim.grid is None:
+            raise ValueError(
+                f"PBHNOConfig.field_modes: pathway {self.pathway.name!r} has no ligand field to reduce"
+            )
+        # the field in its lowest cosine modes (SimState.L holds the coefficients (B, my, mx))
+        modes = tuple(fm) if isinstance(fm, list) else fm
+        self.reduced = ReducedFieldSimulator(self.sim, modes) if fm else None
         self.dt = self.sim.dt
         self.n_controls = self.sim.n_controls
         self.control_low, self.control_high = self.sim.control_low, self.sim.control_high
@@ -273,7 +293,7 @@ class PBHNO(nn.Module, ControlModel):
         sim = self.sim
         lt = self.prior_mean if hasattr(self, "prior_mean") else sim.params.log_theta(self.spec.parameters)
         with torch.no_grad():
-            st = self._rest_state(1, lt.to(self._dtype))
+            st = episode_start_state(sim, self.spec, lt.to(self._dtype), 1)
             u = (0.5 * (sim.control_low + sim.control_high))[None]
             xs, Ls = [st.x], [st.L]
             for _ in range(min(self.spec.horizon, 24)):
@@ -321,7 +341,15 @@ class PBHNO(nn.Module, ControlModel):
 
     # ------------------------------------------------------------------ ControlModel
     def _rest_state(self, batch: int, lt: Tensor) -> SimState:
-        return episode_start_state(self.sim, self.spec, lt, batch)
+        return episode_start_state(self.reduced or self.sim, self.spec, lt, batch)
+
+    def grid_state(self, z: SimState) -> SimState:
+        """``z`` with its field on the grid (decoded from the modes when ``field_modes`` is set)."""
+        return z if self.reduced is None or z.L is None else self.reduced.decode_state(z)
+
+    def encode_state(self, z: SimState) -> SimState:
+        """A grid state (an env's, an oracle's) in this model's coordinates."""
+        return z if self.reduced is None else self.reduced.encode_state(z)
 
     def initial_state(self, batch: int, log_theta: Tensor | None = None) -> SimState:
         """Cells at rest (or settled, as the spec's episodes start) under theta; no ligand.
@@ -329,7 +357,7 @@ class PBHNO(nn.Module, ControlModel):
         lt = self.log_theta if log_theta is None else log_theta
         if self._design is not None:
             lt = lt.expand(batch, -1) if lt.dim() == 1 else lt
-            return self._design["model"].initial_state(lt)
+            return self.encode_state(self._design["model"].initial_state(lt))
         return self._rest_state(batch, lt)
 
     def step(
@@ -358,23 +386,28 @@ class PBHNO(nn.Module, ControlModel):
         K = self.field_substeps
         x1 = None
         if self.has_field:
+            # grid: DCT in and out, fields kept >= 0; modes: the state is the coefficients already
+            red = self.reduced
+            fwd, inv = (self.spectral.forward, self.spectral.inverse) if red is None else (_same, _same)
+            pos = _same if red is not None else (lambda t: t.clamp_min(0))
             L = z.L
             ell0 = self.averaging(L)
-            src = self.sim.external_source(lig, th, B).reshape(L.shape)
+            src = (self.sim if red is None else red).external_source(lig, th, B).reshape(L.shape)
             diff, lam = self.pathway.field_coefficients(th)
             h = self.dt / K if f is None else (self.dt / K) * f
-            e, hp1, hp2 = self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), h)
+            modes = None if red is None else red.modes
+            e, hp1, hp2 = self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), h, modes)
             Lk, xk, b_sum, reg = L, z.x, 0.0, 0.0
             for _ in range(K):  # mechanistic transport; with K > 1 the cells move with the field
                 emis, upt = self.pathway.emission(xk, th, inh), self.pathway.uptake(xk, th, inh)
                 b, b_phys = self.boundary(Lk, emis, upt)
-                n0 = self.spectral.forward(b + src)
-                a_hat = e * self.spectral.forward(Lk) + hp1 * n0
-                etd = self.spectral.inverse(a_hat)
+                n0 = fwd(b + src)
+                a_hat = e * fwd(Lk) + hp1 * n0
+                etd = inv(a_hat)
                 if aux is not None:
                     reg = reg + self.boundary.regularizer(b, b_phys) / (K if K == 1 else 2 * K)
                 if K > 1:  # ETD-RK2: cells over the sub-interval, then the field's corrector
-                    pred = etd.clamp_min(0)
+                    pred = pos(etd)
                     xk = self.cells.solve(
                         xk,
                         self.averaging(Lk),
@@ -391,29 +424,35 @@ class PBHNO(nn.Module, ControlModel):
                     )
                     emis, upt = self.pathway.emission(xk, th, inh), self.pathway.uptake(xk, th, inh)
                     b1, b1_phys = self.boundary(pred, emis, upt)
-                    corr = hp2 * (self.spectral.forward(b1 + src) - n0)
-                    etd = self.spectral.inverse(a_hat + corr).clamp_min(0)
+                    corr = hp2 * (fwd(b1 + src) - n0)
+                    etd = pos(inv(a_hat + corr))
                     if aux is not None:
                         reg = reg + self.boundary.regularizer(b1, b1_phys) / (2 * K)
                     b = 0.5 * (b + b1)
                 b_sum = b_sum + b / K
                 Lk = etd
+            # field scale of the networks' inputs and the residuals: a coefficient of a field of
+            # size ls is up to ls sqrt(H W) (orthonormal basis), so sums of squared coefficients
+            # over ls^2 H W are the grid's means of squared pixels over ls^2 (Parseval)
             ls = float(cfg.scales["L"])
+            if red is not None:
+                ls = ls * math.sqrt(red.grid.ny * red.grid.nx)
             if cfg.pde_block == "none":
-                L1 = etd.clamp_min(0)
+                L1 = pos(etd)
             else:
                 span = self.dt if f is None else self.dt * f  # (B, 1, 1) for a partial step
                 inp = torch.stack([L / ls, etd / ls, b_sum * (span / ls), src * (span / ls)], 1)
                 g = self.fno(inp)[:, 0] * ls * (1.0 if f is None else f)
                 if cfg.pde_block == "residual":
-                    L1 = (etd + cfg.residual_scale * g).clamp_min(0)
+                    L1 = pos(etd + cfg.residual_scale * g)
                 else:
-                    L1 = (L + g).clamp_min(0)
+                    L1 = pos(L + g)
             ell1 = self.averaging(L1)
             if K > 1:
                 x1 = xk
             if aux is not None:
-                aux.setdefault("pde", []).append((((L1 - etd) / ls) ** 2).flatten(1).mean(1))
+                per = (((L1 - etd) / ls) ** 2).flatten(1)
+                aux.setdefault("pde", []).append(per.mean(1) if red is None else per.sum(1))
                 aux.setdefault("op", []).append(reg / ls**2)
         if x1 is None:
             x1 = self.cells.solve(
@@ -463,9 +502,10 @@ class PBHNO(nn.Module, ControlModel):
             d = self._design
             v = (z.x[..., d["species"]] / d["sp_scale"]).flatten(-2)
             if d["pixels"] is not None:
-                v = torch.cat([v, z.L.flatten(-2)[..., d["pixels"]] / d["lig_scale"]], -1)
+                L = self.grid_state(z).L
+                v = torch.cat([v, L.flatten(-2)[..., d["pixels"]] / d["lig_scale"]], -1)
             return v
-        return self.obs_model.true_channels(z)
+        return self.obs_model.true_channels(self.grid_state(z))
 
     def channels(self) -> list[dict]:
         """Descriptions of the measurement channels (must match a dataset's ``meta["channels"]``)."""
@@ -503,6 +543,10 @@ class PBHNO(nn.Module, ControlModel):
                 f"{path}: state does not match the model (missing {missing[:5]}, unexpected {unexpected[:5]})"
             )
         return model
+
+
+def _same(t: Tensor) -> Tensor:
+    return t
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
