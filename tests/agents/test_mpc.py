@@ -62,12 +62,18 @@ def test_surrogate_mpc_respects_the_budget_fits_reloads_and_acts(tmp_path):
     assert s2["final_error"] == pytest.approx(s["final_error"], rel=1e-5)
 
 
-def test_quick_preset_lists_slow_field_mpc_rows_as_skipped_with_a_reason():
-    """The simulator MPC rows run on Wnt (reduced-field planning model); PB-HNO MPC is skipped there."""
+def test_quick_preset_runs_every_mpc_row_on_wnt_with_the_modal_surrogate():
+    """Wnt's PB-HNO MPC row plans through the field in 8 x 8 cosine modes (agents/mpc_surrogate.toml,
+    reached from Wnt-Unknown-v1 through its base task), with the quick preset's small networks."""
+    from pbhno_gym.agents.config import load_agent_config
+
     cfg = preset("quick")
     wnt = [e for e in cfg.envs if e.id == "pbhno/Wnt-Unknown-v1"][0]
-    assert "slow" in wnt.skip_agents["mpc_surrogate"]
-    assert {"mpc_nominal", "mpc_oracle"} <= set(cfg.agents) and "mpc_oracle" not in wnt.skip_agents
+    assert not wnt.skip_agents
+    assert {"mpc_nominal", "mpc_surrogate", "mpc_oracle"} <= set(cfg.agents)
+    opts = cfg.options_for("mpc_surrogate", wnt)
+    settings = load_agent_config("mpc_surrogate", load_spec("pbhno/Wnt-Unknown-v1"), opts)
+    assert settings["model"]["field_modes"] == 8 and settings["model"]["hidden"] == 16
     bad = preset("quick")
     bad.envs[0].skip_agents = {"no_such_agent": "x"}
     with pytest.raises(ValueError, match="skip_agents"):
