@@ -16,6 +16,7 @@ summary into docs/benchmarks.md.
 import argparse
 import datetime
 import json
+import sys
 from pathlib import Path
 
 import torch
@@ -23,6 +24,7 @@ import torch
 from pbhno_gym.benchmarks.sim import machine_description
 from pbhno_gym.benchmarks.surrogate import counterfactual, fit_for_forecast, rollout_speed
 from pbhno_gym.envs.spec import load_spec
+from pbhno_gym.experiments.compare import provenance
 from pbhno_gym.experiments.reproduce import reproduce
 from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 from pbhno_gym.utils.io import atomic_write_json
@@ -38,7 +40,7 @@ p.add_argument("--epochs", type=int, default=300)
 PARTS = ["recovery", "counterfactual", "speed"]  # speed: untrained models (the skeleton), no fitting
 p.add_argument("--parts", nargs="+", default=PARTS[:2], choices=PARTS)
 p.add_argument("--envs", nargs="+", default=["pbhno/Wnt-v1", "pbhno/Notch-v1"], help="counterfactual envs")
-p.add_argument("--batches", nargs="+", type=int, default=None, help="rollout batches timed (default 1 8 / 1 64)")
+p.add_argument("--batches", nargs="+", type=int, default=None, help="rollout batches (default 1 8 or 1 64)")
 p.add_argument(
     "--field-modes",
     type=int,
@@ -79,6 +81,7 @@ if args.field_modes:  # the modal form, as agents/mpc_surrogate.toml plans Wnt w
             }
 out = Path(args.out)
 summary: dict = {
+    **provenance(" ".join(["python", *sys.argv])),  # git hash with a dirty flag, packages, command
     "machine": machine_description(args.device),
     "date": str(datetime.date.today()),
     "args": vars(args),
