@@ -14,7 +14,6 @@ summary into docs/benchmarks.md.
 """
 
 import argparse
-import datetime
 import json
 import sys
 from pathlib import Path
@@ -81,9 +80,8 @@ if args.field_modes:  # the modal form, as agents/mpc_surrogate.toml plans Wnt w
             }
 out = Path(args.out)
 summary: dict = {
-    **provenance(" ".join(["python", *sys.argv])),  # git hash with a dirty flag, packages, command
-    "machine": machine_description(args.device),
-    "date": str(datetime.date.today()),
+    **provenance(" ".join(["python", *sys.argv])),  # git hash with a dirty flag, packages, date, command
+    "machine": machine_description(args.device),  # the device's description (GPU name on a GPU)
     "args": vars(args),
 }
 
