@@ -75,6 +75,9 @@ DEFAULTS: dict = dict(
     val_frac=0.34,  # one of three trajectories held out: the learned parts must improve on it
     patience=15,
     sens_every=10,
+    optimizer="adam",  # "adam" | "lbfgs" (full batch, lbfgs_iters iterations per epoch)
+    lbfgs_iters=5,
+    alternate_nfev=0,  # > 0: theta by Gauss-Newton given the networks after every epoch
     width=16,
     modes=8,
     n_layers=2,
@@ -121,6 +124,12 @@ ABLATIONS: dict[str, tuple[str, dict, dict, dict]] = {
         {},
         {},
         {"lr_theta": 0.0},
+    ),
+    "pbhno_adam": (
+        "PB-HNO with theta and the networks by joint Adam steps (no L-BFGS, no alternating theta step)",
+        {},
+        {},
+        {"optimizer": "adam", "alternate_nfev": 0},
     ),
     "pbhno_no_pde": (
         "PB-HNO without the learned PDE block (mechanistic transport)",
@@ -204,6 +213,9 @@ def fit_pbhno(
         sens_every=int(s["sens_every"]),
         calibrate_nfev=int(s["calibrate_nfev"]),
         polish_nfev=int(s["polish_nfev"]),
+        optimizer=str(s["optimizer"]),
+        lbfgs_iters=int(s["lbfgs_iters"]),
+        alternate_nfev=int(s["alternate_nfev"]),
         weights=dataclasses.replace(LossWeights(), **{**dict(s["loss"]), **w_over}),
         seed=int(seed),
         tensorboard=False,

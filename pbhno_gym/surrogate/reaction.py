@@ -100,11 +100,12 @@ class CellDynamics(nn.Module):
             else (ell / self.ell_scale)[..., None]
         )
         uu = (u_inh / self.u_max)[:, None, :].expand(B, N, self.n_inh)
-        out = self.net(torch.cat([x / self.x_scale, e, uu], -1))
-        if self.gate_rest:
-            xr = (self.x_rest / self.x_scale).expand(B, N, -1)
-            out = out - self.net(torch.cat([xr, e, uu], -1))
-        return out
+        inp = torch.cat([x / self.x_scale, e, uu], -1)
+        if not self.gate_rest:
+            return self.net(inp)
+        xr = (self.x_rest / self.x_scale).expand(B, N, -1)
+        both = self.net(torch.stack([inp, torch.cat([xr, e, uu], -1)]))  # one MLP call for both
+        return both[0] - both[1]
 
     def correction(
         self, x: Tensor, ell: Tensor | None, u_inh: Tensor, th: dict | None = None, inh: dict | None = None
