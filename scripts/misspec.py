@@ -43,19 +43,19 @@ p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--quick", action="store_true", help="the CPU setting (<= 20 min on 2 cores)")
 p.add_argument("--seeds", type=int, default=None, help="seeds 0..n-1 (default 20)")
 p.add_argument("--workers", type=int, default=2, help="processes (one torch thread each)")
-p.add_argument("--budget-min", type=float, default=None, help="stop starting seeds after this (quick: 18)")
+p.add_argument("--budget-min", type=float, default=None, help="stop starting seeds after this (quick: 19)")
 p.add_argument("--out", default=str(ROOT / "docs/results/misspec/mapk_feedback"))
 p.add_argument("--summary-only", action="store_true", help="only recompute summary.md from records.csv")
 args = p.parse_args()
 
 DESIGN = "mapk_feedback"
 N_SEEDS = args.seeds or 20
-BUDGET_S = 60 * (args.budget_min if args.budget_min is not None else (18.0 if args.quick else 1e9))
+BUDGET_S = 60 * (args.budget_min if args.budget_min is not None else (19.0 if args.quick else 1e9))
 COUNTERFACTUAL_PULSE = {"p_on": 0.5, "p_off": 0.3}  # denser stimulus/inhibitor trains than training's
 PBHNO_SETTINGS = dict(  # shared by every PB-HNO variant; the ablation decides the rest
     members=2 if args.quick else 3,  # member 0 from the skeleton MAP, the others from prior draws
-    epochs=5 if args.quick else 20,
-    patience=5 if args.quick else 20,
+    epochs=4 if args.quick else 20,
+    patience=4 if args.quick else 20,
     optimizer="lbfgs",  # networks: full-batch L-BFGS, 5 iterations per epoch
     lbfgs_iters=5,
     alternate_nfev=10,  # theta: Gauss-Newton given the networks after every epoch (alternating)
