@@ -44,14 +44,27 @@ p.add_argument("--quick", action="store_true", help="the CPU setting (<= 20 min 
 p.add_argument("--seeds", type=int, default=None, help="seeds 0..n-1 (default 20)")
 p.add_argument("--workers", type=int, default=2, help="processes (one torch thread each)")
 p.add_argument("--budget-min", type=float, default=None, help="stop starting seeds after this (quick: 19)")
-p.add_argument("--out", default=str(ROOT / "docs/results/misspec/mapk_feedback"))
+p.add_argument("--design", default="mapk_feedback", choices=["mapk_feedback", "wnt_sink"])
+p.add_argument("--out", default=None, help="results folder (default docs/results/misspec/<design>)")
 p.add_argument("--summary-only", action="store_true", help="only recompute summary.md from records.csv")
+p.add_argument(
+    "--variants",
+    nargs="+",
+    default=None,
+    help="PB-HNO variants to fit (default: pbhno; without --quick also the ablations)",
+)
+p.add_argument(
+    "--reference",
+    default=None,
+    help="a records.csv whose rows of methods not run here join the summary (e.g. pbhno for an "
+    "ablation run of the same seeds and settings)",
+)
 args = p.parse_args()
 
-DESIGN = "mapk_feedback"
+DESIGN = args.design
 N_SEEDS = args.seeds or 20
 BUDGET_S = 60 * (args.budget_min if args.budget_min is not None else (19.0 if args.quick else 1e9))
-COUNTERFACTUAL_PULSE = {"p_on": 0.5, "p_off": 0.3}  # denser stimulus/inhibitor trains than training's
+COUNTERFACTUAL_PULSE = {"p_on": 0.5, "p_off": 0.3}  # denser dose trains than training's
 PBHNO_SETTINGS = dict(  # shared by every PB-HNO variant; the ablation decides the rest
     members=2 if args.quick else 3,  # member 0 from the skeleton MAP, the others from prior draws
     epochs=4 if args.quick else 20,
@@ -59,16 +72,36 @@ PBHNO_SETTINGS = dict(  # shared by every PB-HNO variant; the ablation decides t
     optimizer="lbfgs",  # networks: full-batch L-BFGS, 5 iterations per epoch
     lbfgs_iters=5,
     alternate_nfev=10,  # theta: Gauss-Newton given the networks after every epoch (alternating)
-    substeps=4,  # RK4 steps of 15 s: h * rate <= 1.4 for the fastest prior-drawn rates (limit 2.78)
-    correction_cap=4.0,  # the feedback removes up to ~2 x_scale/min of Raf activation
     calibrate_nfev=20,  # each member's skeleton calibration (member 0 starts at the skeleton MAP below)
     sens_every=10,
 )
-PBHNO_VARIANTS = ["pbhno"] + (
+if DESIGN == "mapk_feedback":
+    PBHNO_SETTINGS.update(
+        substeps=4,  # RK4 steps of 15 s: h * rate <= 1.4 for the fastest prior-drawn rates (limit 2.78)
+        correction_cap=4.0,  # the feedback removes up to ~2 x_scale/min of Raf activation
+    )
+    DATA_TEXT = (
+        "Data: MAPK cascade + ERK -> MAPKKK negative feedback (`erk_feedback`, K_fb = 0.3 fixed), 3 "
+        "experiments, X/Y/Z at 20 irregular minutes of 60, 2% noise; k1-k6 free (log-normal prior "
+        "sd 0.5). Every method except `map_generator` is handed the plain cascade (the skeleton). "
+        "Counterfactual: new experiments with denser stimulus/inhibitor pulses; error = RMSE of the "
+        "noise-free normalised X/Y/Z channels against the truth's."
+    )
+else:  # wnt_sink: the field in 8 x 8 cosine modes, a learned uptake factor for the missing sink
+    PBHNO_SETTINGS.update(field_modes=8, field_substeps=2, learn_uptake=True)
+    DATA_TEXT = (
+        "Data: Wnt tissue (32 x 32 grid, 3 x 3 cells) with a target-induced membrane ligand sink "
+        "(`ligand_sink`, k_fb = 5e-4 1/(nM min) fixed), 3 experiments, T in every cell and 16 edge "
+        "ligand samples at 12 irregular times of 8 h, 5% noise; D_L, lambda_L, s0, kappa_b free "
+        "(log-normal prior sd 0.5). Every method except `map_generator` is handed the plain Wnt "
+        "skeleton. Counterfactual: new experiments with denser dose pulses; error = RMSE of the "
+        "noise-free normalised channels (T and the ligand samples) against the truth's."
+    )
+PBHNO_VARIANTS = args.variants or ["pbhno"] + (
     [] if args.quick else ["pbhno_held", "pbhno_no_orth", "pbhno_no_sens", "pbhno_additive", "pbhno_adam"]
 )
 MAP_SETTINGS = {"n_starts": 3, "max_nfev": 30, "jac_mode": "fd"}
-out_dir = Path(args.out)
+out_dir = Path(args.out or ROOT / "docs/results/misspec" / DESIGN)
 records_path, summary_path = out_dir / "records.csv", out_dir / "summary.md"
 FIELDS = [
     "seed",
@@ -100,7 +133,8 @@ def run_seed(seed: int) -> list[dict]:
     ds = make_dataset(design, seed)
     cf = make_dataset(design, seed, stream=1, pulse=COUNTERFACTUAL_PULSE)
     world = design_model(design)
-    truth_cf = world.channels(torch.as_tensor(cf["x"], dtype=torch.float64), None).numpy()
+    L_cf = torch.as_tensor(cf["L"], dtype=torch.float64) if "L" in cf.arrays else None
+    truth_cf = world.channels(torch.as_tensor(cf["x"], dtype=torch.float64), L_cf).numpy()
     free = design.free
     prior = Prior.from_meta(ds.meta, free)
     truth = np.asarray(ds.meta["true_log_theta"])[[ds.meta["true_param_names"].index(n) for n in free]]
@@ -173,12 +207,20 @@ if not args.summary_only:
                 pool.terminate()
                 break
     wall = time.perf_counter() - t_start
+    cmd = " ".join(
+        ["python scripts/misspec.py"]
+        + (["--quick"] if args.quick else [])
+        + (["--variants", *args.variants] if args.variants else [])
+        + ([f"--seeds {args.seeds}"] if args.seeds else [])
+        + ([f"--design {DESIGN}"] if DESIGN != "mapk_feedback" else [])
+        + ([f"--out {args.out}"] if args.out else [])
+    )
     run_info = (
-        f"Run: `python scripts/misspec.py{' --quick' if args.quick else ''}` at git {git_at_start}, "
+        f"Run: `{cmd}` at git {git_at_start}, "
         f"{args.workers} worker processes (1 torch thread each), {wall / 60:.1f} min wall, "
         f"{len(done)} of {N_SEEDS} seeds finished"
         + (" (stopped at the time budget: the rest did not fit)" if stopped else "")
-        + "."
+        + f". PB-HNO settings: `{PBHNO_SETTINGS}`."
     )
     (out_dir / "run.txt").write_text(run_info + "\n")
 elif (out_dir / "run.txt").exists():
@@ -187,7 +229,13 @@ elif (out_dir / "run.txt").exists():
 # ---------------------------------------------------------------------------- summary (from records.csv)
 with open(records_path) as f:
     recs = list(csv.DictReader(f))
+if args.reference:  # rows of methods this run did not fit (same seeds and settings)
+    here = {r["method"] for r in recs}
+    with open(args.reference) as f:
+        recs += [r for r in csv.DictReader(f) if r["method"] not in here]
+    run_info += f" Rows of other methods from `{args.reference}`."
 methods = list(dict.fromkeys(r["method"] for r in recs))
+FIRST = recs[0]["parameter"] if DESIGN != "mapk_feedback" else "k1"  # the parameter the bias line follows
 seeds = sorted({int(r["seed"]) for r in recs})
 rng = np.random.default_rng(0)
 N_BOOT = 4000
@@ -237,14 +285,10 @@ def verdict(point: float, lo: float, hi: float, thr: float) -> str:
 
 
 lines = [
-    "# Discovery under model error: `mapk_feedback`",
+    f"# Discovery under model error: `{DESIGN}`",
     "",
-    "Data: MAPK cascade + ERK -> MAPKKK negative feedback (`erk_feedback`, K_fb = 0.3 fixed), 3 "
-    "experiments, X/Y/Z at 20 irregular minutes of 60, 2% noise; k1-k6 free (log-normal prior "
-    "sd 0.5). Every method except `map_generator` is handed the plain cascade (the skeleton). "
-    "Counterfactual: new experiments with denser stimulus/inhibitor pulses; error = RMSE of the "
-    "noise-free normalised X/Y/Z channels against the truth's. Computed by `scripts/misspec.py` "
-    "from `records.csv` (bootstrap: 4000 resamples of seeds, paired where two methods are compared).",
+    DATA_TEXT + " Computed by `scripts/misspec.py` from `records.csv` (bootstrap: 4000 resamples "
+    "of seeds, paired where two methods are compared).",
     "",
     run_info,
     "",
@@ -260,7 +304,7 @@ for m in methods:
     kept = [
         int(r["networks_kept"])
         for r in recs
-        if r["method"] == m and r["parameter"] == "k1" and r["networks_kept"]
+        if r["method"] == m and r["parameter"] == FIRST and r["networks_kept"]
     ]
     model = next(r["model"] for r in recs if r["method"] == m)
     ka, kb = boot_mean(a), boot_mean(b)
@@ -274,12 +318,12 @@ bias = {
         [
             float(r["estimate"]) - float(r["truth"])
             for r in recs
-            if r["method"] == m and r["parameter"] == "k1"
+            if r["method"] == m and r["parameter"] == FIRST
         ]
     )
     for m in methods
 }
-lines += ["", "Mean bias of log k1: " + ", ".join(f"`{m}` {v:+.3f}" for m, v in bias.items()) + "."]
+lines += ["", f"Mean bias of log {FIRST}: " + ", ".join(f"`{m}` {v:+.3f}" for m, v in bias.items()) + "."]
 lines += ["", "## Verdicts (each from the records above)", ""]
 if "pbhno" in methods:
     for other, thr, key, what in [
@@ -293,7 +337,7 @@ if "pbhno" in methods:
             f"**{verdict(pt, lo, hi, thr)}**"
         )
     pt, lo, hi, n = paired_ratio("pbhno", "map_skeleton", "mae")
-    kept = [int(r["networks_kept"]) for r in recs if r["method"] == "pbhno" and r["parameter"] == "k1"]
+    kept = [int(r["networks_kept"]) for r in recs if r["method"] == "pbhno" and r["parameter"] == FIRST]
     rate = np.mean(kept) if kept else float("nan")
     lines.append(
         f"- held-out selection keeps the trained networks on >= 80% of seeds: {sum(kept)}/{len(kept)} "
@@ -313,6 +357,21 @@ if "pbhno" in methods:
         lines.append(
             f"- quick setting <= 20 min on 2 cores: {mins:.1f} min: "
             f"**{'holds' if mins <= 20 else 'does not hold'}**"
+        )
+ablations = [m for m in methods if m.startswith("pbhno_")]
+if "pbhno" in methods and ablations:
+    lines += [
+        "",
+        "## Ablations (paired over seeds, ratio to `pbhno`; < 1: the ablation is better)",
+        "",
+        "| variant | log-MAE ratio [paired 95% CI] | counterfactual RMSE ratio [paired 95% CI] | seeds |",
+        "|---|---|---|---:|",
+    ]
+    for m in ablations:
+        a = paired_ratio(m, "pbhno", "mae")
+        b = paired_ratio(m, "pbhno", "forecast_rmse")
+        lines.append(
+            f"| `{m}` | {a[0]:.2f} [{a[1]:.2f}, {a[2]:.2f}] | {b[0]:.2f} [{b[1]:.2f}, {b[2]:.2f}] | {a[3]} |"
         )
 summary_path.write_text("\n".join(lines) + "\n")
 print("\n".join(lines))

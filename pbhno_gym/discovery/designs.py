@@ -109,6 +109,24 @@ for _d in [
         noise=0.02,
     ),
     Design(
+        name="wnt_sink",
+        env="pbhno/Wnt-v1",
+        description="Wnt with model error: the data come from a tissue with a target-induced "
+        "(Notum/Dkk-like) membrane ligand sink (mechanism ligand_sink, k_fb = 5e-4 1/(nM min) "
+        "fixed), every method but the generator's MAP is handed the plain Wnt skeleton; 32 x 32 "
+        "grid, 3 x 3 cells, 16 ligand samples along the edge and T in every cell at 12 irregular "
+        "times of 8 h, 5% noise, 3 experiments; D_L, lambda_L, s0, kappa_b free",
+        overrides={"layout": {"ny": 32, "nx": 32, "length_x": 128.0, "rows": 3, "cols": 3}},
+        observed=("T",),
+        ligand_samples=16,
+        free=("D_L", "lambda_L", "s0", "kappa_b"),
+        hidden=("ligand_sink",),
+        hidden_parameters={"k_fb": 5e-4},
+        n_traj=3,
+        n_times=12,
+        noise=0.05,
+    ),
+    Design(
         name="mapk_feedback",
         env="pbhno/MAPK-v0",
         description="MAPK cascade with model error: the data come from the cascade plus ERK -> "

@@ -10,7 +10,11 @@ Laplace-plus-ensemble covariance of :func:`~pbhno_gym.surrogate.discovery.combin
 Theta (Algorithm 1, :mod:`.calibrate` then :mod:`.train`): every member first fits theta through
 the model's mechanistic skeleton by multistart Gauss-Newton (member 0 from the prior mean or
 ``start_log_theta``, the others from prior draws), then theta and the networks train together
-on the eq. 7 loss (``lr_theta > 0``; the sensitivity weights act on both). To keep the networks
+on the eq. 7 loss (``lr_theta > 0``; the sensitivity weights act on both): by default jointly
+with Adam; with ``optimizer="lbfgs", alternate_nfev=k`` alternating, the networks by full-batch
+L-BFGS for an epoch and then theta by ``k`` Gauss-Newton evaluations given them (the setting
+``scripts/misspec.py`` uses: under model error it removed far more of the skeleton's bias than
+joint Adam, docs/discovery.md "Model error"; ablation ``pbhno_adam``). To keep the networks
 from absorbing what the parameters explain, the loss penalises the part of the learned
 correction that lies in the span of the skeleton's theta-sensitivities over the rollout
 (``loss={"orth": 30}``, :func:`~.losses.absorbed_part`). Intervals are sandwich (robust)
@@ -37,7 +41,8 @@ Ablations (paper section V): ``pbhno_no_physics`` (no PDE/ODE residual terms),
 ``pbhno_no_sens`` (no Appendix-B sensitivity weighting), ``pbhno_no_coupling`` (no coupling
 regulariser), ``pbhno_no_pde`` (no learned field block: the mechanistic ETD transport only),
 ``pbhno_no_orth`` (no anti-absorption penalty), ``pbhno_held`` (theta held at the skeleton
-calibration: no joint phase). On ODE pathways (MAPK) there is no field, so ``pbhno_no_pde`` and
+calibration: no joint phase), ``pbhno_adam`` (joint Adam steps even where the settings ask for
+the alternating L-BFGS/Gauss-Newton scheme). On ODE pathways (MAPK) there is no field, so ``pbhno_no_pde`` and
 ``pbhno_no_coupling`` are ``pbhno`` by construction.
 """
 
@@ -88,6 +93,8 @@ DEFAULTS: dict = dict(
     modulation_cap=3.0,  # bound of |log factor| in the modulation form
     substeps=None,  # None: RK4 steps of <= 1 min (Notch cis-inactivation ~2/min), >= the design's
     field_substeps=8,  # field + cells in 8 ETD-RK2 sub-intervals (Notch skeleton vs simulator: ~2% rms)
+    field_modes=None,  # None: the field on the grid; m: in its m x m lowest cosine modes (surrogate/modal.py)
+    learn_uptake=False,  # a learned factor of each cell's state on its membrane uptake (a missing sink)
     start_log_theta=None,  # member 0's starting free log theta (e.g. a skeleton MAP already at hand)
     intervals="sandwich",  # "sandwich" (robust to model error, blocks of `block` times) | "laplace"
     block=5,
@@ -239,6 +246,8 @@ def fit_pbhno(
                 adjoint=False,
                 substeps=substeps,
                 field_substeps=int(s["field_substeps"]),
+                field_modes=None if s["field_modes"] is None else int(s["field_modes"]),
+                learn_uptake=bool(s["learn_uptake"]),
                 design=ds.meta["design"],
             )
             cfg = PBHNOConfig(**{**cfg_kw, **mcfg_over})  # the ablation's overrides win

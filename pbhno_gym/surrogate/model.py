@@ -75,6 +75,8 @@ class PBHNOConfig:
     residual_scale: float = 0.01
     learn_correction: bool = True  # False: mechanistic kinetics only (ablation)
     learn_coupling: bool = True  # False: A = A_geom, B = Phi_phys exactly
+    # a learned factor of each cell's state on its membrane uptake, 1 at rest (CellDynamics.uptake_factor)
+    learn_uptake: bool = False
     solver: str = "dopri5"  # torchdiffeq method; "rk4" for the fixed-step mode
     # adjoint sensitivities (memory-light; refused where re-integrating the cells backwards over a
     # sub-interval is unstable, see PBHNO.ADJOINT_LIMIT); False: backprop through the solver
@@ -154,6 +156,7 @@ class PBHNO(nn.Module, ControlModel):
             config.correction_form,
             config.gate_rest,
             config.modulation_cap,
+            config.learn_uptake and self.sim.grid is not None,
         )
         self.has_field = self.sim.grid is not None
         if self.reduced is not None:
@@ -174,9 +177,15 @@ class PBHNO(nn.Module, ControlModel):
                 self.fno = FNO2d(4, 1, config.width, config.modes, config.n_layers)
         self.field_substeps, self.cell_substeps = self._resolve_substeps(config)
         self.to(device=dev, dtype=self._dtype)
-        if config.gate_rest:  # the rest state the gated correction vanishes at (mean over cells)
+        if config.gate_rest or config.learn_uptake:  # the rest state the gated parts vanish at (cell mean)
             with torch.no_grad():
                 self.cells.x_rest.copy_(self.initial_state(1).x[0].mean(0))
+
+    def _membrane(self, x: Tensor, th: dict, inh: dict) -> tuple[Tensor, Tensor]:
+        """(B, N) ligand release and uptake coefficient of every cell (uptake with its learned factor)."""
+        emis, upt = self.pathway.emission(x, th, inh), self.pathway.uptake(x, th, inh)
+        fac = self.cells.uptake_factor(x)
+        return emis, (upt if fac is None else upt * fac)
 
     # ------------------------------------------------------------------ helpers (not modules)
     #: largest |h * rate| for which a fixed-step method damps a decaying mode (negative real axis)
@@ -399,7 +408,7 @@ class PBHNO(nn.Module, ControlModel):
             e, hp1, hp2 = self.spectral.multipliers(diff.reshape(-1), lam.reshape(-1), h, modes)
             Lk, xk, b_sum, reg = L, z.x, 0.0, 0.0
             for _ in range(K):  # mechanistic transport; with K > 1 the cells move with the field
-                emis, upt = self.pathway.emission(xk, th, inh), self.pathway.uptake(xk, th, inh)
+                emis, upt = self._membrane(xk, th, inh)
                 b, b_phys = self.boundary(Lk, emis, upt)
                 n0 = fwd(b + src)
                 a_hat = e * fwd(Lk) + hp1 * n0
@@ -422,7 +431,7 @@ class PBHNO(nn.Module, ControlModel):
                         cfg.atol,
                         frac=1.0 / K if f is None else f / K,
                     )
-                    emis, upt = self.pathway.emission(xk, th, inh), self.pathway.uptake(xk, th, inh)
+                    emis, upt = self._membrane(xk, th, inh)
                     b1, b1_phys = self.boundary(pred, emis, upt)
                     corr = hp2 * (fwd(b1 + src) - n0)
                     etd = pos(inv(a_hat + corr))

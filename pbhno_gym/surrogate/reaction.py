@@ -59,6 +59,11 @@ class CellDynamics(nn.Module):
             correction vanishes there and the rest-state kinetics (e.g. the initial slope after a
             stimulus) belong to theta alone.
         modulation_cap: bound of ``|log m_r|`` in the modulation form.
+        learn_uptake: a second small MLP gives each cell's membrane uptake coefficient a learned
+            factor ``exp(modulation_cap tanh(g(x) - g(x_rest)))`` of the cell's own state, one at
+            rest (:meth:`uptake_factor`): a cell-state-dependent ligand sink the skeleton lacks
+            (e.g. a target-induced Notum/Dkk-like sink) is then learnable, and at rest the
+            uptake is theta's alone.
     """
 
     def __init__(
@@ -75,6 +80,7 @@ class CellDynamics(nn.Module):
         form: str = "additive",
         gate_rest: bool = False,
         modulation_cap: float = 3.0,
+        learn_uptake: bool = False,
     ) -> None:
         super().__init__()
         self.pathway = pathway
@@ -90,6 +96,16 @@ class CellDynamics(nn.Module):
         n_out = len(pathway.reactions) if form == "modulation" else S
         self.net = mlp(S + 1 + self.n_inh, n_out, hidden, layers) if learn else None
         self.register_buffer("x_rest", torch.zeros(S, dtype=x_scale.dtype), persistent=False)  # gate's rest
+        self.uptake_net = mlp(S, 1, hidden, layers) if learn_uptake else None
+
+    def uptake_factor(self, x: Tensor) -> Tensor | None:
+        """(B, N) learned factor on each cell's uptake coefficient, 1 at the rest state (None
+        without ``learn_uptake``)."""
+        if self.uptake_net is None:
+            return None
+        xs = self.x_scale
+        both = self.uptake_net(torch.stack([x / xs, (self.x_rest / xs).expand_as(x)]))[..., 0]
+        return torch.exp(self.mod_cap * torch.tanh(both[0] - both[1]))
 
     def _net(self, x: Tensor, ell: Tensor | None, u_inh: Tensor) -> Tensor:
         """The MLP on normalised inputs, minus its value at the rest state with ``gate_rest``."""
