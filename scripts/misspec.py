@@ -2,8 +2,11 @@
 
 The design ``mapk_feedback`` generates data from the MAPK cascade plus ERK -> MAPKKK negative
 feedback (K_fb = 0.3, hidden); every method but the generator's MAP is handed the plain cascade
-(the skeleton). Per seed: one training dataset (3 experiments, X/Y/Z at 20 of 60 minutes, 2% noise)
-and one counterfactual dataset (new experiments with denser stimulus pulses, never seen in
+(the skeleton). ``--design wnt_sink``: a Wnt tissue with a hidden target-induced membrane
+ligand sink, PB-HNO with the field in 8 x 8 cosine modes and a learned uptake factor (a pilot:
+~5 min per seed on one core, so its 20 seeds are a GPU or a long CPU job). Per seed: one
+training dataset (3 experiments; MAPK: X/Y/Z at 20 of 60 minutes, 2% noise) and one
+counterfactual dataset (new experiments with denser stimulus pulses, never seen in
 training), then every method, each writing one record per parameter:
 
     seed, method, model, parameter, estimate, truth, lower, upper, covered (log scale),
@@ -24,6 +27,10 @@ intervals of coverage, the held-out selection rate, and one verdict line per cla
 
     python scripts/misspec.py --quick            # <= 20 min on 2 cores
     python scripts/misspec.py --summary-only     # recompute summary.md from records.csv
+    python scripts/misspec.py --quick --variants pbhno_held pbhno_no_orth --budget-min 1000 \
+        --out docs/results/misspec/mapk_feedback/ablations \
+        --reference docs/results/misspec/mapk_feedback/records.csv    # ablations, same seeds
+    python scripts/misspec.py --design wnt_sink --seeds 20              # the Wnt design (long)
 """
 
 from __future__ import annotations
@@ -212,6 +219,8 @@ if not args.summary_only:
         + (["--quick"] if args.quick else [])
         + (["--variants", *args.variants] if args.variants else [])
         + ([f"--seeds {args.seeds}"] if args.seeds else [])
+        + ([f"--budget-min {args.budget_min:g}"] if args.budget_min is not None else [])
+        + ([f"--reference {args.reference}"] if args.reference else [])
         + ([f"--design {DESIGN}"] if DESIGN != "mapk_feedback" else [])
         + ([f"--out {args.out}"] if args.out else [])
     )
@@ -352,7 +361,7 @@ if "pbhno" in methods:
         f"**{'holds' if ok else 'does not hold'}**"
     )
     lines.append(f"- >= 20 seeds: {len(seeds)}: **{'holds' if len(seeds) >= 20 else 'does not hold'}**")
-    if run_info and "--quick" in run_info:
+    if run_info and "--quick" in run_info and "--variants" not in run_info:  # the quick setting itself
         mins = float(run_info.split(" min wall")[0].rsplit(", ", 1)[-1])
         lines.append(
             f"- quick setting <= 20 min on 2 cores: {mins:.1f} min: "

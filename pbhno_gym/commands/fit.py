@@ -44,6 +44,8 @@ def run(args) -> int:
         lr_theta=args.lr_theta,
         calibrate_nfev=args.calibrate_nfev,
         polish_nfev=args.polish_nfev,
+        optimizer=args.optimizer,
+        alternate_nfev=args.alternate_nfev,
     )
     res = fit(
         ds,
@@ -141,6 +143,19 @@ def add_parser(sub) -> None:
         type=int_at_least(0),
         default=0,
         help="Gauss-Newton evaluations for theta at the end (0: off)",
+    )
+    f.add_argument(
+        "--optimizer",
+        choices=["adam", "lbfgs"],
+        default="adam",
+        help="adam: minibatch steps; lbfgs: one full-batch L-BFGS step (5 iterations) per epoch",
+    )
+    f.add_argument(
+        "--alternate-nfev",
+        type=int_at_least(0),
+        default=0,
+        help="Gauss-Newton evaluations for theta given the networks after every epoch (alternating "
+        "Algorithm 1, the setting that removed most of a skeleton's bias under model error; 0: off)",
     )
     f.add_argument(
         "--sens-every", type=int_at_least(0), default=10, help="epochs between sensitivity refreshes (0: off)"

@@ -143,6 +143,8 @@ class PBHNO(nn.Module, ControlModel):
         sc = config.scales
         pw = self.pathway
         u_max = self.sim.control_high[self.sim.n_sources :].to(self._dtype)
+        if config.learn_uptake and self.sim.grid is None:
+            raise ValueError(f"PBHNOConfig.learn_uptake: pathway {pw.name!r} has no ligand field to take up")
         self.cells = CellDynamics(
             pw,
             torch.tensor(sc["x"], dtype=self._dtype),
@@ -156,7 +158,7 @@ class PBHNO(nn.Module, ControlModel):
             config.correction_form,
             config.gate_rest,
             config.modulation_cap,
-            config.learn_uptake and self.sim.grid is not None,
+            config.learn_uptake,
         )
         self.has_field = self.sim.grid is not None
         if self.reduced is not None:

@@ -107,3 +107,18 @@ def test_alternating_fit_removes_most_of_the_skeleton_bias_under_model_error():
     assert abs(skel.log_theta[0] - truth[0]) > 0.15  # the bias this test is about
     assert abs(res.log_theta[0] - truth[0]) < abs(skel.log_theta[0] - truth[0]) - 0.06
     assert mae_pb < 0.7 * mae_skel
+
+
+def test_cli_fit_runs_the_alternating_scheme(mapk_data, tmp_path):
+    from pbhno_gym.cli import main
+    from pbhno_gym.data import save_dataset
+    from pbhno_gym.surrogate.train import read_log
+
+    save_dataset(tmp_path / "d.npz", mapk_data.arrays, mapk_data.meta)
+    argv = ["fit", "--data", str(tmp_path / "d.npz"), "--out", str(tmp_path / "run"), "--free", "k5,k6"]
+    argv += ["--epochs", "2", "--quick", "--optimizer", "lbfgs", "--alternate-nfev", "2"]
+    assert main(argv) == 0
+    log = read_log(next((tmp_path / "run").rglob("log.csv")))
+    assert len(log) == 2 and all(float(r["lr"]) == 1.0 for r in log)  # L-BFGS: unit step, no schedule
+    with pytest.raises(SystemExit):
+        main([*argv[:6], "--optimizer", "sgd"])

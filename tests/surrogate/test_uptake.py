@@ -57,7 +57,9 @@ def test_untrained_uptake_factor_is_the_skeleton_and_a_trained_one_changes_the_f
     assert float((L2 - L0).abs().max()) > 1e-6 * float(L0.abs().max())  # and the field sees it
 
 
-def test_uptake_factor_is_absent_without_a_field():
+def test_uptake_factor_without_a_field_is_refused_by_name():
     spec = load_spec("pbhno/MAPK-v0")
-    m = PBHNO(PBHNOConfig(env_spec=spec.to_dict(), solver="rk4", adjoint=False, learn_uptake=True))
+    with pytest.raises(ValueError, match="learn_uptake"):
+        PBHNO(PBHNOConfig(env_spec=spec.to_dict(), solver="rk4", adjoint=False, learn_uptake=True))
+    m = PBHNO(PBHNOConfig(env_spec=spec.to_dict(), solver="rk4", adjoint=False))
     assert m.cells.uptake_net is None and m.cells.uptake_factor(torch.zeros(1, 1, 3)) is None
