@@ -31,6 +31,7 @@ intervals of coverage, the held-out selection rate, and one verdict line per cla
         --out docs/results/misspec/mapk_feedback/ablations \
         --reference docs/results/misspec/mapk_feedback/records.csv    # ablations, same seeds
     python scripts/misspec.py --design wnt_sink --seeds 20              # the Wnt design (long)
+    python scripts/misspec.py --design wnt_sink --device cuda --workers 4  # full setting, one GPU
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--quick", action="store_true", help="the CPU setting (<= 20 min on 2 cores)")
 p.add_argument("--seeds", type=int, default=None, help="seeds 0..n-1 (default 20)")
 p.add_argument("--workers", type=int, default=2, help="processes (one torch thread each)")
+p.add_argument("--device", default="cpu", help="torch device of the PB-HNO fits (the full setting: cuda)")
 p.add_argument("--budget-min", type=float, default=None, help="stop starting seeds after this (quick: 19)")
 p.add_argument("--design", default="mapk_feedback", choices=["mapk_feedback", "wnt_sink"])
 p.add_argument("--out", default=None, help="results folder (default docs/results/misspec/<design>)")
@@ -81,6 +83,7 @@ PBHNO_SETTINGS = dict(  # shared by every PB-HNO variant; the ablation decides t
     alternate_nfev=10,  # theta: Gauss-Newton given the networks after every epoch (alternating)
     calibrate_nfev=20,  # each member's skeleton calibration (member 0 starts at the skeleton MAP below)
     sens_every=10,
+    device=args.device,
 )
 if DESIGN == "mapk_feedback":
     PBHNO_SETTINGS.update(
@@ -222,6 +225,7 @@ if not args.summary_only:
         + ([f"--budget-min {args.budget_min:g}"] if args.budget_min is not None else [])
         + ([f"--reference {args.reference}"] if args.reference else [])
         + ([f"--design {DESIGN}"] if DESIGN != "mapk_feedback" else [])
+        + ([f"--device {args.device}"] if args.device != "cpu" else [])
         + ([f"--out {args.out}"] if args.out else [])
     )
     run_info = (
