@@ -47,3 +47,45 @@ def quick_config(spec: dict, **kw) -> dict:
     )
     base.update(kw)
     return base
+
+
+def small_wnt_model(spec, field_modes=None, seed: int = 0, **kw):
+    """A small float64 PB-HNO on a Wnt spec (fixed-step RK4, tiny networks), seeded."""
+    from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
+
+    torch.manual_seed(seed)
+    cfg = dict(
+        env_spec=spec.to_dict(),
+        dtype="float64",
+        solver="rk4",
+        adjoint=False,
+        substeps=4,
+        width=4,
+        modes=4,
+        hidden=8,
+        n_layers=2,
+        field_modes=field_modes,
+    )
+    return PBHNO(PBHNOConfig(**{**cfg, **kw}))
+
+
+def misspec_problem(seed: int):
+    """``mapk_feedback`` data of one seed: dataset, free names, prior, true free log theta and the
+    skeleton's (misspecified) MAP fit, the baseline the model-error tests compare PB-HNO with."""
+    import numpy as np
+
+    from pbhno_gym.discovery import get_design
+    from pbhno_gym.discovery.design import make_dataset
+    from pbhno_gym.discovery.prior import Prior
+    from pbhno_gym.discovery.registry import fit
+
+    torch.set_num_threads(1)
+    d = get_design("mapk_feedback")
+    ds = make_dataset(d, seed)
+    free = d.free
+    prior = Prior.from_meta(ds.meta, free)
+    truth = np.asarray(ds.meta["true_log_theta"])[[ds.meta["true_param_names"].index(n) for n in free]]
+    skel = fit(
+        "map_skeleton", ds, free, prior, seed=seed, settings={"n_starts": 3, "max_nfev": 30, "jac_mode": "fd"}
+    )
+    return ds, free, prior, truth, skel

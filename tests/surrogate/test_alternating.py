@@ -8,7 +8,7 @@ import torch
 from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 from pbhno_gym.surrogate.train import TrainConfig, Trainer
 
-from .conftest import quick_config
+from .conftest import misspec_problem, quick_config
 
 
 def _trainer(ds, run_dir, epochs=2, **tc) -> Trainer:
@@ -77,20 +77,9 @@ def test_alternating_fit_removes_most_of_the_skeleton_bias_under_model_error():
     epochs take the log-MAE from the skeleton MAP's 0.093 to 0.046 and the log-k1 error from
     -0.21 to -0.09 (measured 2026-12-04). Joint Adam with the same data (12 epochs, the previous
     algorithm) reached 0.077 and -0.10, so the 0.7x bound below fails without the change."""
-    from pbhno_gym.discovery import get_design
-    from pbhno_gym.discovery.design import make_dataset
-    from pbhno_gym.discovery.prior import Prior
     from pbhno_gym.discovery.registry import fit
 
-    torch.set_num_threads(1)
-    d = get_design("mapk_feedback")
-    ds = make_dataset(d, 0)
-    free = d.free
-    prior = Prior.from_meta(ds.meta, free)
-    truth = np.asarray(ds.meta["true_log_theta"])[[ds.meta["true_param_names"].index(n) for n in free]]
-    skel = fit(
-        "map_skeleton", ds, free, prior, seed=0, settings={"n_starts": 3, "max_nfev": 30, "jac_mode": "fd"}
-    )
+    ds, free, prior, truth, skel = misspec_problem(0)
     settings = dict(
         members=1,
         epochs=3,

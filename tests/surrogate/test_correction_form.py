@@ -9,6 +9,8 @@ from pbhno_gym.discovery import get_design
 from pbhno_gym.discovery.design import make_dataset
 from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 
+from .conftest import misspec_problem
+
 
 def _model(form: str, gate: bool) -> tuple[PBHNO, dict]:
     d = get_design("mapk_feedback", n_times=10)
@@ -96,18 +98,9 @@ def test_pbhno_recovers_k1_that_the_skeleton_map_biases_on_mapk_feedback():
     this seed) and the log-MAE was 0.60-0.72x the MAP's (0.63x here); with the old additive
     correction (``pbhno_additive``, same settings) the k1 error on this seed grew (0.32 -> 0.34)
     and the MAE was 1.15x the MAP's, so this fails without the change."""
-    from pbhno_gym.discovery.prior import Prior
     from pbhno_gym.discovery.registry import fit
 
-    torch.set_num_threads(1)
-    d = get_design("mapk_feedback")
-    ds = make_dataset(d, 2)
-    free = d.free
-    prior = Prior.from_meta(ds.meta, free)
-    truth = np.asarray(ds.meta["true_log_theta"])[[ds.meta["true_param_names"].index(n) for n in free]]
-    skel = fit(
-        "map_skeleton", ds, free, prior, seed=2, settings={"n_starts": 3, "max_nfev": 30, "jac_mode": "fd"}
-    )
+    ds, free, prior, truth, skel = misspec_problem(2)
     settings = dict(
         members=1,
         epochs=40,

@@ -10,24 +10,13 @@ import torch
 from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 
+from .conftest import small_wnt_model
+
 SPEC = load_spec("pbhno/Wnt-v1", overrides={"layout": {"ny": 32, "nx": 32}, "horizon": 8})
 
 
 def _model(field_modes=None, seed=0, **kw) -> PBHNO:
-    torch.manual_seed(seed)
-    cfg = dict(
-        env_spec=SPEC.to_dict(),
-        dtype="float64",
-        solver="rk4",
-        adjoint=False,
-        substeps=4,
-        width=4,
-        modes=4,
-        hidden=8,
-        n_layers=2,
-        field_modes=field_modes,
-    )
-    return PBHNO(PBHNOConfig(**{**cfg, **kw}))
+    return small_wnt_model(SPEC, field_modes, seed, **kw)
 
 
 def _controls(model: PBHNO, B: int, T: int) -> torch.Tensor:

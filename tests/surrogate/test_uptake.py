@@ -7,25 +7,13 @@ import torch
 from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 
+from .conftest import small_wnt_model
+
 SPEC = load_spec("pbhno/Wnt-v1", overrides={"layout": {"ny": 24, "nx": 24}, "horizon": 6})
 
 
 def _model(learn_uptake: bool, field_modes=None) -> PBHNO:
-    torch.manual_seed(0)
-    cfg = dict(
-        env_spec=SPEC.to_dict(),
-        dtype="float64",
-        solver="rk4",
-        adjoint=False,
-        substeps=4,
-        width=4,
-        modes=4,
-        hidden=8,
-        n_layers=2,
-        field_modes=field_modes,
-        learn_uptake=learn_uptake,
-    )
-    return PBHNO(PBHNOConfig(**cfg))
+    return small_wnt_model(SPEC, field_modes, learn_uptake=learn_uptake)
 
 
 def _rollout(model: PBHNO) -> tuple[torch.Tensor, torch.Tensor]:
