@@ -184,8 +184,11 @@ class PBHNO(nn.Module, ControlModel):
                 self.cells.x_rest.copy_(self.initial_state(1).x[0].mean(0))
 
     def _membrane(self, x: Tensor, th: dict, inh: dict) -> tuple[Tensor, Tensor]:
-        """(B, N) ligand release and uptake coefficient of every cell (uptake with its learned factor)."""
-        emis, upt = self.pathway.emission(x, th, inh), self.pathway.uptake(x, th, inh)
+        """(B, N) ligand release and uptake coefficient of every cell (uptake with its learned factor),
+        from one split of the state (``Pathway.membrane_terms``)."""
+        upt, emis = self.pathway.membrane_terms(x, th, inh)
+        if emis is None:  # cells that emit nothing: the boundary operators take an explicit zero
+            emis = torch.zeros_like(upt)
         fac = self.cells.uptake_factor(x)
         return emis, (upt if fac is None else upt * fac)
 
