@@ -240,6 +240,8 @@ elif (out_dir / "run.txt").exists():
     run_info = (out_dir / "run.txt").read_text().strip()
 
 # ---------------------------------------------------------------------------- summary (from records.csv)
+from pbhno_gym.discovery import get_design  # noqa: E402  (after the workers: they import in run_seed)
+
 with open(records_path) as f:
     recs = list(csv.DictReader(f))
 if args.reference:  # rows of methods this run did not fit (same seeds and settings)
@@ -248,7 +250,7 @@ if args.reference:  # rows of methods this run did not fit (same seeds and setti
         recs += [r for r in csv.DictReader(f) if r["method"] not in here]
     run_info += f" Rows of other methods from `{args.reference}`."
 methods = list(dict.fromkeys(r["method"] for r in recs))
-FIRST = recs[0]["parameter"] if DESIGN != "mapk_feedback" else "k1"  # the parameter the bias line follows
+FIRST = get_design(DESIGN).free[0]  # the parameter the bias and networks-kept lines follow
 seeds = sorted({int(r["seed"]) for r in recs})
 rng = np.random.default_rng(0)
 N_BOOT = 4000
