@@ -68,6 +68,12 @@ p.add_argument(
     help="a records.csv whose rows of methods not run here join the summary (e.g. pbhno for an "
     "ablation run of the same seeds and settings)",
 )
+p.add_argument(
+    "--intervals",
+    default="marginal",
+    choices=["marginal", "sandwich", "laplace"],
+    help="PB-HNO's intervals (surrogate.method DEFAULTS['intervals'])",
+)
 args = p.parse_args()
 
 DESIGN = args.design
@@ -83,6 +89,7 @@ PBHNO_SETTINGS = dict(  # shared by every PB-HNO variant; the ablation decides t
     alternate_nfev=10,  # theta: Gauss-Newton given the networks after every epoch (alternating)
     calibrate_nfev=20,  # each member's skeleton calibration (member 0 starts at the skeleton MAP below)
     sens_every=10,
+    intervals=args.intervals,  # marginal: the networks' trade-off with theta counts (marginal_covariance)
     device=args.device,
 )
 if DESIGN == "mapk_feedback":

@@ -62,7 +62,7 @@ from ..data.format import Dataset
 from ..discovery.method import Method
 from ..discovery.prior import Prior
 from ..discovery.result import FitResult
-from .discovery import combine_members, laplace_summary, sandwich_covariance
+from .discovery import combine_members, laplace_summary, marginal_covariance, sandwich_covariance
 from .losses import LossWeights
 from .model import PBHNO, PBHNOConfig
 from .train import TrainConfig, Trainer
@@ -96,7 +96,9 @@ DEFAULTS: dict = dict(
     field_modes=None,  # None: the field on the grid; m: in its m x m lowest cosine modes (surrogate/modal.py)
     learn_uptake=False,  # a learned factor of each cell's state on its membrane uptake (a missing sink)
     start_log_theta=None,  # member 0's starting free log theta (e.g. a skeleton MAP already at hand)
-    intervals="sandwich",  # "sandwich" (robust to model error, blocks of `block` times) | "laplace"
+    # "sandwich" (robust to model error, blocks of `block` times) | "laplace" | "marginal" (the
+    # networks and initial-state offsets marginalised: theta's trade-off with the correction counts)
+    intervals="sandwich",
     block=5,
     loss={"orth": 30.0},  # LossWeights overrides, here the anti-absorption penalty (ablations' win)
     device="cpu",
@@ -228,7 +230,11 @@ def fit_pbhno(
         tensorboard=False,
     )
     tc = TrainConfig(**{**train_kw, **t_over})  # the ablation's overrides win
-    models, summaries, losses, calibration, kept = [], [], [], [], []
+    if s["intervals"] not in ("sandwich", "laplace", "marginal"):
+        raise ValueError(
+            f"{variant}: intervals must be 'sandwich', 'laplace' or 'marginal': {s['intervals']!r}"
+        )
+    models, summaries, losses, calibration, kept, discrepancy = [], [], [], [], [], []
     try:
         for m in range(int(s["members"])):
             cfg_kw = dict(
@@ -265,6 +271,7 @@ def fit_pbhno(
                     z = torch.randn(len(idx), generator=g).clamp(-1.5, 1.5)
                     start = start + model.prior_sigma[idx] * z.to(start)
                 model.log_theta_free.copy_(start)
+            init = {n: p.detach().clone() for n, p in model.named_parameters()}  # the networks' prior mean
             mtc = dataclasses.replace(tc, seed=int(seed) * 1000 + m)
             trainer = Trainer(model, ds, mtc, root / f"member{m}")
             model = trainer.fit(resume=trainer.ckpt_path.exists(), progress=False)
@@ -272,8 +279,13 @@ def fit_pbhno(
             summ = laplace_summary(model, ds, trainer.delta)
             if s["intervals"] == "sandwich":
                 summ["cov"] = sandwich_covariance(model, ds, trainer.delta, int(s["block"]))
+            elif s["intervals"] == "marginal":
+                summ["cov"], disc = marginal_covariance(model, ds, trainer.delta, init, trainer.init_sd)
+                discrepancy.append(disc)
             elif s["intervals"] != "laplace":
-                raise ValueError(f"{variant}: intervals must be 'sandwich' or 'laplace': {s['intervals']!r}")
+                raise ValueError(
+                    f"{variant}: intervals must be 'sandwich', 'laplace' or 'marginal': {s['intervals']!r}"
+                )
             summaries.append(summ)
             losses.append(float(trainer.best_val) if hasattr(trainer, "best_val") else float("nan"))
             calibration.append(trainer.calibration)
@@ -299,6 +311,7 @@ def fit_pbhno(
             best_val=losses,
             calibration=calibration,
             networks_kept=kept,
+            discrepancy=discrepancy,  # intervals="marginal": per member, see marginal_covariance
         ),
     )
     res.predictor = PBHNOPredictor(models)
