@@ -346,6 +346,11 @@ bias = {
     for m in methods
 }
 lines += ["", f"Mean bias of log {FIRST}: " + ", ".join(f"`{m}` {v:+.3f}" for m, v in bias.items()) + "."]
+params = sorted({r["parameter"] for r in recs})
+for m in [m for m in methods if m.startswith("pbhno")]:  # where the intervals miss, per parameter
+    per = {q: [int(r["covered"]) for r in recs if r["method"] == m and r["parameter"] == q] for q in params}
+    hits = ", ".join(f"{q} {sum(v)}/{len(v)}" for q, v in per.items())
+    lines.append(f"Coverage of `{m}` per parameter: {hits}.")
 lines += ["", "## Verdicts (each from the records above)", ""]
 if "pbhno" in methods:
     for other, thr, key, what in [

@@ -198,6 +198,10 @@ def fit_pbhno(
     unknown = set(s) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"{variant}: unknown setting(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    if s["intervals"] not in ("sandwich", "laplace", "marginal"):
+        raise ValueError(
+            f"{variant}: intervals must be 'sandwich', 'laplace' or 'marginal': {s['intervals']!r}"
+        )
     if "design" not in dataset.meta:
         raise ValueError(f"{variant}: dataset has no meta['design'] (make it with discovery.make_dataset)")
     _, mcfg_over, w_over, t_over = ABLATIONS[variant]
@@ -230,10 +234,6 @@ def fit_pbhno(
         tensorboard=False,
     )
     tc = TrainConfig(**{**train_kw, **t_over})  # the ablation's overrides win
-    if s["intervals"] not in ("sandwich", "laplace", "marginal"):
-        raise ValueError(
-            f"{variant}: intervals must be 'sandwich', 'laplace' or 'marginal': {s['intervals']!r}"
-        )
     models, summaries, losses, calibration, kept, discrepancy = [], [], [], [], [], []
     try:
         for m in range(int(s["members"])):
@@ -282,10 +282,6 @@ def fit_pbhno(
             elif s["intervals"] == "marginal":
                 summ["cov"], disc = marginal_covariance(model, ds, trainer.delta, init, trainer.init_sd)
                 discrepancy.append(disc)
-            elif s["intervals"] != "laplace":
-                raise ValueError(
-                    f"{variant}: intervals must be 'sandwich', 'laplace' or 'marginal': {s['intervals']!r}"
-                )
             summaries.append(summ)
             losses.append(float(trainer.best_val) if hasattr(trainer, "best_val") else float("nan"))
             calibration.append(trainer.calibration)
