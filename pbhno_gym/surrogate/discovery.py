@@ -97,18 +97,24 @@ def sandwich_covariance(model, dataset: Dataset, delta: torch.Tensor, block: int
     return (Hi @ B @ Hi).to(torch.float64).cpu()
 
 
-def _network_jacobian(
-    model, data: EpisodeTensors, delta: Tensor, sd: Tensor, chunk: int = 64
-) -> tuple[Tensor, Tensor]:
-    """Whitened Jacobians of the observed predictions w.r.t. the network weights (N, P) and the
-    initial-state offsets (N, D), by reverse mode: one backward pass per chunk of observations
-    (batched vector-Jacobian products, falling back to one pass per observation)."""
+def _observed(model, data: EpisodeTensors, delta: Tensor, log_theta: Tensor | None = None) -> Tensor:
+    """(N,) whitened predictions of every observation: the grid's measured entries, then the
+    off-grid points (the order of :class:`~.calibrate.ModelProblem`)."""
+    from .losses import predict_all
+
+    pred, pt = predict_all(model, data.actions, delta, log_theta, points=data.points)
+    out = (pred / data.var.sqrt())[data.mask]
+    return out if pt is None else torch.cat([out, pt / data.points.var.sqrt()])
+
+
+def _network_jacobian(model, data: EpisodeTensors, delta: Tensor, chunk: int = 64) -> tuple[Tensor, Tensor]:
+    """Whitened Jacobians of the observations (:func:`_observed`) w.r.t. the network weights
+    (N, P) and the initial-state offsets (N, D), by reverse mode: one backward pass per chunk of
+    observations (batched vector-Jacobian products, falling back to one pass per observation)."""
     params = [p for n, p in model.named_parameters() if n != "log_theta_free" and p.requires_grad]
     dl = delta.detach().clone().requires_grad_(True)
-    from .losses import rollout_predictions
-
     with torch.enable_grad():
-        out = (rollout_predictions(model, data.actions, dl) / sd)[data.mask]
+        out = _observed(model, data, dl)
         N, wrt = out.shape[0], [*params, dl]
         rows: list[Tensor] = []
         for s in range(0, N, chunk):
@@ -165,32 +171,32 @@ def marginal_covariance(
     Bayes factor of the discrepancy against none, a misspecification diagnostic).
     """
     d = EpisodeTensors.from_dataset(dataset, model.device, model.dtype)
-    if d.points is not None and len(d.points) > 0:
-        raise ValueError(
-            "marginal_covariance: dataset has off-grid measurement points; use intervals='sandwich'"
-        )
     names = {n for n, p in model.named_parameters() if n != "log_theta_free" and p.requires_grad}
     missing = names - set(init_params)
     if missing:
         raise ValueError(f"marginal_covariance: init_params lacks {sorted(missing)}")
-    from .losses import rollout_predictions
-
     sd = d.var.sqrt()
     Jt = (sensitivities(model, d, delta.detach()) / sd[..., None])[d.mask].double()  # (N, p)
-    Jw, Jd = _network_jacobian(model, d, delta, sd)
+    Jp = point_sensitivities(model, d, delta.detach())
+    if Jp is not None:  # off-grid measurement points after the grid's
+        Jt = torch.cat([Jt, (Jp / d.points.var.sqrt()[:, None]).double()])
+    Jw, Jd = _network_jacobian(model, d, delta)
     trained = {n: p.detach().clone() for n, p in model.named_parameters() if n in names}
     try:  # the skeleton: the networks at their (zero-output) initial weights, offsets 0
         with torch.no_grad():
             for n, p in model.named_parameters():
                 if n in names:
                     p.copy_(init_params[n].to(p))
-            pred0 = rollout_predictions(model, d.actions, torch.zeros_like(delta))
+            pred0 = _observed(model, d, torch.zeros_like(delta))
     finally:
         with torch.no_grad():
             for n, p in model.named_parameters():
                 if n in names:
                     p.copy_(trained[n])
-    r = ((d.y - pred0) / sd)[d.mask].double()
+    y = d.y[d.mask] / sd[d.mask]
+    if d.points is not None and len(d.points) > 0:
+        y = torch.cat([y, d.points.y / d.points.var.sqrt()])
+    r = (y - pred0).double()
     N = r.shape[0]
     A = torch.eye(N, dtype=torch.float64, device=r.device) + init_sd**2 * (Jd @ Jd.T)
     L = torch.linalg.cholesky(A)
