@@ -30,6 +30,9 @@ intervals of coverage, the held-out selection rate, and one verdict line per cla
     python scripts/misspec.py --quick --variants pbhno_held pbhno_no_orth --budget-min 1000 \
         --out docs/results/misspec/mapk_feedback/ablations \
         --reference docs/results/misspec/mapk_feedback/records.csv    # ablations, same seeds
+    python scripts/misspec.py --quick --variants --comparators sbinn pinn_ode fno --budget-min 1000 \
+        --out docs/results/misspec/mapk_feedback/comparators \
+        --reference docs/results/misspec/mapk_feedback/records.csv    # physics-informed / operator
     python scripts/misspec.py --design wnt_sink --seeds 20              # the Wnt design (long)
     python scripts/misspec.py --design wnt_sink --device cuda --workers 4  # full setting, one GPU
 """
@@ -58,15 +61,23 @@ p.add_argument("--out", default=None, help="results folder (default docs/results
 p.add_argument("--summary-only", action="store_true", help="only recompute summary.md from records.csv")
 p.add_argument(
     "--variants",
-    nargs="+",
+    nargs="*",
     default=None,
-    help="PB-HNO variants to fit (default: pbhno; without --quick also the ablations)",
+    help="PB-HNO variants to fit (default: pbhno; without --quick also the ablations; none with "
+    "an empty list, e.g. to run only --comparators)",
 )
 p.add_argument(
     "--reference",
     default=None,
     help="a records.csv whose rows of methods not run here join the summary (e.g. pbhno for an "
     "ablation run of the same seeds and settings)",
+)
+p.add_argument(
+    "--comparators",
+    nargs="+",
+    default=[],
+    help="further registry methods on the same data, each handed the skeleton with its quick "
+    "settings (e.g. sbinn pinn_ode fno: physics-informed and operator baselines)",
 )
 p.add_argument(
     "--intervals",
@@ -116,8 +127,11 @@ else:  # wnt_sink: the field in 16 x 16 cosine modes, a learned uptake factor fo
         "skeleton. Counterfactual: new experiments with denser dose pulses; error = RMSE of the "
         "noise-free normalised channels (T and the ligand samples) against the truth's."
     )
-PBHNO_VARIANTS = args.variants or ["pbhno"] + (
-    [] if args.quick else ["pbhno_held", "pbhno_no_orth", "pbhno_no_sens", "pbhno_additive", "pbhno_adam"]
+PBHNO_VARIANTS = (
+    args.variants
+    if args.variants is not None
+    else ["pbhno"]
+    + ([] if args.quick else ["pbhno_held", "pbhno_no_orth", "pbhno_no_sens", "pbhno_additive", "pbhno_adam"])
 )
 MAP_SETTINGS = {"n_starts": 3, "max_nfev": 30, "jac_mode": "fd"}
 out_dir = Path(args.out or ROOT / "docs/results/misspec" / DESIGN)
@@ -146,8 +160,10 @@ def run_seed(seed: int) -> list[dict]:
     from pbhno_gym.discovery import get_design
     from pbhno_gym.discovery.design import design_model, make_dataset
     from pbhno_gym.discovery.prior import Prior
-    from pbhno_gym.discovery.registry import fit
+    from pbhno_gym.discovery.registry import fit, get_method
 
+    for c in args.comparators:  # unknown names fail here, naming the registry's methods
+        get_method(c)
     design = get_design(DESIGN)
     ds = make_dataset(design, seed)
     cf = make_dataset(design, seed, stream=1, pulse=COUNTERFACTUAL_PULSE)
@@ -191,6 +207,8 @@ def run_seed(seed: int) -> list[dict]:
         )
         kept = int(np.mean(res.meta["networks_kept"]) >= 0.5)
         record(v, f"{skel.meta['model']} skeleton + networks", res, str(kept))
+    for c in args.comparators:  # the registry's quick settings, the skeleton's equations
+        record(c, f"{skel.meta['model']} skeleton ({c})", fit(c, ds, free, prior, seed=seed))
     return rows
 
 
@@ -229,7 +247,9 @@ if not args.summary_only:
     cmd = " ".join(
         ["python scripts/misspec.py"]
         + (["--quick"] if args.quick else [])
-        + (["--variants", *args.variants] if args.variants else [])
+        + (["--variants", *args.variants] if args.variants is not None else [])
+        + (["--comparators", *args.comparators] if args.comparators else [])
+        + ([f"--intervals {args.intervals}"] if args.intervals != "marginal" else [])
         + ([f"--seeds {args.seeds}"] if args.seeds else [])
         + ([f"--budget-min {args.budget_min:g}"] if args.budget_min is not None else [])
         + ([f"--reference {args.reference}"] if args.reference else [])

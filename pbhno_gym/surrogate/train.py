@@ -321,11 +321,9 @@ class Trainer:
         cfg, model, idx = self.cfg, self.model, self.train_idx
         params = [p for g in self.opt.param_groups for p in g["params"]]
         before = [p.detach().clone() for p in params]
-        logs: dict[str, float] = {}
 
-        def closure() -> torch.Tensor:
-            self.opt.zero_grad(set_to_none=True)
-            loss, terms = objective(
+        def evaluate() -> tuple[torch.Tensor, dict[str, float]]:
+            return objective(
                 model,
                 self.data.index(idx),
                 self.delta[idx],
@@ -335,23 +333,32 @@ class Trainer:
                 self.init_sd,
                 self.sens_w[idx],
             )
+
+        def closure() -> torch.Tensor:
+            self.opt.zero_grad(set_to_none=True)
+            loss, _ = evaluate()
             if not torch.isfinite(loss):
                 return loss.detach()
             loss.backward()
-            logs.update({"loss": float(loss.detach()), **terms})
             return loss
 
-        loss = self.opt.step(closure)
-        ok = torch.isfinite(torch.as_tensor(loss)) and all(bool(torch.isfinite(p).all()) for p in params)
+        self.opt.step(closure)
+        # the log is the accepted point's: L-BFGS returns the loss at the start, and its last
+        # closure call can be a line-search trial point (one extra forward pass per epoch)
+        with torch.no_grad():
+            loss, logs = evaluate()
+        ok = bool(torch.isfinite(loss)) and all(bool(torch.isfinite(p).all()) for p in params)
         if not ok:
             with torch.no_grad():
                 for p, b in zip(params, before, strict=True):
                     p.copy_(b)
             self.opt.state.clear()
             self.skipped += 1
+            logs = {}
         model.project_theta_()
         self.sched.step()
-        return {"loss": math.nan, "y": math.nan, **logs, "skipped": float(self.skipped)}
+        final = float(loss) if ok else math.nan
+        return {"loss": final, "y": math.nan, **logs, "skipped": float(self.skipped)}
 
     def validate(self) -> float:
         """Fit the validation episodes' offsets (model frozen), return their measurement loss."""

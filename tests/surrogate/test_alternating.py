@@ -41,6 +41,30 @@ def test_lbfgs_epoch_lowers_the_training_loss_and_theta_leaves_it_when_alternati
     assert float((tr.model.log_theta_free.detach() - start).abs().max()) > 1e-4
 
 
+def test_lbfgs_epoch_logs_the_accepted_point(mapk_data, tmp_path):
+    """The logged loss is the objective at the parameters the epoch leaves (L-BFGS itself returns
+    the loss at the start, and its last closure call can be a line-search trial point)."""
+    from pbhno_gym.surrogate.losses import objective
+
+    tr = _trainer(mapk_data, tmp_path)  # theta inside L-BFGS, no alternating step after it
+    start = tr.train_epoch()
+    rec = tr.train_epoch()
+    idx = tr.train_idx
+    with torch.no_grad():
+        loss, terms = objective(
+            tr.model,
+            tr.data.index(idx),
+            tr.delta[idx],
+            len(idx),
+            tr.n_obs_train,
+            tr.cfg.weights,
+            tr.init_sd,
+            tr.sens_w[idx],
+        )
+    assert rec["loss"] == float(loss) and rec["y"] == terms["y"]
+    assert rec["loss"] < start["loss"]
+
+
 def test_held_theta_stays_put_under_alternation(mapk_data, tmp_path):
     tr = _trainer(mapk_data, tmp_path, alternate_nfev=3, lr_theta=0.0)
     start = tr.model.log_theta_free.detach().clone()
