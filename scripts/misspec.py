@@ -41,8 +41,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import math
 import multiprocessing as mp
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -78,6 +80,11 @@ p.add_argument(
     default=[],
     help="further registry methods on the same data, each handed the skeleton with its quick "
     "settings (e.g. sbinn pinn_ode fno: physics-informed and operator baselines)",
+)
+p.add_argument(
+    "--resume",
+    action="store_true",
+    help="keep the seeds records.csv in --out already has (all of this run's methods) and run the rest",
 )
 p.add_argument(
     "--intervals",
@@ -223,28 +230,11 @@ def git_state() -> str:
 t_start = time.perf_counter()
 run_info = ""
 git_at_start = git_state()  # before this run writes its own outputs into the tree
-if not args.summary_only:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    all_rows: list[dict] = []
-    done: list[int] = []
-    stopped = False
-    with mp.get_context("fork").Pool(args.workers) as pool:
-        for rows in pool.imap_unordered(run_seed, range(N_SEEDS)):
-            all_rows += rows
-            done.append(rows[0]["seed"])
-            el = time.perf_counter() - t_start
-            print(f"seed {rows[0]['seed']} done ({len(done)}/{N_SEEDS}, {el / 60:.1f} min)", flush=True)
-            all_rows.sort(key=lambda r: (r["seed"], r["method"], r["parameter"]))
-            with open(records_path, "w", newline="") as f:
-                w = csv.DictWriter(f, FIELDS)
-                w.writeheader()
-                w.writerows(all_rows)
-            if el > BUDGET_S and len(done) < N_SEEDS:
-                stopped = True
-                pool.terminate()
-                break
-    wall = time.perf_counter() - t_start
-    cmd = " ".join(
+
+
+def command_line() -> str:
+    """This run's command, as run.txt records it."""
+    return " ".join(
         ["python scripts/misspec.py"]
         + (["--quick"] if args.quick else [])
         + (["--variants", *args.variants] if args.variants is not None else [])
@@ -256,15 +246,77 @@ if not args.summary_only:
         + ([f"--design {DESIGN}"] if DESIGN != "mapk_feedback" else [])
         + ([f"--device {args.device}"] if args.device != "cpu" else [])
         + ([f"--out {args.out}"] if args.out else [])
+        + (["--resume"] if args.resume else [])
     )
-    run_info = (
-        f"Run: `{cmd}` at git {git_at_start}, "
+
+
+def write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def write_state(rows: list[dict], done: list[int], resumed: list[int], status: str) -> str:
+    """records.csv and run.txt as they stand (after every seed, so a killed run leaves both)."""
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, FIELDS, lineterminator="\n")
+    w.writeheader()
+    w.writerows(sorted(rows, key=lambda r: (int(r["seed"]), r["method"], r["parameter"])))
+    write_atomic(records_path, buf.getvalue())
+    wall = time.perf_counter() - t_start
+    info = (
+        f"Run: `{command_line()}` at git {git_at_start}, "
         f"{args.workers} worker processes (1 torch thread each), {wall / 60:.1f} min wall, "
-        f"{len(done)} of {N_SEEDS} seeds finished"
-        + (" (stopped at the time budget: the rest did not fit)" if stopped else "")
+        f"{len(done) + len(resumed)} of {N_SEEDS} seeds finished"
+        + (f" ({len(resumed)} resumed from an earlier run's records, not timed here)" if resumed else "")
+        + {"done": "", "stopped": " (stopped at the time budget: the rest did not fit)"}.get(
+            status, f" ({status})"
+        )
         + f". PB-HNO settings: `{PBHNO_SETTINGS}`."
     )
-    (out_dir / "run.txt").write_text(run_info + "\n")
+    write_atomic(out_dir / "run.txt", info + "\n")
+    return info
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt  # a killed run still writes run.txt (finally below)
+
+
+if not args.summary_only:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    all_rows: list[dict] = []
+    resumed: list[int] = []
+    expected = {"map_generator", "map_skeleton", *PBHNO_VARIANTS, *args.comparators}
+    if args.resume and records_path.exists():  # keep the seeds an earlier run finished
+        with open(records_path) as f:
+            old = list(csv.DictReader(f))
+        by_seed: dict[int, set] = {}
+        for r in old:
+            by_seed.setdefault(int(r["seed"]), set()).add(r["method"])
+        resumed = sorted(s for s, ms in by_seed.items() if expected <= ms and s < N_SEEDS)
+        all_rows = [r for r in old if int(r["seed"]) in resumed]
+        print(f"resuming: seeds {resumed} kept from {records_path}", flush=True)
+    todo = [s for s in range(N_SEEDS) if s not in resumed]
+    done: list[int] = []
+    status = "done"
+    try:
+        with mp.get_context("fork").Pool(args.workers) as pool:
+            signal.signal(signal.SIGTERM, _interrupt)  # the main process only (workers are forked)
+            for rows in pool.imap_unordered(run_seed, todo):
+                all_rows += rows
+                done.append(rows[0]["seed"])
+                el = time.perf_counter() - t_start
+                print(f"seed {rows[0]['seed']} done ({len(done)}/{len(todo)}, {el / 60:.1f} min)", flush=True)
+                write_state(all_rows, done, resumed, "in progress")
+                if el > BUDGET_S and len(done) < len(todo):
+                    status = "stopped"
+                    pool.terminate()
+                    break
+    except KeyboardInterrupt:
+        status = "interrupted: rerun with --resume"
+        raise
+    finally:
+        run_info = write_state(all_rows, done, resumed, status)
 elif (out_dir / "run.txt").exists():
     run_info = (out_dir / "run.txt").read_text().strip()
 
@@ -401,7 +453,9 @@ if "pbhno" in methods:
         f"**{'holds' if ok else 'does not hold'}**"
     )
     lines.append(f"- >= 20 seeds: {len(seeds)}: **{'holds' if len(seeds) >= 20 else 'does not hold'}**")
-    if run_info and "--quick" in run_info and "--variants" not in run_info:  # the quick setting itself
+    partial = ("resume", "in progress", "interrupted")  # not one whole run of the quick setting
+    quick_itself = "--quick" in run_info and "--variants" not in run_info
+    if run_info and quick_itself and not any(w in run_info for w in partial):
         mins = float(run_info.split(" min wall")[0].rsplit(", ", 1)[-1])
         lines.append(
             f"- quick setting <= 20 min on 2 cores: {mins:.1f} min: "
