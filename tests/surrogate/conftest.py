@@ -89,3 +89,26 @@ def misspec_problem(seed: int):
         "map_skeleton", ds, free, prior, seed=seed, settings={"n_starts": 3, "max_nfev": 30, "jac_mode": "fd"}
     )
     return ds, free, prior, truth, skel
+
+
+@pytest.fixture(scope="session")
+def misspec_fit_seed0():
+    """``mapk_feedback`` seed 0 and PB-HNO fitted on it: one member, 3 alternating epochs from the
+    skeleton MAP, marginal intervals (the estimates do not depend on the interval kind)."""
+    from pbhno_gym.discovery.registry import fit
+
+    ds, free, prior, truth, skel = misspec_problem(0)
+    settings = dict(
+        members=1,
+        epochs=3,
+        patience=3,
+        optimizer="lbfgs",
+        alternate_nfev=10,
+        substeps=4,
+        correction_cap=4.0,
+        calibrate_nfev=0,
+        start_log_theta=skel.log_theta,
+        intervals="marginal",
+    )
+    res = fit("pbhno", ds, free, prior, seed=0, settings=settings)
+    return ds, truth, skel, res

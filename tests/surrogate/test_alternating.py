@@ -8,7 +8,7 @@ import torch
 from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 from pbhno_gym.surrogate.train import TrainConfig, Trainer
 
-from .conftest import misspec_problem, quick_config
+from .conftest import quick_config
 
 
 def _trainer(ds, run_dir, epochs=2, **tc) -> Trainer:
@@ -96,26 +96,12 @@ def test_lbfgs_resume_after_interrupt_equals_uninterrupted(mapk_data, tmp_path, 
     assert [r["loss"] for r in ref.history] == [r["loss"] for r in resumed.history]
 
 
-def test_alternating_fit_removes_most_of_the_skeleton_bias_under_model_error():
+def test_alternating_fit_removes_most_of_the_skeleton_bias_under_model_error(misspec_fit_seed0):
     """``mapk_feedback`` seed 0 (ERK feedback hidden, skeleton without it): three alternating
     epochs take the log-MAE from the skeleton MAP's 0.093 to 0.046 and the log-k1 error from
     -0.21 to -0.09 (measured 2026-12-04). Joint Adam with the same data (12 epochs, the previous
     algorithm) reached 0.077 and -0.10, so the 0.7x bound below fails without the change."""
-    from pbhno_gym.discovery.registry import fit
-
-    ds, free, prior, truth, skel = misspec_problem(0)
-    settings = dict(
-        members=1,
-        epochs=3,
-        patience=3,
-        optimizer="lbfgs",
-        alternate_nfev=10,
-        substeps=4,
-        correction_cap=4.0,
-        calibrate_nfev=0,
-        start_log_theta=skel.log_theta,
-    )
-    res = fit("pbhno", ds, free, prior, seed=0, settings=settings)
+    _, truth, skel, res = misspec_fit_seed0
     mae_skel, mae_pb = np.abs(skel.log_theta - truth).mean(), np.abs(res.log_theta - truth).mean()
     assert abs(skel.log_theta[0] - truth[0]) > 0.15  # the bias this test is about
     assert abs(res.log_theta[0] - truth[0]) < abs(skel.log_theta[0] - truth[0]) - 0.06
