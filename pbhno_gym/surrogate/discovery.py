@@ -102,9 +102,13 @@ def _observed(model, data: EpisodeTensors, delta: Tensor, log_theta: Tensor | No
     off-grid points (the order of :class:`~.calibrate.ModelProblem`)."""
     from .losses import predict_all
 
-    pred, pt = predict_all(model, data.actions, delta, log_theta, points=data.points)
-    out = (pred / data.var.sqrt())[data.mask]
-    return out if pt is None else torch.cat([out, pt / data.points.var.sqrt()])
+    return _whitened(data, *predict_all(model, data.actions, delta, log_theta, points=data.points))
+
+
+def _whitened(data: EpisodeTensors, grid: Tensor, pts: Tensor | None) -> Tensor:
+    """(N,) grid values at the measured entries, then the points' values, over their noise sd."""
+    out = (grid / data.var.sqrt())[data.mask]
+    return out if pts is None or len(pts) == 0 else torch.cat([out, pts / data.points.var.sqrt()])
 
 
 def _network_jacobian(model, data: EpisodeTensors, delta: Tensor, chunk: int = 64) -> tuple[Tensor, Tensor]:
@@ -193,10 +197,7 @@ def marginal_covariance(
             for n, p in model.named_parameters():
                 if n in names:
                     p.copy_(trained[n])
-    y = d.y[d.mask] / sd[d.mask]
-    if d.points is not None and len(d.points) > 0:
-        y = torch.cat([y, d.points.y / d.points.var.sqrt()])
-    r = (y - pred0).double()
+    r = (_whitened(d, d.y, None if d.points is None else d.points.y) - pred0).double()
     N = r.shape[0]
     A = torch.eye(N, dtype=torch.float64, device=r.device) + init_sd**2 * (Jd @ Jd.T)
     L = torch.linalg.cholesky(A)
