@@ -161,6 +161,8 @@ PBHNO_VARIANTS = (
 MAP_SETTINGS = {"n_starts": 3, "max_nfev": 30, "jac_mode": "fd"}
 out_dir = Path(args.out or ROOT / "docs/results/misspec" / DESIGN)
 records_path, summary_path = out_dir / "records.csv", out_dir / "summary.md"
+curves_path = out_dir / "curves.csv"  # every fit's loss curves (curve_rows), for the report's figure
+CURVE_FIELDS = ["seed", "method", "member", "step", "term", "value"]
 FIELDS = [
     "seed",
     "method",
@@ -177,8 +179,37 @@ FIELDS = [
 ]
 
 
-def run_seed(seed: int) -> list[dict]:
-    """Every method on one seed's data; one record per (method, parameter)."""
+def curve_rows(seed: int, method: str, res) -> list[dict]:
+    """One fit's loss curves from ``res.meta["history"]``, one row per (member or network, step,
+    term): SBINN and PINN log their terms every 250 steps, PB-HNO every epoch of every member
+    (losses and held-out error), the plain FNO ~20 points of each network's train/val loss."""
+    hist, out = res.meta.get("history"), []
+
+    def add(member: str, step: int, term: str, v) -> None:
+        if isinstance(v, (int, float)) and math.isfinite(v):
+            out.append(dict(seed=seed, method=method, member=member, step=step, term=term, value=f"{v:.6g}"))
+
+    if isinstance(hist, dict):  # plain FNO: network -> {"train": [...], "val": [...], "best_val"}
+        for net, c in hist.items():
+            for term in ("train", "val"):
+                for i, v in enumerate(c.get(term, [])):
+                    add(net, i, term, v)
+    elif hist and isinstance(hist[0], list):  # PB-HNO: per member, the trainer's epoch rows
+        for m, epochs in enumerate(hist):
+            for r in epochs:
+                for k, v in r.items():
+                    if k not in ("epoch", "lr", "seconds") and not k.startswith("theta/"):
+                        add(str(m), int(r["epoch"]), k, v)
+    else:  # SBINN / PINN: [{"step": ..., term: value}, ...]
+        for r in hist or []:
+            for k, v in r.items():
+                if k != "step":
+                    add("", int(r["step"]), k, v)
+    return out
+
+
+def run_seed(seed: int) -> tuple[list[dict], list[dict]]:
+    """Every method on one seed's data: one record per (method, parameter), and the loss curves."""
     import torch
 
     torch.set_num_threads(1)
@@ -199,8 +230,10 @@ def run_seed(seed: int) -> list[dict]:
     prior = Prior.from_meta(ds.meta, free)
     truth = np.asarray(ds.meta["true_log_theta"])[[ds.meta["true_param_names"].index(n) for n in free]]
     rows: list[dict] = []
+    curves: list[dict] = []
 
     def record(label: str, model: str, res, kept: str = "") -> None:
+        curves.extend(curve_rows(seed, label, res))
         fc = res.predictor.forecast(cf)
         rmse = float(np.sqrt(((fc - truth_cf) ** 2).mean()))
         lo, hi = res.intervals()
@@ -236,7 +269,7 @@ def run_seed(seed: int) -> list[dict]:
         record(v, f"{skel.meta['model']} skeleton + networks", res, str(kept))
     for c in args.comparators:  # the registry's quick settings, the skeleton's equations
         record(c, f"{skel.meta['model']} skeleton ({c})", fit(c, ds, free, prior, seed=seed))
-    return rows
+    return rows, curves
 
 
 def git_state() -> str:
@@ -276,13 +309,26 @@ def write_atomic(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
-def write_state(rows: list[dict], done: list[int], resumed: list[int], status: str) -> str:
-    """records.csv and run.txt as they stand (after every seed, so a killed run leaves both)."""
+def write_csv(path: Path, fields: list[str], rows: list[dict], key) -> None:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, FIELDS, lineterminator="\n")
+    w = csv.DictWriter(buf, fields, lineterminator="\n")
     w.writeheader()
-    w.writerows(sorted(rows, key=lambda r: (int(r["seed"]), r["method"], r["parameter"])))
-    write_atomic(records_path, buf.getvalue())
+    w.writerows(sorted(rows, key=key))
+    write_atomic(path, buf.getvalue())
+
+
+def write_state(
+    rows: list[dict], curves: list[dict], done: list[int], resumed: list[int], status: str
+) -> str:
+    """records.csv, curves.csv and run.txt as they stand (after every seed, so a killed run leaves
+    all three)."""
+    write_csv(records_path, FIELDS, rows, lambda r: (int(r["seed"]), r["method"], r["parameter"]))
+    write_csv(
+        curves_path,
+        CURVE_FIELDS,
+        curves,
+        lambda r: (int(r["seed"]), r["method"], r["member"], r["term"], int(r["step"])),
+    )
     wall = time.perf_counter() - t_start
     info = (
         f"Run: `{command_line()}` at git {git_at_start}, "
@@ -305,6 +351,7 @@ def _interrupt(signum, frame) -> None:
 if not args.summary_only:
     out_dir.mkdir(parents=True, exist_ok=True)
     all_rows: list[dict] = []
+    all_curves: list[dict] = []
     resumed: list[int] = []
     expected = {"map_generator", *PBHNO_VARIANTS, *args.comparators}
     if not WELL_SPECIFIED:
@@ -317,6 +364,9 @@ if not args.summary_only:
             by_seed.setdefault(int(r["seed"]), set()).add(r["method"])
         resumed = sorted(s for s, ms in by_seed.items() if expected <= ms and s < N_SEEDS)
         all_rows = [r for r in old if int(r["seed"]) in resumed]
+        if curves_path.exists():  # records written before curves.csv existed resume without curves
+            with open(curves_path) as f:
+                all_curves = [r for r in csv.DictReader(f) if int(r["seed"]) in resumed]
         print(f"resuming: seeds {resumed} kept from {records_path}", flush=True)
     todo = [s for s in range(N_SEEDS) if s not in resumed]
     done: list[int] = []
@@ -324,12 +374,13 @@ if not args.summary_only:
     try:
         with mp.get_context("fork").Pool(args.workers) as pool:
             signal.signal(signal.SIGTERM, _interrupt)  # the main process only (workers are forked)
-            for rows in pool.imap_unordered(run_seed, todo):
+            for rows, curves in pool.imap_unordered(run_seed, todo):
                 all_rows += rows
+                all_curves += curves
                 done.append(rows[0]["seed"])
                 el = time.perf_counter() - t_start
                 print(f"seed {rows[0]['seed']} done ({len(done)}/{len(todo)}, {el / 60:.1f} min)", flush=True)
-                write_state(all_rows, done, resumed, "in progress")
+                write_state(all_rows, all_curves, done, resumed, "in progress")
                 if el > BUDGET_S and len(done) < len(todo):
                     status = "stopped"
                     pool.terminate()
@@ -338,7 +389,7 @@ if not args.summary_only:
         status = "interrupted: rerun with --resume"
         raise
     finally:
-        run_info = write_state(all_rows, done, resumed, status)
+        run_info = write_state(all_rows, all_curves, done, resumed, status)
 elif (out_dir / "run.txt").exists():
     run_info = (out_dir / "run.txt").read_text().strip()
 
@@ -503,5 +554,71 @@ if "pbhno" in methods and ablations:
         lines.append(
             f"| `{m}` | {a[0]:.2f} [{a[1]:.2f}, {a[2]:.2f}] | {b[0]:.2f} [{b[1]:.2f}, {b[2]:.2f}] | {a[3]} |"
         )
+
+
+def loss_curve_section() -> list[str]:
+    """The report's loss curves, from curves.csv: a figure (per method, each term's median over
+    seeds; PB-HNO's member 0) and a table whose last column is the median relative change of each
+    term over the last fifth of its logged steps (near 0: the fit had flattened; large: still moving)."""
+    if not curves_path.exists():
+        return []
+    with open(curves_path) as f:
+        crv = [r for r in csv.DictReader(f) if r["member"] in ("", "0", "encoder", "forecaster")]
+    if not crv:
+        return []
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    series: dict[tuple[str, str, str], dict[int, dict[int, float]]] = {}
+    for r in crv:  # (method, member, term) -> seed -> step -> value
+        key = (r["method"], r["member"], r["term"])
+        series.setdefault(key, {}).setdefault(int(r["seed"]), {})[int(r["step"])] = float(r["value"])
+    meths = list(dict.fromkeys(k[0] for k in series))
+    fig, axes = plt.subplots(1, len(meths), figsize=(4 * len(meths), 3.2), squeeze=False)
+    rows = [
+        "",
+        "## Loss curves (curves.csv)",
+        "",
+        f"![loss curves]({curves_path.with_suffix('.png').name})",
+        "",
+        "| method | network | term | seeds | steps logged | median first | median last | "
+        "median change over the last fifth |",
+        "|---|---|---|---:|---:|---:|---:|---:|",
+    ]
+    for ax, m in zip(axes[0], meths, strict=True):
+        nonpos = False
+        for (mm, member, term), by_seed in series.items():
+            if mm != m:
+                continue
+            steps = sorted(set.intersection(*(set(v) for v in by_seed.values())))
+            off = all(x == 0 for v in by_seed.values() for x in v.values())  # a switched-off term
+            if len(steps) < 2 or term == "skipped" or off:  # "skipped": rejected steps, not a loss
+                continue
+            med = np.array([np.median([v[st] for v in by_seed.values()]) for st in steps])
+            nonpos |= bool((med <= 0).any())
+            ax.plot(steps, med, label=f"{member + ' ' if member not in ('', '0') else ''}{term}")
+            k = max(1, len(steps) // 5)
+            change = [
+                abs(v[steps[-1]] - v[steps[-1 - k]]) / max(abs(v[steps[-1]]), 1e-12) for v in by_seed.values()
+            ]
+            first = np.median([v[steps[0]] for v in by_seed.values()])
+            rows.append(
+                f"| `{m}` | {member or '-'} | {term} | {len(by_seed)} | {len(steps)} | {first:.4g} | "
+                f"{med[-1]:.4g} | {np.median(change):.3f} |"
+            )
+        ax.set_yscale("symlog" if nonpos else "log")
+        ax.set_title(m)
+        ax.set_xlabel("epoch" if m.startswith("pbhno") else "step")
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel("loss (median over seeds)")
+    fig.tight_layout()
+    fig.savefig(curves_path.with_suffix(".png"), dpi=110)
+    plt.close(fig)
+    return rows
+
+
+lines += loss_curve_section()
 summary_path.write_text("\n".join(lines) + "\n")
 print("\n".join(lines))

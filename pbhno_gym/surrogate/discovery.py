@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,23 @@ def _flat(g: Tensor | None, w: Tensor, k: int) -> Tensor:
     return g.reshape(k, -1)
 
 
+@contextmanager
+def _weights_set(model: torch.nn.Module, values: dict[str, Tensor]) -> Iterator[torch.nn.Module]:
+    """``model`` with the named parameters set to ``values`` inside the block; the previous values
+    come back afterwards, also when the block raises."""
+    params = dict(model.named_parameters())
+    saved = {n: params[n].detach().clone() for n in values}
+    try:
+        with torch.no_grad():
+            for n, v in values.items():
+                params[n].copy_(v.to(params[n]))
+        yield model
+    finally:
+        with torch.no_grad():
+            for n, v in saved.items():
+                params[n].copy_(v)
+
+
 def marginal_covariance(
     model,
     dataset: Dataset,
@@ -185,18 +203,9 @@ def marginal_covariance(
     if Jp is not None:  # off-grid measurement points after the grid's
         Jt = torch.cat([Jt, (Jp / d.points.var.sqrt()[:, None]).double()])
     Jw, Jd = _network_jacobian(model, d, delta)
-    trained = {n: p.detach().clone() for n, p in model.named_parameters() if n in names}
-    try:  # the skeleton: the networks at their (zero-output) initial weights, offsets 0
-        with torch.no_grad():
-            for n, p in model.named_parameters():
-                if n in names:
-                    p.copy_(init_params[n].to(p))
-            pred0 = _observed(model, d, torch.zeros_like(delta))
-    finally:
-        with torch.no_grad():
-            for n, p in model.named_parameters():
-                if n in names:
-                    p.copy_(trained[n])
+    # the skeleton: the networks at their (zero-output) initial weights, offsets 0
+    with _weights_set(model, {n: init_params[n] for n in names}), torch.no_grad():
+        pred0 = _observed(model, d, torch.zeros_like(delta))
     r = (_whitened(d, d.y, None if d.points is None else d.points.y) - pred0).double()
     N = r.shape[0]
     A = torch.eye(N, dtype=torch.float64, device=r.device) + init_sd**2 * (Jd @ Jd.T)

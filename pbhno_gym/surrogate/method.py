@@ -238,6 +238,7 @@ def fit_pbhno(
     )
     tc = TrainConfig(**{**train_kw, **t_over})  # the ablation's overrides win
     models, summaries, losses, calibration, kept, discrepancy = [], [], [], [], [], []
+    history: list[list[dict]] = []  # per member, the trainer's per-epoch rows (loss curves)
     try:
         for m in range(int(s["members"])):
             cfg_kw = dict(
@@ -289,6 +290,7 @@ def fit_pbhno(
             losses.append(float(trainer.best_val) if hasattr(trainer, "best_val") else float("nan"))
             calibration.append(trainer.calibration)
             kept.append(bool(_networks_kept(trainer)))
+            history.append([dict(r) for r in trainer.history])
     finally:
         if tmp is not None:
             tmp.cleanup()
@@ -311,6 +313,7 @@ def fit_pbhno(
             calibration=calibration,
             networks_kept=kept,
             discrepancy=discrepancy,  # intervals="marginal": per member, see marginal_covariance
+            history=history,  # per member, per epoch: losses, held-out error, theta
         ),
     )
     res.predictor = PBHNOPredictor(models)

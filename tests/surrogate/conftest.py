@@ -112,3 +112,31 @@ def misspec_fit_seed0():
     )
     res = fit("pbhno", ds, free, prior, seed=0, settings=settings)
     return ds, truth, skel, res
+
+
+def check_resume_after_interrupt(make_trainer, tmp_path, monkeypatch, interrupt_at: int) -> None:
+    """``make_trainer(run_dir)`` builds a Trainer. A run stopped by Ctrl-C at its ``interrupt_at``-th
+    epoch, then resumed from its checkpoint, must end bit for bit where an uninterrupted run ends
+    (weights, optimiser-driven history)."""
+    from pbhno_gym.surrogate.train import Trainer
+
+    ref = make_trainer(tmp_path / "ref")
+    ref.fit(progress=False)
+    original, calls = Trainer.train_epoch, {"n": 0}
+
+    def boom(self):
+        calls["n"] += 1
+        if calls["n"] == interrupt_at:
+            raise KeyboardInterrupt
+        return original(self)
+
+    monkeypatch.setattr(Trainer, "train_epoch", boom)
+    with pytest.raises(KeyboardInterrupt):
+        make_trainer(tmp_path / "cut").fit(progress=False)
+    monkeypatch.setattr(Trainer, "train_epoch", original)
+    assert calls["n"] == interrupt_at  # the interruption happened mid-run
+    resumed = make_trainer(tmp_path / "cut")
+    resumed.fit(resume=True, progress=False)
+    for k, v in ref.model.state_dict().items():
+        assert torch.equal(v, resumed.model.state_dict()[k]), k
+    assert [r["loss"] for r in ref.history] == [r["loss"] for r in resumed.history]

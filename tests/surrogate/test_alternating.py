@@ -8,7 +8,7 @@ import torch
 from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 from pbhno_gym.surrogate.train import TrainConfig, Trainer
 
-from .conftest import quick_config
+from .conftest import check_resume_after_interrupt, quick_config
 
 
 def _trainer(ds, run_dir, epochs=2, **tc) -> Trainer:
@@ -74,26 +74,9 @@ def test_held_theta_stays_put_under_alternation(mapk_data, tmp_path):
 
 
 def test_lbfgs_resume_after_interrupt_equals_uninterrupted(mapk_data, tmp_path, monkeypatch):
-    ref = _trainer(mapk_data, tmp_path / "ref", epochs=3, alternate_nfev=2)
-    ref.fit(progress=False)
-    original = Trainer.train_epoch
-    calls = {"n": 0}
-
-    def boom(self):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "train_epoch", boom)
-    with pytest.raises(KeyboardInterrupt):
-        _trainer(mapk_data, tmp_path / "cut", epochs=3, alternate_nfev=2).fit(progress=False)
-    monkeypatch.setattr(Trainer, "train_epoch", original)
-    resumed = _trainer(mapk_data, tmp_path / "cut", epochs=3, alternate_nfev=2)
-    resumed.fit(resume=True, progress=False)
-    for k, v in ref.model.state_dict().items():
-        assert torch.equal(v, resumed.model.state_dict()[k]), k
-    assert [r["loss"] for r in ref.history] == [r["loss"] for r in resumed.history]
+    check_resume_after_interrupt(
+        lambda d: _trainer(mapk_data, d, epochs=3, alternate_nfev=2), tmp_path, monkeypatch, interrupt_at=2
+    )
 
 
 def test_alternating_fit_removes_most_of_the_skeleton_bias_under_model_error(misspec_fit_seed0):

@@ -182,6 +182,34 @@ def test_marginal_intervals_name_missing_initial_weights(mapk_data):
         marginal_covariance(m, mapk_data, delta, {}, 0.1)
 
 
+def test_marginal_covariance_leaves_the_trained_weights_in_place_even_when_it_fails(mapk_data, monkeypatch):
+    """The skeleton is evaluated with the networks at their initial weights; the trained ones come
+    back afterwards, bit for bit, also when that evaluation raises."""
+    import pbhno_gym.surrogate.discovery as disc
+
+    m, init = _perturbed_model(mapk_data)
+    delta = _delta(m, mapk_data)
+    trained = {n: p.detach().clone() for n, p in m.named_parameters()}
+    marginal_covariance(m, mapk_data, delta, init, 0.1, log10_lambda=[1.0])
+    for n, p in m.named_parameters():
+        assert torch.equal(p, trained[n]), n
+    moved = [n for n in trained if n != "log_theta_free" and not torch.equal(trained[n], init[n])]
+    assert moved
+    original = disc._observed
+
+    def failing(model, d, dl):  # the skeleton's evaluation (networks at their start) fails
+        w = dict(model.named_parameters())
+        if all(torch.equal(w[n], init[n]) for n in moved):
+            raise RuntimeError("skeleton rollout failed")
+        return original(model, d, dl)
+
+    monkeypatch.setattr(disc, "_observed", failing)
+    with pytest.raises(RuntimeError, match="skeleton rollout failed"):
+        marginal_covariance(m, mapk_data, delta, init, 0.1, log10_lambda=[1.0])
+    for n, p in m.named_parameters():
+        assert torch.equal(p, trained[n]), n
+
+
 def test_fit_pbhno_names_a_bad_intervals_setting(mapk_data):
     from pbhno_gym.surrogate.method import fit_pbhno
 

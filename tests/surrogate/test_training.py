@@ -1,5 +1,7 @@
 """Training: theta recovery, exact resume after an interruption, refusing bad files, reports, CLI."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 import torch
@@ -9,7 +11,7 @@ from pbhno_gym.surrogate.discovery import combine_members, laplace_summary, thet
 from pbhno_gym.surrogate.model import PBHNO, CheckpointError, PBHNOConfig
 from pbhno_gym.surrogate.train import TrainConfig, Trainer
 
-from .conftest import TRUE_MAPK, quick_config
+from .conftest import TRUE_MAPK, check_resume_after_interrupt, quick_config
 
 
 def _trainer(ds, run_dir, epochs, seed=0, **tc):
@@ -46,27 +48,8 @@ def test_small_fit_recovers_mapk_theta_and_reports_uncertainty(mapk_data, tmp_pa
 
 
 def test_resume_after_interrupt_equals_uninterrupted(mapk_data, tmp_path, monkeypatch):
-    ref = _trainer(mapk_data, tmp_path / "ref", epochs=4)
-    ref.fit(progress=False)
-    crashing = _trainer(mapk_data, tmp_path / "cut", epochs=4)
-    calls = {"n": 0}
-    original = Trainer.train_epoch
-
-    def boom(self):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(self)
-
-    monkeypatch.setattr(Trainer, "train_epoch", boom)
-    with pytest.raises(KeyboardInterrupt):
-        crashing.fit(progress=False)
-    monkeypatch.setattr(Trainer, "train_epoch", original)
-    resumed = _trainer(mapk_data, tmp_path / "cut", epochs=4)
-    resumed.fit(resume=True, progress=False)
-    for k, v in ref.model.state_dict().items():
-        assert torch.equal(v, resumed.model.state_dict()[k]), k
-    assert [r["loss"] for r in ref.history] == [r["loss"] for r in resumed.history]
+    make = partial(_trainer, mapk_data, epochs=4)  # make(run_dir)
+    check_resume_after_interrupt(make, tmp_path, monkeypatch, interrupt_at=3)
 
 
 def test_bad_checkpoints_and_datasets_are_refused(mapk_data, wnt_data, tmp_path):

@@ -335,6 +335,7 @@ def fit_fno(
         meta=dict(
             settings={k: v for k, v in s.items() if k != "cache_dir"},
             best_val={k: v["best_val"] for k, v in blob["history"].items()},
+            history=blob["history"],  # per network: train / val loss, ~20 points over the epochs
             train_s=0.0 if cached else t_train,
             n_train=blob["n_train"],
             reused_model=cached,
