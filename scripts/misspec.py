@@ -6,7 +6,7 @@ feedback (K_fb = 0.3, hidden); every method but the generator's MAP is handed th
 ligand sink, PB-HNO with the field in 16 x 16 cosine modes and a learned uptake factor (a pilot:
 ~5 min per seed on one core, so its 20 seeds are a GPU or a long CPU job). ``--design
 notch_sparse``: the well-specified control (paper Table I, no hidden mechanism; PB-HNO with the
-field in 8 x 8 cosine modes, one member, ~12 min per seed on one core), where PB-HNO must stay
+field in 8 x 8 cosine modes, one member, ~13-20 min per seed on a shared core), where PB-HNO must stay
 within 1.1x of the true-model MAP (``map_skeleton`` is not fitted: it is the generator). Per seed: one
 training dataset (3 experiments; MAPK: X/Y/Z at 20 of 60 minutes, 2% noise) and one
 counterfactual dataset (new experiments with denser stimulus pulses, never seen in
