@@ -94,6 +94,7 @@ DEFAULTS: dict = dict(
     correction_form="modulation",  # learned log-factors on the skeleton's fluxes | "additive" (a rate)
     gate_rest=True,  # the correction vanishes at the cells' rest state (theta owns the rest kinetics)
     modulation_cap=3.0,  # bound of |log factor| in the modulation form
+    modulation_inputs="all",  # "regulators": each reaction's factor sees only species its rate law lacks
     substeps=None,  # None: RK4 steps of <= 1 min (Notch cis-inactivation ~2/min), >= the design's
     field_substeps=8,  # field + cells in 8 ETD-RK2 sub-intervals (Notch skeleton vs simulator: ~2% rms)
     field_modes=None,  # None: the field on the grid; m: in its m x m lowest cosine modes (surrogate/modal.py)
@@ -128,6 +129,12 @@ ABLATIONS: dict[str, tuple[str, dict, dict, dict]] = {
     "pbhno_additive": (
         "PB-HNO with the additive, ungated correction (a bounded learned rate, the old form)",
         {"correction_form": "additive", "gate_rest": False},
+        {},
+        {},
+    ),
+    "pbhno_regulators": (
+        "PB-HNO whose learned factor on each reaction sees only the species its rate law lacks",
+        {"modulation_inputs": "regulators"},
         {},
         {},
     ),
@@ -252,6 +259,7 @@ def fit_pbhno(
                 correction_form=str(s["correction_form"]),
                 gate_rest=bool(s["gate_rest"]),
                 modulation_cap=float(s["modulation_cap"]),
+                modulation_inputs=str(s["modulation_inputs"]),
                 solver="rk4",
                 adjoint=False,
                 substeps=substeps,

@@ -69,6 +69,8 @@ class PBHNOConfig:
     # the correction vanishes at the rest state (cells' initial state under the starting theta)
     gate_rest: bool = False
     modulation_cap: float = 3.0  # bound of |log factor| in the modulation form
+    # "all" | "regulators": each reaction's factor sees only the species its rate law lacks
+    modulation_inputs: str = "all"
     # gain on the FNO's output in the residual block: the skeleton's per-step transport error is a
     # small fraction of the field scale, and Adam's first steps move every weight by ~lr whatever
     # the gradient's size, so a unit gain let one step at lr 1e-3 raise a fitted Wnt loss 8x
@@ -159,6 +161,7 @@ class PBHNO(nn.Module, ControlModel):
             config.gate_rest,
             config.modulation_cap,
             config.learn_uptake,
+            config.modulation_inputs,
         )
         self.has_field = self.sim.grid is not None
         if self.reduced is not None:

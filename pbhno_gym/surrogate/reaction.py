@@ -39,6 +39,35 @@ def mlp(inp: int, out: int, hidden: int, layers: int) -> nn.Sequential:
     return nn.Sequential(*mods, last)
 
 
+class ReactionMLP(nn.Module):
+    """One MLP per reaction, batched into a few bmm calls: reaction r's output sees only the inputs
+    ``mask[r]`` lets through (masked inputs get exactly zero weight gradient). Layer sizes and
+    initialisation as :func:`mlp` (``nn.Linear``'s uniform bound 1/sqrt(fan in), last layer zero)."""
+
+    def __init__(self, mask: Tensor, hidden: int, layers: int) -> None:
+        super().__init__()
+        R, D = mask.shape
+        self.register_buffer("mask", mask.to(torch.get_default_dtype())[:, None, :].clone())
+        dims = [D] + [hidden] * (layers - 1) + [1]
+        self.weights = nn.ParameterList()
+        self.biases = nn.ParameterList()
+        for i, (a, b) in enumerate(zip(dims[:-1], dims[1:], strict=True)):
+            bound = 0.0 if i == len(dims) - 2 else a**-0.5
+            self.weights.append(nn.Parameter(torch.empty(R, a, b).uniform_(-bound, bound)))
+            self.biases.append(nn.Parameter(torch.empty(R, 1, b).uniform_(-bound, bound)))
+
+    def forward(self, inp: Tensor) -> Tensor:
+        """(..., D) -> (..., R)."""
+        lead = inp.shape[:-1]
+        h = inp.reshape(1, -1, inp.shape[-1]) * self.mask  # (R, M, D)
+        last = len(self.weights) - 1
+        for i, (w, b) in enumerate(zip(self.weights, self.biases, strict=True)):
+            h = torch.baddbmm(b, h, w)
+            if i < last:
+                h = torch.relu(h)
+        return h[..., 0].t().reshape(*lead, -1)
+
+
 class CellDynamics(nn.Module):
     """Hybrid per-cell right-hand side; call :meth:`solve` to advance one control interval.
 
@@ -59,6 +88,12 @@ class CellDynamics(nn.Module):
             correction vanishes there and the rest-state kinetics (e.g. the initial slope after a
             stimulus) belong to theta alone.
         modulation_cap: bound of ``|log m_r|`` in the modulation form.
+        modulation_inputs: what each reaction's log-factor may depend on in the modulation form:
+            ``"all"`` (one MLP of the whole cell state, ligand and controls) or ``"regulators"``
+            (one MLP per reaction, :class:`ReactionMLP`, that sees the ligand, the controls and only
+            the species its skeleton rate law does not contain, ``Pathway.rate_dependence``): the
+            network can then add a missing regulation (e.g. ERK inhibiting Raf activation) but not
+            reshape a rate law in its own substrates, a trade-off direction with the rate constant.
         learn_uptake: a second small MLP gives each cell's membrane uptake coefficient a learned
             factor ``exp(modulation_cap tanh(g(x) - g(x_rest)))`` of the cell's own state, one at
             rest (:meth:`uptake_factor`): a cell-state-dependent ligand sink the skeleton lacks
@@ -81,6 +116,7 @@ class CellDynamics(nn.Module):
         gate_rest: bool = False,
         modulation_cap: float = 3.0,
         learn_uptake: bool = False,
+        modulation_inputs: str = "all",
     ) -> None:
         super().__init__()
         self.pathway = pathway
@@ -93,8 +129,21 @@ class CellDynamics(nn.Module):
         if form not in ("additive", "modulation"):
             raise ValueError(f"CellDynamics: form must be 'additive' or 'modulation', got {form!r}")
         self.form, self.gate_rest, self.mod_cap = form, bool(gate_rest), float(modulation_cap)
+        if modulation_inputs not in ("all", "regulators"):
+            raise ValueError(
+                f"CellDynamics: modulation_inputs must be 'all' or 'regulators', got {modulation_inputs!r}"
+            )
+        if modulation_inputs == "regulators" and form != "modulation":
+            raise ValueError("CellDynamics: modulation_inputs='regulators' needs form='modulation'")
+        self.modulation_inputs = modulation_inputs
         n_out = len(pathway.reactions) if form == "modulation" else S
-        self.net = mlp(S + 1 + self.n_inh, n_out, hidden, layers) if learn else None
+        self.net: nn.Module | None = None
+        if learn and modulation_inputs == "regulators":
+            lacks = ~pathway.rate_dependence()  # (R, S): species a rate law does not read
+            mask = torch.cat([lacks, torch.ones(n_out, 1 + self.n_inh, dtype=torch.bool)], 1)
+            self.net = ReactionMLP(mask, hidden, layers)
+        elif learn:
+            self.net = mlp(S + 1 + self.n_inh, n_out, hidden, layers)
         self.register_buffer("x_rest", torch.zeros(S, dtype=x_scale.dtype), persistent=False)  # gate's rest
         self.uptake_net = mlp(S, 1, hidden, layers) if learn_uptake else None
 

@@ -131,6 +131,22 @@ class Pathway(ABC):
             self._nu_cache[key] = (aug.to(device), w)
         return self._nu_cache[key]
 
+    def rate_dependence(self) -> Tensor:
+        """(R, S) bool: which species each rate law reads, found symbolically (the rate laws are
+        plain arithmetic on SymPy symbols too), so a learned regulation of reaction r can be
+        restricted to the species its rate law does not already contain."""
+        if "dependence" not in self._nu_cache:
+            import sympy as sp
+
+            xs = {s: sp.Symbol(f"x_{s}") for s in self.species}
+            th = {n: sp.Symbol(f"theta_{n}", positive=True) for n in self.params.names}
+            u = {c.name: sp.Symbol(f"u_{c.name}") for c in self.inhibitors}
+            rates = self.rate_expressions(xs, sp.Symbol("ell"), th, u)
+            free = [sp.sympify(r).free_symbols for r in rates]
+            dep = torch.tensor([[xs[s] in f for s in self.species] for f in free], dtype=torch.bool)
+            self._nu_cache["dependence"] = dep
+        return self._nu_cache["dependence"]
+
     def split(self, x: Tensor) -> dict[str, Tensor]:
         """(..., S) -> {species: (...)}."""
         return dict(zip(self.species, x.unbind(-1), strict=True))
