@@ -153,3 +153,27 @@ def test_mapk_step_compiles_as_one_graph(mechs):
     torch._dynamo.reset()
     ex = torch._dynamo.explain(step)(st.x, u, lt)
     assert ex.graph_count == 1 and ex.graph_break_count == 0, [b.reason for b in ex.break_reasons]
+
+
+@pytest.mark.parametrize(("name", "mechs"), KINETICS)
+def test_rate_dependence_is_the_jacobians_sparsity(name, mechs):
+    """``Pathway.rate_dependence`` (read symbolically) marks exactly the species whose flux
+    derivative is nonzero at random interior states (float64 autograd): a missed dependence would
+    let a learned regulation reshape a rate law in its own substrates, an extra one would hide a
+    regulator from it."""
+    pw = _pathway(name, mechs)
+    x, ell, lt, u_inh = _inputs(pw, torch.float64, B=3, N=2, seed=2)
+    x = x + 0.05 * x.max()  # strictly inside: no exact zero where a derivative could vanish
+    if pw.upper_bound == 1.0:
+        x = x.clamp(max=0.95)
+    u_inh = u_inh + 0.05 * u_inh.new_tensor([c.high for c in pw.inhibitors])
+    th, u = pw.params.unpack(lt), pw.inhibitor_dict(u_inh, x.shape[0], x)
+    x.requires_grad_(True)
+    v = pw.fluxes(x, ell, th, u)  # (B, N, R): each cell's fluxes read its own state only
+    jac = torch.stack(
+        [torch.autograd.grad(v[..., r].sum(), x, retain_graph=True)[0] for r in range(v.shape[-1])]
+    )
+    nonzero = (jac.abs() > 0).any(1).any(1)  # (R, S)
+    dep = pw.rate_dependence()
+    assert dep.shape == (len(pw.reactions), len(pw.species)) and dep.dtype == torch.bool
+    assert torch.equal(dep, nonzero), (pw.reactions, dep, nonzero)

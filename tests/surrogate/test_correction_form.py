@@ -12,7 +12,7 @@ from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 from .conftest import misspec_problem
 
 
-def _model(form: str, gate: bool) -> tuple[PBHNO, dict]:
+def _model(form: str, gate: bool, inputs: str = "all") -> tuple[PBHNO, dict]:
     d = get_design("mapk_feedback", n_times=10)
     ds = make_dataset(d, 0)
     cfg = PBHNOConfig(
@@ -25,6 +25,7 @@ def _model(form: str, gate: bool) -> tuple[PBHNO, dict]:
         correction_cap=4.0,
         correction_form=form,
         gate_rest=gate,
+        modulation_inputs=inputs,
         design=ds.meta["design"],
     )
     torch.manual_seed(0)
@@ -87,6 +88,69 @@ def test_modulation_acts_through_the_skeletons_fluxes():
     fb = MAPK(feedback=True)
     th_fb = {**th, "K_fb": torch.full_like(th["k1"], K)}
     assert torch.allclose(drift, fb.drift(xx, ell, th_fb, inh), atol=1e-6)
+
+
+@pytest.mark.parametrize("gate", [False, True])
+def test_regulator_factors_read_only_what_their_rate_law_lacks(gate):
+    """``modulation_inputs="regulators"``: d log m_r / d x_s is zero exactly where reaction r's
+    skeleton rate law reads species s, and nonzero elsewhere (so Raf activation's factor can
+    follow ERK, the hidden feedback, but not reshape its own X dependence); the full-input form
+    depends on every species (the test fails without the mask)."""
+    for inputs in ("regulators", "all"):
+        model, _ = _model("modulation", gate, inputs)
+        x = (torch.rand(3, 1, 3) * 0.8 + 0.1).requires_grad_(True)
+        u = torch.rand(3, model.sim.n_controls) * model.sim.control_high
+        g = model.cells._net(x, None, u[:, model.sim.n_sources :])  # (3, 1, R)
+        jac = torch.stack(
+            [torch.autograd.grad(g[..., r].sum(), x, retain_graph=True)[0] for r in range(g.shape[-1])]
+        )
+        reads = (jac.abs() > 0).any(1).any(1)  # (R, S)
+        dep = model.pathway.rate_dependence()
+        expect = ~dep if inputs == "regulators" else torch.ones_like(dep)
+        assert torch.equal(reads, expect), (inputs, reads)
+
+
+def test_reaction_mlp_is_one_masked_mlp_per_reaction():
+    """The batched :class:`ReactionMLP` equals R separate MLPs on masked inputs, and the weights of
+    masked inputs get exactly zero gradient."""
+    from pbhno_gym.surrogate.reaction import ReactionMLP
+
+    torch.manual_seed(1)
+    mask = torch.tensor([[1, 0, 1, 1], [0, 1, 1, 0], [1, 1, 1, 1]], dtype=torch.bool)
+    net = ReactionMLP(mask, hidden=8, layers=3)
+    with torch.no_grad():
+        net.weights[-1].normal_()
+    x = torch.randn(2, 5, 4)
+    out = net(x)
+    assert out.shape == (2, 5, 3)
+    for r in range(3):
+        h = x * mask[r]
+        for i, (w, b) in enumerate(zip(net.weights, net.biases, strict=True)):
+            h = h @ w[r] + b[r, 0]
+            h = torch.relu(h) if i < len(net.weights) - 1 else h
+        torch.testing.assert_close(out[..., r], h[..., 0], rtol=1e-5, atol=1e-6)
+    out.square().sum().backward()
+    g0 = net.weights[0].grad  # (R, D, hidden)
+    assert torch.equal(g0[~mask], torch.zeros_like(g0[~mask])) and bool((g0[mask].abs() > 0).any())
+
+
+def test_regulator_model_round_trips_through_a_checkpoint(tmp_path):
+    model, _ = _model("modulation", gate=True, inputs="regulators")
+    x = torch.rand(2, 1, 3) * 0.8 + 0.1
+    u = torch.rand(2, model.sim.n_controls) * model.sim.control_high
+    loaded = PBHNO.load(model.save(tmp_path / "m.pt"))
+    assert loaded.config.modulation_inputs == "regulators"
+    with torch.no_grad():
+        a = model.cells.correction(*_inputs(model, x, u))
+        b = loaded.cells.correction(*_inputs(loaded, x, u))
+    assert float(a.abs().max()) > 1e-3 and torch.equal(a, b)
+
+
+def test_regulators_need_the_modulation_form():
+    with pytest.raises(ValueError, match="modulation_inputs"):
+        _model("additive", gate=False, inputs="regulators")
+    with pytest.raises(ValueError, match="modulation_inputs"):
+        _model("modulation", gate=False, inputs="substrates")
 
 
 @pytest.mark.slow
