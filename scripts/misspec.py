@@ -55,6 +55,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pbhno_gym.utils.io import atomic_write_text  # torch-free: the workers fork after this
+
 ROOT = Path(__file__).resolve().parents[1]
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 p.add_argument("--quick", action="store_true", help="the CPU setting (<= 20 min on 2 cores)")
@@ -303,18 +305,12 @@ def command_line() -> str:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def write_csv(path: Path, fields: list[str], rows: list[dict], key) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fields, lineterminator="\n")
     w.writeheader()
     w.writerows(sorted(rows, key=key))
-    write_atomic(path, buf.getvalue())
+    atomic_write_text(path, buf.getvalue())
 
 
 def write_state(
@@ -340,7 +336,7 @@ def write_state(
         )
         + f". PB-HNO settings: `{PBHNO_SETTINGS}`."
     )
-    write_atomic(out_dir / "run.txt", info + "\n")
+    atomic_write_text(out_dir / "run.txt", info + "\n")
     return info
 
 

@@ -7,13 +7,36 @@ Importing this package registers every spec in ``envs/`` (``pbhno/Wnt-v1``, ``pb
 
 from __future__ import annotations
 
+import importlib
+from typing import Any
+
 import gymnasium as gym
 
-from .core import PathwayCore
-from .factory import EnvModel, build, build_layout, build_simulator, channel_meta, dataset_meta
-from .pathway_env import PathwayEnv
 from .spec import EnvSpec, SpecError, list_specs, load_spec
-from .vector_env import PathwayVectorEnv
+
+# torch-backed names load on first use (PEP 562), so ``import pbhno_gym`` registers the env ids
+# without importing torch: light tools (e.g. scripts/misspec.py's parent, which forks workers)
+# can use ``pbhno_gym.utils`` cheaply
+_LAZY = {
+    "PathwayCore": "core",
+    "PathwayEnv": "pathway_env",
+    "PathwayVectorEnv": "vector_env",
+    "EnvModel": "factory",
+    "build": "factory",
+    "build_layout": "factory",
+    "build_simulator": "factory",
+    "channel_meta": "factory",
+    "dataset_meta": "factory",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "PathwayCore",

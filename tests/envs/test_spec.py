@@ -63,3 +63,20 @@ def test_semantic_errors_surface_at_make():
         gym.make("pbhno/Wnt-v1", observation={"species": ["Q"]})
     with pytest.raises(ValueError, match="Simulator.substeps=1"):
         gym.make("pbhno/Notch-v1", substeps=1)
+
+
+def test_importing_the_package_registers_ids_without_torch():
+    """``import pbhno_gym`` registers every id but loads torch only when an env is built (the
+    env classes import on first use), so light tools and forking parents stay cheap."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gymnasium as gym, pbhno_gym\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "assert set(pbhno_gym.ENV_IDS) <= set(gym.registry)\n"
+        "from pbhno_gym.envs import PathwayEnv\n"
+        "assert 'torch' in sys.modules and PathwayEnv.__name__ == 'PathwayEnv'\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
