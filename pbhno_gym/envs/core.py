@@ -89,10 +89,13 @@ class PathwayCore:
         self.targets = TargetModel(spec.target, self.sim.layout, spec.horizon, self.device, dtype)
         self.obs_model = self.parts.obs_model
         self.rng = CounterRNG(self.B, self.device)
-        # compile=True: a whole transition (the physics, then reward, targets, measurement and the
-        # observation: ~1e3-1e4 small tensor ops eager) runs through torch.compile as one graph,
-        # fixed batch; the first steps compile (10-60 s on CPU)
-        self._advance = torch.compile(self._transition, dynamic=False) if compile else self._transition
+        # compile=True: the physics and the rest of a transition (reward, targets, measurement,
+        # observation: ~1e3-1e4 small tensor ops eager) each run through torch.compile as one
+        # graph, fixed batch; the first steps compile (10-60 s on CPU). The random numbers are
+        # drawn eagerly in between (CounterRNG.bits is never compiled: compiled, its int64 hash
+        # gave other words at batch 1 and its vectorised code wrote out of bounds on Wnt-v1)
+        self._sim_step = torch.compile(self.sim.step, dynamic=False) if compile else self.sim.step
+        self._finish = torch.compile(self._after_physics, dynamic=False) if compile else self._after_physics
         self._alloc()
 
     @property
@@ -316,18 +319,29 @@ class PathwayCore:
                 f"{action[bad].tolist()[:2]}; the state is unchanged"
             )
         with torch.no_grad():
-            return self._advance(action, active)
+            u, clipped, limited = self.bound_actions(
+                self.to_physical(torch.where(active[:, None], action, self.low))
+            )
+            u = torch.where(active[:, None], u, torch.zeros_like(u))
+            noise = self._langevin_noise() if self.spec.intrinsic_noise else None
+            new = self._sim_step(self.state, u, self.log_theta, noise=noise)
+            self.rng.advance(active)
+            draws = self.obs_model.draw(self.rng)  # the integer hash stays eager (CounterRNG.bits)
+            return self._finish(new, u, clipped, limited, active, draws)
 
-    def _transition(self, action: Tensor, active: Tensor) -> StepResult:
-        """The rest of :meth:`step` after its checks: pure tensor work (no host read), so that
-        ``compile=True`` captures it whole."""
+    def _after_physics(
+        self,
+        new: SimState,
+        u: Tensor,
+        clipped: Tensor,
+        limited: Tensor,
+        active: Tensor,
+        draws: tuple[Tensor, Tensor],
+    ) -> StepResult:
+        """The rest of :meth:`step` after the physics: commit, reward, targets, measurement (with
+        this round's random numbers ``draws``) and the observation; pure tensor work (no host
+        read), so that ``compile=True`` captures it whole."""
         B = self.B
-        u, clipped, limited = self.bound_actions(
-            self.to_physical(torch.where(active[:, None], action, self.low))
-        )
-        u = torch.where(active[:, None], u, torch.zeros_like(u))
-        noise = self._langevin_noise() if self.spec.intrinsic_noise else None
-        new = self.sim.step(self.state, u, self.log_theta, noise=noise)
         x_ok = torch.isfinite(new.x).flatten(1).all(1) & (
             new.x.flatten(1).abs().amax(1) < self.spec.blowup_threshold
         )
@@ -347,9 +361,8 @@ class PathwayCore:
         ok = self.targets.in_tolerance(p, p_star)
         self.in_tol = torch.where(active, torch.where(ok, self.in_tol + 1, 0), self.in_tol)
         truncated = active & ((self.t >= self.spec.horizon) | failed)
-        self.rng.advance(active)
         held, fresh, age = self.obs_model.measure(
-            self.state, self.rng, self.held, self.age, torch.zeros(B, dtype=torch.bool, device=self.device)
+            self.state, None, self.held, self.age, torch.zeros(B, dtype=torch.bool, device=self.device), draws
         )
         self.held = torch.where(active[:, None], held, self.held)
         self.fresh = torch.where(active[:, None], fresh, self.fresh)

@@ -127,19 +127,32 @@ class ObservationModel:
             v = torch.cat([v, lig], 1)
         return v
 
+    def draw(self, rng: CounterRNG) -> tuple[Tensor, Tensor]:
+        """This round's random numbers at the streams' current counters: (B, 2C) normals for the
+        noise and (B, C) uniforms for which channels are sampled."""
+        C = self.n_channels
+        z = rng.normal(STREAM_OBS, 2 * C, dtype=self.dtype)
+        return z, rng.uniform(STREAM_OBS + 1, C, dtype=self.dtype)
+
     def measure(
-        self, state: SimState, rng: CounterRNG, held: Tensor, age: Tensor, all_fresh: Tensor
+        self,
+        state: SimState,
+        rng: CounterRNG | None,
+        held: Tensor,
+        age: Tensor,
+        all_fresh: Tensor,
+        draws: tuple[Tensor, Tensor] | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """New (held values, fresh mask, age) after a measurement round.
 
         Args:
             all_fresh: (B,) bool, envs whose every channel is measured now (just reset).
+            draws: :meth:`draw`'s numbers, drawn beforehand (then ``rng`` is not used).
         """
         o = self.spec.observation
         C = self.n_channels
         v = self.true_channels(state)
-        z = rng.normal(STREAM_OBS, 2 * C, dtype=self.dtype)
-        u = rng.uniform(STREAM_OBS + 1, C, dtype=self.dtype)
+        z, u = self.draw(rng) if draws is None else draws
         y = v * (1 + o.multiplicative_noise * z[:, :C]) + o.additive_noise * z[:, C:]
         fresh = (u < o.sample_prob) | all_fresh[:, None]
         held = torch.where(fresh, y, held)
