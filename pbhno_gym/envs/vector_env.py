@@ -36,8 +36,8 @@ class PathwayVectorEnv(VectorEnv):
         device: torch device for the simulation (e.g. "cuda").
         output: "numpy" (default) or "torch" (tensors on ``device``, for on-GPU agents).
         render_mode: "rgb_array" renders env 0.
-        compile: run the simulator step through ``torch.compile`` (fixed batch N; the first
-            steps compile).
+        compile: run each transition (physics, then reward, measurement, observation) through
+            ``torch.compile`` (fixed batch N; the first steps compile).
         **overrides: spec fields, as for ``gym.make``. ``world_seed=k`` gives every sub-env the
             same hidden world (one cell line); ``world_seed=[k0, k1, ...]`` (one per sub-env)
             gives each its own. Worlds are fixed across resets; see :mod:`pbhno_gym.envs.worlds`.
