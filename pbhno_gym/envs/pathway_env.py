@@ -22,11 +22,9 @@ def to_numpy_info(info: dict[str, torch.Tensor], row: int) -> dict[str, Any]:
     """One env's info: Python scalars for scalars, numpy arrays otherwise."""
     out: dict[str, Any] = {}
     for k, v in info.items():
-        a = v[row].detach().cpu()
-        if a.ndim == 0:
-            out[k] = a.item()
-        else:
-            out[k] = a.numpy().copy()
+        v = v.detach()
+        a = (v if v.device.type == "cpu" else v.cpu()).numpy()[row]  # numpy indexing: no torch op
+        out[k] = a.item() if a.ndim == 0 else a.copy()
     return out
 
 
