@@ -161,7 +161,9 @@ def test_rate_dependence_is_the_jacobians_sparsity(name, mechs):
     derivative is nonzero at random interior states (float64 autograd): a missed dependence would
     let a learned regulation reshape a rate law in its own substrates, an extra one would hide a
     regulator from it."""
-    pw = _pathway(name, mechs)
+    base = get_pathway(name)
+    base.rate_dependence()  # a world built from it shares its caches: must not get this answer
+    pw = with_mechanisms(base, mechs)
     x, ell, lt, u_inh = _inputs(pw, torch.float64, B=3, N=2, seed=2)
     x = x + 0.05 * x.max()  # strictly inside: no exact zero where a derivative could vanish
     if pw.upper_bound == 1.0:

@@ -135,7 +135,8 @@ class Pathway(ABC):
         """(R, S) bool: which species each rate law reads, found symbolically (the rate laws are
         plain arithmetic on SymPy symbols too), so a learned regulation of reaction r can be
         restricted to the species its rate law does not already contain."""
-        if "dependence" not in self._nu_cache:
+        key = ("dependence", self.name)  # keyed by name: with_mechanisms' worlds share the cache dict
+        if key not in self._nu_cache:
             import sympy as sp
 
             xs = {s: sp.Symbol(f"x_{s}") for s in self.species}
@@ -144,8 +145,8 @@ class Pathway(ABC):
             rates = self.rate_expressions(xs, sp.Symbol("ell"), th, u)
             free = [sp.sympify(r).free_symbols for r in rates]
             dep = torch.tensor([[xs[s] in f for s in self.species] for f in free], dtype=torch.bool)
-            self._nu_cache["dependence"] = dep
-        return self._nu_cache["dependence"]
+            self._nu_cache[key] = dep
+        return self._nu_cache[key]
 
     def split(self, x: Tensor) -> dict[str, Tensor]:
         """(..., S) -> {species: (...)}."""
