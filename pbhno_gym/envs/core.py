@@ -213,7 +213,8 @@ class PathwayCore:
         if "target" in options:
             tp = options["target"].reshape(1, -1).expand_as(tp)
         self.target_params[rows] = tp
-        held, fresh, age = self.obs_model.measure(self.state, self.rng, self.held, self.age, mask)
+        draws = self.obs_model.draw(self.rng)
+        held, fresh, age = self.obs_model.measure(self.state, draws, self.held, self.age, mask)
         self.held = torch.where(mask[:, None], held, self.held)
         self.fresh = torch.where(mask[:, None], fresh, self.fresh)
         self.age = torch.where(mask[:, None], age, self.age)
@@ -362,7 +363,7 @@ class PathwayCore:
         self.in_tol = torch.where(active, torch.where(ok, self.in_tol + 1, 0), self.in_tol)
         truncated = active & ((self.t >= self.spec.horizon) | failed)
         held, fresh, age = self.obs_model.measure(
-            self.state, None, self.held, self.age, torch.zeros(B, dtype=torch.bool, device=self.device), draws
+            self.state, draws, self.held, self.age, torch.zeros(B, dtype=torch.bool, device=self.device)
         )
         self.held = torch.where(active[:, None], held, self.held)
         self.fresh = torch.where(active[:, None], fresh, self.fresh)

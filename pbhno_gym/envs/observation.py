@@ -135,24 +135,19 @@ class ObservationModel:
         return z, rng.uniform(STREAM_OBS + 1, C, dtype=self.dtype)
 
     def measure(
-        self,
-        state: SimState,
-        rng: CounterRNG | None,
-        held: Tensor,
-        age: Tensor,
-        all_fresh: Tensor,
-        draws: tuple[Tensor, Tensor] | None = None,
+        self, state: SimState, draws: tuple[Tensor, Tensor], held: Tensor, age: Tensor, all_fresh: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         """New (held values, fresh mask, age) after a measurement round.
 
         Args:
+            draws: this round's random numbers, :meth:`draw` (drawn by the caller, outside any
+                compiled region).
             all_fresh: (B,) bool, envs whose every channel is measured now (just reset).
-            draws: :meth:`draw`'s numbers, drawn beforehand (then ``rng`` is not used).
         """
         o = self.spec.observation
         C = self.n_channels
         v = self.true_channels(state)
-        z, u = self.draw(rng) if draws is None else draws
+        z, u = draws
         y = v * (1 + o.multiplicative_noise * z[:, :C]) + o.additive_noise * z[:, C:]
         fresh = (u < o.sample_prob) | all_fresh[:, None]
         held = torch.where(fresh, y, held)

@@ -135,7 +135,6 @@ class CellDynamics(nn.Module):
             )
         if modulation_inputs == "regulators" and form != "modulation":
             raise ValueError("CellDynamics: modulation_inputs='regulators' needs form='modulation'")
-        self.modulation_inputs = modulation_inputs
         n_out = len(pathway.reactions) if form == "modulation" else S
         self.net: nn.Module | None = None
         if learn and modulation_inputs == "regulators":
