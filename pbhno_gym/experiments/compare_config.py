@@ -287,9 +287,10 @@ PRESETS: dict[str, dict[str, Any]] = {
         "description": (
             "2-core CPU, about 2 h of CPU time (two processes: `--agents mpc_surrogate` and the rest, "
             "then the whole config to collect): MAPK-Unknown-v0 in 4 hidden worlds; PB-HNO MPC fitted on "
-            "1, 2, 4, 8, 16 and 32 episodes; nominal, adaptive and oracle MPC; SB3 PPO to 100k samples "
-            "and rsl-rl PPO (and its domain-randomised twin) to 1M, 3 training seeds per world (1 data seed "
-            "for PB-HNO MPC); 8 test episodes per world."
+            "1, 2, 4, 8, 16 and 32 episodes; nominal, adaptive and oracle MPC; SB3 PPO to 100k samples, "
+            "SB3 SAC, TD3 and RecurrentPPO to 50k (SAC/TD3 at one gradient update per sample), and rsl-rl "
+            "PPO (and its domain-randomised twin) to 1M, 3 training seeds per world (1 data seed for PB-HNO "
+            "MPC); 8 test episodes per world."
         ),
         "device": "cpu",
         "agents": [
@@ -299,11 +300,30 @@ PRESETS: dict[str, dict[str, Any]] = {
             "mpc_surrogate",
             "mpc_oracle",
             "ppo",
+            "sac",
+            "td3",
+            "recurrent_ppo",
             "rsl_ppo",
             "rsl_ppo_dr",
         ],
         "agent_options": {
             **copy.deepcopy(_QUICK_OPTIONS),
+            # rl-zoo3's small continuous-control settings (hyperparams/sac.yml, td3.yml: Pendulum-v1
+            # lr 1e-3, MountainCarContinuous [64, 64]) at rl-zoo3's one gradient step per env step
+            # (train_freq 1, gradient_steps 1 per env = 8 per step of the 8 envs); [256, 256] costs
+            # ~22 ms per update on one CPU thread (~37 min per 100k-sample run), the GPU setting's size
+            "sac": {
+                "policy_kwargs": {"net_arch": [64, 64]},
+                "learning_rate": 1e-3,
+                "gradient_steps": 8,
+                "learning_starts": 1000,
+            },
+            "td3": {
+                "policy_kwargs": {"net_arch": [64, 64]},
+                "learning_rate": 1e-3,
+                "gradient_steps": 8,
+                "learning_starts": 1000,
+            },
             "mpc_surrogate": {
                 "episodes": [1, 2, 4, 8, 16, 32],
                 "epochs": 20,
@@ -317,7 +337,14 @@ PRESETS: dict[str, dict[str, Any]] = {
                 "train_seeds": 3,
                 "agent_train_seeds": {"mpc_surrogate": 1},  # 6 fits + 6 MPC evaluations per world
                 "budget": 100_000,
-                "budgets": {"rsl_ppo": 1_000_000, "rsl_ppo_dr": 1_000_000},
+                "budgets": {
+                    "rsl_ppo": 1_000_000,
+                    "rsl_ppo_dr": 1_000_000,
+                    # ~6, 4 and 3 min per run on one CPU thread (SAC, TD3, RecurrentPPO): 12 runs each
+                    "sac": 50_000,
+                    "td3": 50_000,
+                    "recurrent_ppo": 50_000,
+                },
                 "eval_episodes": 8,
                 "curve": [1_000, 3_000, 10_000, 30_000, 100_000, 300_000],
             }
