@@ -37,6 +37,7 @@ __all__ = [
     "final_table",
     "samples_to_threshold",
     "claim_check",
+    "still_rising",
     "write_report",
     "write_results_page",
 ]
@@ -229,6 +230,59 @@ def samples_to_threshold(
             lo, hi = _order_stat(first[1:], 0.025), _order_stat(first[1:], 0.975)
             out[agent][f] = {"point": float(first[0]), "lo": float(lo), "hi": float(hi), "max": float(g[-1])}
     return out
+
+
+def still_rising(
+    records: list[dict[str, Any]], env: str, key: str = "return", n_boot: int = 1000, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """agent -> {"from", "to", "gain", "lo", "hi"}: the change in mean ``key`` over each learning
+    agent's last curve segment (from the latest point at or below half its last count, so a
+    rollout's overshoot of the budget is not a segment), paired within (world, seed) units, with
+    a two-stage bootstrap 95 % interval. An agent whose interval lies above 0 was still improving
+    when its budget ran out: its curve has not reached its plateau, and its last point understates
+    what it would reach with more samples (a samples-to-threshold "not reached" stays a valid lower
+    bound)."""
+    out: dict[str, dict[str, float]] = {}
+    for (e, agent), units in _units(records).items():
+        grid = [n for n in _grid(units) if n > 0]
+        if e != env or len(grid) < 2:
+            continue
+        start = max((n for n in grid if n <= grid[-1] / 2), default=grid[-2])
+        _, a = _array(units, key, [start, grid[-1]])
+        d = a[..., 1] - a[..., 0]  # (worlds, seeds)
+        rng = np.random.default_rng(seed)
+        wi, si = _boot_index(d.shape[0], d.shape[1], n_boot, rng)
+        boot = _resampled_means(d[..., None], wi, si)[:, 0]
+        out[agent] = {
+            "from": float(start),
+            "to": float(grid[-1]),
+            "gain": float(np.nanmean(d)),
+            "lo": float(np.nanpercentile(boot, 2.5)),
+            "hi": float(np.nanpercentile(boot, 97.5)),
+        }
+    return out
+
+
+def plateau_lines(records: list[dict[str, Any]]) -> list[str]:
+    """Per env, which learning agents were still improving (return) at the end of their budget."""
+    lines = []
+    for env in dict.fromkeys(r["env"] for r in records):
+        rising = still_rising(records, env)
+        if not rising:
+            continue
+        up = [a for a, r in rising.items() if r["lo"] > 0]
+        flat = [a for a in rising if a not in up]
+        parts = [
+            f"{a} (return {r['gain']:+.3g} [{r['lo']:+.3g}, {r['hi']:+.3g}] from {r['from']:,.0f} to "
+            f"{r['to']:,.0f} samples)"
+            for a, r in rising.items()
+            if a in up
+        ]
+        text = f"- {env}: still improving at the end of the budget: " + ("; ".join(parts) or "none")
+        if flat:
+            text += f". No evidence of improvement over the last segment: {', '.join(flat)}"
+        lines.append(text + ".")
+    return lines
 
 
 def _n(v: float) -> str:
@@ -450,6 +504,11 @@ episodes), regenerate this section with `pbhno compare --report {dir_.as_posix()
 ### Does MPC through the fitted PB-HNO reach the oracle's success with 10x fewer samples than RL?
 
 {chr(10).join(claim_check(records))}
+
+Did the learners reach their plateau? The change in mean return over each learning curve's last
+segment (paired within world and seed, 95 % bootstrap interval; above 0: still improving):
+
+{chr(10).join(plateau_lines(records)) or "- no learning curves"}
 
 ![learning curves]({fig})
 

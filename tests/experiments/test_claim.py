@@ -100,3 +100,25 @@ def test_bootstrap_interval_over_worlds_contains_the_point():
     rows = {r["env_samples"]: r for r in curve_summary(ORACLE + mpc) if r["agent"] == "mpc_surrogate"}
     assert rows[240]["success"] == pytest.approx(np.mean([1.0, 0.6, 1.0, 0.6]))
     assert rows[240]["success_lo"] < rows[240]["success"] < rows[240]["success_hi"]
+
+
+def _with_return_from_success(records):
+    """The same episodes with their return equal to their success (a curve in return)."""
+    return [{**r, "return": float(r["success"])} for r in records]
+
+
+def test_still_rising_flags_curves_that_improve_over_their_last_segment():
+    from pbhno_gym.experiments.report import plateau_lines, still_rising
+
+    flat = _records("td3", "rl", {1_000: 0.2, 10_000: 0.8, 100_000: 0.8, 100_352: 0.8}, seeds=("0", "1"))
+    recs = _with_return_from_success(ORACLE + RL_SLOW + flat)
+    st = still_rising(recs, "E", n_boot=200)
+    assert "mpc_oracle" not in st  # one point: no segment
+    # RL_SLOW rises from 0.5 to 0.9 between 10k and 100k: an interval above 0
+    assert (st["ppo"]["from"], st["ppo"]["to"]) == (10_000, 100_000)
+    assert st["ppo"]["gain"] == pytest.approx(0.4) and st["ppo"]["lo"] > 0
+    # the flat curve's segment starts at <= half its last count (not the 352-sample overshoot)
+    assert st["td3"]["from"] == 10_000 and st["td3"]["gain"] == pytest.approx(0.0)
+    assert st["td3"]["lo"] <= 0 <= st["td3"]["hi"]
+    line = plateau_lines(recs)[0]
+    assert "still improving at the end of the budget: ppo" in line and line.endswith("td3.")
