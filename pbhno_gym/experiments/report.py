@@ -418,8 +418,9 @@ def curve_markdown(curves: list[dict[str, Any]]) -> str:
 
 
 def plot_curves(curves: list[dict[str, Any]], path: str | Path) -> Path:
-    """Success against env samples (symmetric-log x: the 0-sample agents sit at 0), one panel per
-    env, bootstrap bands; dotted lines at 80 % and 90 % of the oracle's success."""
+    """Success (top row) and final phenotype error (bottom row, log y) against env samples
+    (symmetric-log x: the 0-sample agents sit at 0), one column per env, bootstrap bands; dotted
+    lines at 80 % and 90 % of the oracle's success and at the oracle's final error."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -431,33 +432,38 @@ def plot_curves(curves: list[dict[str, Any]], path: str | Path) -> Path:
     agents = list(dict.fromkeys(r["agent"] for r in curves))
     palette = list(plt.get_cmap("tab10").colors) + list(plt.get_cmap("Dark2").colors)
     col = {a: palette[i % len(palette)] for i, a in enumerate(agents)}
-    fig, axes = plt.subplots(1, len(envs), figsize=(6.5 * len(envs), 4.6), squeeze=False)
-    for ax, env in zip(axes[0], envs, strict=True):
+    fig, axes = plt.subplots(2, len(envs), figsize=(6.5 * len(envs), 8.4), squeeze=False, sharex="col")
+    panels = (("success", "success rate (test episodes)"), ("final_error", "final phenotype error (RMS)"))
+    for j, env in enumerate(envs):
         rs = [r for r in curves if r["env"] == env]
         nz = [r["env_samples"] for r in rs if r["env_samples"] > 0]
         lin = max(min(nz) / 2, 1.0) if nz else 1.0
-        for a in dict.fromkeys(r["agent"] for r in rs):
-            pts = sorted((r for r in rs if r["agent"] == a), key=lambda r: r["env_samples"])
-            x = np.array([p["env_samples"] for p in pts], float)
-            y = np.array([p["success"] for p in pts])
-            lo, hi = [p["success_lo"] for p in pts], [p["success_hi"] for p in pts]
-            if len(pts) == 1:
-                ax.errorbar(
-                    x, y, yerr=[[y[0] - lo[0]], [hi[0] - y[0]]], fmt="s", color=col[a], label=a, capsize=3
-                )
-                if a == ORACLE:
-                    for f in FRACTIONS:
-                        ax.axhline(f * y[0], color=col[a], ls=":", lw=0.9)
+        for (key, label), ax in zip(panels, axes[:, j], strict=True):
+            for a in dict.fromkeys(r["agent"] for r in rs):
+                pts = sorted((r for r in rs if r["agent"] == a), key=lambda r: r["env_samples"])
+                x = np.array([p["env_samples"] for p in pts], float)
+                y = np.array([p[key] for p in pts])
+                lo = np.array([p[key + "_lo"] for p in pts])
+                hi = np.array([p[key + "_hi"] for p in pts])
+                if len(pts) == 1:
+                    err = [[max(y[0] - lo[0], 0.0)], [max(hi[0] - y[0], 0.0)]]
+                    ax.errorbar(x, y, yerr=err, fmt="s", color=col[a], label=a, capsize=3)
+                    if a == ORACLE:
+                        for f in FRACTIONS if key == "success" else (1.0,):
+                            ax.axhline(f * y[0], color=col[a], ls=":", lw=0.9)
+                else:
+                    ax.plot(x, y, "o-", color=col[a], label=a, ms=3)
+                    ax.fill_between(x, lo, hi, color=col[a], alpha=0.15)
+            ax.set_xscale("symlog", linthresh=lin)
+            if key == "success":
+                ax.set_ylim(-0.03, 1.03)
+                ax.set_title(env, fontsize=9)
+                ax.legend(fontsize=6, loc="best", ncol=2)
             else:
-                ax.plot(x, y, "o-", color=col[a], label=a, ms=3)
-                ax.fill_between(x, lo, hi, color=col[a], alpha=0.15)
-        ax.set_xscale("symlog", linthresh=lin)
-        ax.set_ylim(-0.03, 1.03)
-        ax.set_xlabel("environment samples used to learn (0: no learning)")
-        ax.set_ylabel("success rate (test episodes)")
-        ax.set_title(env, fontsize=9)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=6, loc="best", ncol=2)
+                ax.set_yscale("log")
+                ax.set_xlabel("environment samples used to learn (0: no learning)")
+            ax.set_ylabel(label)
+            ax.grid(alpha=0.3)
     fig.tight_layout()
     out = atomic_savefig(fig, path)
     plt.close(fig)
