@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 from stable_baselines3 import PPO
+from stable_baselines3.common.logger import Logger
 
 import pbhno_gym
 from pbhno_gym.envs import load_spec
@@ -17,6 +18,7 @@ def test_ppo_smoke(env_id, tmp_path):
     fast = {"substeps": 16} if load_spec(env_id).pathway == "notch" else {}
     venv = SB3VecEnv(env_id, num_envs=8, normalize_actions=True, **fast)
     model = PPO("MlpPolicy", venv, n_steps=128, batch_size=256, n_epochs=2, seed=0, device="cpu")
+    model.set_logger(Logger(None, []))  # SB3's default logger makes a folder in /tmp per learn()
     model.learn(2048)
     assert model.num_timesteps >= 2048
     path = tmp_path / "ppo.zip"

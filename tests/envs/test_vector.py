@@ -105,9 +105,11 @@ def test_sb3_adapter_semantics():
 
 def test_sb3_ppo_trains_on_adapter_and_vecnormalize():
     from stable_baselines3 import PPO
+    from stable_baselines3.common.logger import Logger
     from stable_baselines3.common.vec_env import VecNormalize
 
     venv = VecNormalize(SB3VecEnv("pbhno/MAPK-v0", num_envs=4, normalize_actions=True, horizon=20))
     model = PPO("MlpPolicy", venv, n_steps=32, batch_size=64, n_epochs=2, seed=0, device="cpu")
+    model.set_logger(Logger(None, []))  # SB3's default logger makes a folder in /tmp per learn()
     model.learn(256)
     assert model.num_timesteps >= 256
