@@ -46,6 +46,14 @@ p.add_argument(
     default=0,
     help="field envs: PB-HNO with the field in its lowest m x m cosine modes (2 coupled sub-steps, RK4 x 2)",
 )
+p.add_argument(
+    "--hidden",
+    type=int,
+    nargs="+",
+    default=None,
+    help="speed: cell-MLP widths to time, each against the simulator in the same run (default: the "
+    "setting's own, 64 quick / 128 full; the comparison's PB-HNO MPC uses 16)",
+)
 p.add_argument("--out", default="outputs/bench_surrogate")
 p.add_argument("--threads", type=int, default=None)
 p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -120,10 +128,12 @@ if "counterfactual" in args.parts:
 if "speed" in args.parts:  # rollout wall time at matched accuracy; weights do not change the cost
     res = {}
     for env_id in args.envs:
-        kw = {**model_kw, **per_env.get(env_id, {}), "free_params": None}
-        model = PBHNO(PBHNOConfig(env_spec=load_spec(env_id).to_dict(), **kw), device=args.device)
-        res[env_id] = {f"b{b}": rollout_speed(model, b) for b in args.batches or (1, 64)}
-        print(env_id, json.dumps(res[env_id], indent=2))
+        for hidden in args.hidden or [model_kw["hidden"]]:
+            kw = {**model_kw, **per_env.get(env_id, {}), "free_params": None, "hidden": hidden}
+            model = PBHNO(PBHNOConfig(env_spec=load_spec(env_id).to_dict(), **kw), device=args.device)
+            key = env_id if not args.hidden else f"{env_id} hidden={hidden}"
+            res[key] = {f"b{b}": rollout_speed(model, b) for b in args.batches or (1, 64)}
+            print(key, json.dumps(res[key], indent=2))
     summary["speed"] = res
 
 atomic_write_json(out / "summary.json", summary)
