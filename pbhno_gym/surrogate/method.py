@@ -99,6 +99,7 @@ DEFAULTS: dict = dict(
     field_substeps=8,  # field + cells in 8 ETD-RK2 sub-intervals (Notch: 0.2% rms off the simulator)
     field_modes=None,  # None: the field on the grid; m: in its m x m lowest cosine modes (surrogate/modal.py)
     learn_uptake=False,  # a learned factor of each cell's state on its membrane uptake (a missing sink)
+    uptake_gate="rest",  # where that factor is one: "rest" | "regulators" (species the uptake law lacks at 0)
     start_log_theta=None,  # member 0's starting free log theta (e.g. a skeleton MAP already at hand)
     # "sandwich" (robust to model error, blocks of `block` times) | "laplace" | "marginal" (the
     # networks and initial-state offsets marginalised: theta's trade-off with the correction counts)
@@ -135,6 +136,12 @@ ABLATIONS: dict[str, tuple[str, dict, dict, dict]] = {
     "pbhno_regulators": (
         "PB-HNO whose learned factor on each reaction sees only the species its rate law lacks",
         {"modulation_inputs": "regulators"},
+        {},
+        {},
+    ),
+    "pbhno_uptake_regulators": (
+        "PB-HNO whose learned uptake factor is one where the species its uptake law lacks are zero",
+        {"uptake_gate": "regulators"},
         {},
         {},
     ),
@@ -266,6 +273,7 @@ def fit_pbhno(
                 field_substeps=int(s["field_substeps"]),
                 field_modes=None if s["field_modes"] is None else int(s["field_modes"]),
                 learn_uptake=bool(s["learn_uptake"]),
+                uptake_gate=str(s["uptake_gate"]),
                 design=ds.meta["design"],
             )
             cfg = PBHNOConfig(**{**cfg_kw, **mcfg_over})  # the ablation's overrides win

@@ -79,6 +79,9 @@ class PBHNOConfig:
     learn_coupling: bool = True  # False: A = A_geom, B = Phi_phys exactly
     # a learned factor of each cell's state on its membrane uptake, 1 at rest (CellDynamics.uptake_factor)
     learn_uptake: bool = False
+    # where that factor is one: "rest" (the cells' rest state) | "regulators" (wherever the species
+    # the skeleton's uptake law does not read are zero, e.g. a target-induced sink off without target)
+    uptake_gate: str = "rest"
     solver: str = "dopri5"  # torchdiffeq method; "rk4" for the fixed-step mode
     # adjoint sensitivities (memory-light; refused where re-integrating the cells backwards over a
     # sub-interval is unstable, see PBHNO.ADJOINT_LIMIT); False: backprop through the solver
@@ -147,6 +150,10 @@ class PBHNO(nn.Module, ControlModel):
         u_max = self.sim.control_high[self.sim.n_sources :].to(self._dtype)
         if config.learn_uptake and self.sim.grid is None:
             raise ValueError(f"PBHNOConfig.learn_uptake: pathway {pw.name!r} has no ligand field to take up")
+        if config.uptake_gate not in ("rest", "regulators"):
+            raise ValueError(
+                f"PBHNOConfig.uptake_gate must be 'rest' or 'regulators', got {config.uptake_gate!r}"
+            )
         self.cells = CellDynamics(
             pw,
             torch.tensor(sc["x"], dtype=self._dtype),
@@ -162,6 +169,7 @@ class PBHNO(nn.Module, ControlModel):
             config.modulation_cap,
             config.learn_uptake,
             config.modulation_inputs,
+            config.uptake_gate,
         )
         self.has_field = self.sim.grid is not None
         if self.reduced is not None:
@@ -185,6 +193,24 @@ class PBHNO(nn.Module, ControlModel):
         if config.gate_rest or config.learn_uptake:  # the rest state the gated parts vanish at (cell mean)
             with torch.no_grad():
                 self.cells.x_rest.copy_(self.initial_state(1).x[0].mean(0))
+        if config.learn_uptake and config.uptake_gate == "regulators":
+            self.cells.uptake_reads.copy_(self._uptake_reads())
+
+    def _uptake_reads(self) -> Tensor:
+        """(S,) bool: the species the skeleton's membrane uptake law reads (the nonzero entries of
+        its Jacobian at a generic positive state under the prior mean; structural zeros are exact)."""
+        S = len(self.pathway.species)
+        g = torch.Generator().manual_seed(0)
+        x = (0.5 + torch.rand(1, 1, S, generator=g, dtype=torch.float64)) * torch.tensor(
+            self.config.scales["x"], dtype=torch.float64
+        )
+        th = self.sim.params.unpack(self.prior_mean.to(torch.float64).cpu())
+        u = torch.ones(1, self.sim.n_controls, dtype=torch.float64)
+        _, inh = self.sim.split_controls(u)
+        jac = torch.autograd.functional.jacobian(
+            lambda z: self.pathway.membrane_terms(z, th, inh)[0].sum(), x
+        )
+        return (jac.reshape(S) != 0).to(self.cells.uptake_reads.device)
 
     def _membrane(self, x: Tensor, th: dict, inh: dict) -> tuple[Tensor, Tensor]:
         """(B, N) ligand release and uptake coefficient of every cell (uptake with its learned factor),

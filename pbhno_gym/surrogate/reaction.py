@@ -99,6 +99,12 @@ class CellDynamics(nn.Module):
             rest (:meth:`uptake_factor`): a cell-state-dependent ligand sink the skeleton lacks
             (e.g. a target-induced Notum/Dkk-like sink) is then learnable, and at rest the
             uptake is theta's alone.
+        uptake_gate: where the uptake factor is one: ``"rest"`` (above) or ``"regulators"``:
+            ``g(x) - g(x with the regulators zeroed)``, the regulators being the species the
+            skeleton's uptake law does not read (``uptake_reads``, set by the model). A sink
+            ``k T`` added to ``kappa k_on R`` is then the factor ``1 + k T / (kappa k_on R)``, one
+            at T = 0 for every R, so kappa keeps its own meaning; gated at a rest state with T > 0,
+            kappa would absorb ``k T_rest``.
     """
 
     def __init__(
@@ -117,6 +123,7 @@ class CellDynamics(nn.Module):
         modulation_cap: float = 3.0,
         learn_uptake: bool = False,
         modulation_inputs: str = "all",
+        uptake_gate: str = "rest",
     ) -> None:
         super().__init__()
         self.pathway = pathway
@@ -145,14 +152,23 @@ class CellDynamics(nn.Module):
             self.net = mlp(S + 1 + self.n_inh, n_out, hidden, layers)
         self.register_buffer("x_rest", torch.zeros(S, dtype=x_scale.dtype), persistent=False)  # gate's rest
         self.uptake_net = mlp(S, 1, hidden, layers) if learn_uptake else None
+        if uptake_gate not in ("rest", "regulators"):
+            raise ValueError(f"CellDynamics: uptake_gate must be 'rest' or 'regulators', got {uptake_gate!r}")
+        self.uptake_gate = uptake_gate
+        # species the skeleton's uptake law reads (kept by the "regulators" gate); all by default
+        self.register_buffer("uptake_reads", torch.ones(S, dtype=torch.bool), persistent=False)  # from config
 
     def uptake_factor(self, x: Tensor) -> Tensor | None:
-        """(B, N) learned factor on each cell's uptake coefficient, 1 at the rest state (None
-        without ``learn_uptake``)."""
+        """(B, N) learned factor on each cell's uptake coefficient, 1 at the gate (the rest state,
+        or zero regulators; None without ``learn_uptake``)."""
         if self.uptake_net is None:
             return None
         xs = self.x_scale
-        both = self.uptake_net(torch.stack([x / xs, (self.x_rest / xs).expand_as(x)]))[..., 0]
+        if self.uptake_gate == "regulators":
+            gate = x * self.uptake_reads.to(x.dtype)  # the regulators zeroed, the law's own species kept
+        else:
+            gate = self.x_rest.expand_as(x)
+        both = self.uptake_net(torch.stack([x / xs, gate / xs]))[..., 0]
         return torch.exp(self.mod_cap * torch.tanh(both[0] - both[1]))
 
     def _net(self, x: Tensor, ell: Tensor | None, u_inh: Tensor) -> Tensor:

@@ -51,3 +51,30 @@ def test_uptake_factor_without_a_field_is_refused_by_name():
         PBHNO(PBHNOConfig(env_spec=spec.to_dict(), solver="rk4", adjoint=False, learn_uptake=True))
     m = PBHNO(PBHNOConfig(env_spec=spec.to_dict(), solver="rk4", adjoint=False))
     assert m.cells.uptake_net is None and m.cells.uptake_factor(torch.zeros(1, 1, 3)) is None
+
+
+def test_regulator_gate_is_one_without_regulators_and_reads_the_uptake_law():
+    """``uptake_gate="regulators"``: the species the skeleton's uptake law reads are found from its
+    Jacobian (Wnt: kappa_b k_on R reads R only), and the factor is one wherever the others are zero,
+    whatever R is, so kappa_b keeps its meaning; the rest gate is not one there."""
+    gated = small_wnt_model(SPEC, 6, learn_uptake=True, uptake_gate="regulators")
+    rest = small_wnt_model(SPEC, 6, learn_uptake=True)
+    names = gated.pathway.species
+    assert [names[i] for i in torch.nonzero(gated.cells.uptake_reads).flatten()] == ["R"]
+    assert bool(rest.cells.uptake_reads.all())  # the rest gate keeps every species (unused)
+    with torch.no_grad():
+        for m in (gated, rest):
+            torch.manual_seed(3)
+            for p in m.cells.uptake_net.parameters():
+                p.normal_(0, 0.5)
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(3, gated.n_cells, len(names), generator=g, dtype=torch.float64) * 40
+    no_reg = x * gated.cells.uptake_reads.to(x.dtype)  # R as drawn, C = B = T = 0
+    with torch.no_grad():
+        assert torch.allclose(
+            gated.cells.uptake_factor(no_reg), torch.ones(3, gated.n_cells, dtype=x.dtype), atol=1e-12
+        )
+        assert float((gated.cells.uptake_factor(x) - 1).abs().max()) > 1e-3
+        assert float((rest.cells.uptake_factor(no_reg) - 1).abs().max()) > 1e-3
+    with pytest.raises(ValueError, match="uptake_gate"):
+        small_wnt_model(SPEC, 6, learn_uptake=True, uptake_gate="zero")
