@@ -122,3 +122,15 @@ def test_still_rising_flags_curves_that_improve_over_their_last_segment():
     assert st["td3"]["lo"] <= 0 <= st["td3"]["hi"]
     line = plateau_lines(recs)[0]
     assert "still improving at the end of the budget: ppo" in line and line.endswith("td3.")
+
+
+def test_an_rl_agent_stopped_short_bounds_the_claim():
+    """An RL agent that did not reach the threshold within a short budget may reach it right after:
+    its budget, not the best agent's count, is RL's lower bound (the claim then cannot hold)."""
+    short = _records("td3", "rl", {300: 0.0, 1_000: 0.4}, seeds=("0", "1", "2"))
+    assert all(v.startswith("holds") for v in _verdicts(ORACLE + MPC_FAST + RL_SLOW))
+    verdicts = _verdicts(ORACLE + MPC_FAST + RL_SLOW + short)
+    assert all(v.startswith("is inconclusive") for v in verdicts), verdicts
+    long = _records("td3", "rl", {1_000: 0.0, 50_000: 0.4}, seeds=("0", "1", "2"))
+    verdicts = _verdicts(ORACLE + MPC_FAST + RL_SLOW + long)  # 50k / 960 > 10: still holds
+    assert all(v.startswith("holds") and "the bound is td3's" in v for v in verdicts), verdicts
