@@ -401,7 +401,6 @@ if args.reference:  # rows of methods this run did not fit (same seeds and setti
     run_info += f" Rows of other methods from `{args.reference}`."
 methods = list(dict.fromkeys(r["method"] for r in recs))
 FIRST = get_design(DESIGN).free[0]  # the parameter the bias and networks-kept lines follow
-seeds = sorted({int(r["seed"]) for r in recs})
 rng = np.random.default_rng(0)
 N_BOOT = 4000
 
@@ -543,7 +542,7 @@ for subject in subjects:
         )
     if len(subjects) > 1:
         lines.append("")
-ablations = [m for m in methods if m.startswith("pbhno_")]
+ablations = [m for m in subjects if m != "pbhno"]
 if "pbhno" in methods and ablations:
     lines += [
         "",

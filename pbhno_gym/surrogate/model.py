@@ -150,10 +150,6 @@ class PBHNO(nn.Module, ControlModel):
         u_max = self.sim.control_high[self.sim.n_sources :].to(self._dtype)
         if config.learn_uptake and self.sim.grid is None:
             raise ValueError(f"PBHNOConfig.learn_uptake: pathway {pw.name!r} has no ligand field to take up")
-        if config.uptake_gate not in ("rest", "regulators"):
-            raise ValueError(
-                f"PBHNOConfig.uptake_gate must be 'rest' or 'regulators', got {config.uptake_gate!r}"
-            )
         self.cells = CellDynamics(
             pw,
             torch.tensor(sc["x"], dtype=self._dtype),
