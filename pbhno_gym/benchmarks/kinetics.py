@@ -27,6 +27,7 @@ from ..physics.pathways.base import Pathway
 __all__ = [
     "reference_kinetics",
     "per_reaction_kinetics",
+    "matmul_table_when_compiled",
     "aten_ops_per_call",
     "autograd_nodes",
     "env_steps_per_s",
@@ -110,6 +111,28 @@ def per_reaction_kinetics() -> Iterator[None]:
         ParamSet.unpack = saved["unpack"]  # type: ignore[method-assign]
         Pathway.membrane_terms = saved["membrane_terms"]  # type: ignore[method-assign]
         _simulator._ratio = saved["ratio"]
+
+
+@contextmanager
+def matmul_table_when_compiled() -> Iterator[None]:
+    """Within the block ``Pathway.kinetics`` assembles production and destruction by a stack of
+    the fluxes and one matmul also under torch.compile (its form before the compiled branch
+    applied the table flux by flux): the baseline of the compiled-step benchmark."""
+    saved = Pathway.kinetics
+
+    def kinetics(self, x, ell, th, u):
+        aug, w = self._kinetics_tables(x.dtype, x.device)
+        xa = torch.where(aug, 1.0, x)
+        xs = self.split(xa)
+        v = self._stack_rates(self.rate_expressions(xs, ell, th, u), xs[self.species[0]])
+        out = (v.reshape(w.shape[0], -1).t() @ w).reshape(*x.shape[:-1], -1)
+        return out.split(x.shape[-1], dim=-1)
+
+    Pathway.kinetics = kinetics  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        Pathway.kinetics = saved  # type: ignore[method-assign]
 
 
 def aten_ops_per_call(fn: Callable[[], Any]) -> int:

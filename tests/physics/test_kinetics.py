@@ -53,6 +53,35 @@ def test_batched_kinetics_equal_reference(name, mechs, dtype):
     torch.testing.assert_close(pw.destruction_coefficients(x, ell, th, u), d1, rtol=0, atol=0)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch's own, raised while importing dynamo
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize(("name", "mechs"), KINETICS)
+def test_traced_kinetics_equal_reference(name, mechs, dtype):
+    """Under torch.compile the table is applied flux by flux (one fusible expression instead of a
+    stack and a matmul); traced (dynamo, eager backend: that branch's arithmetic, no codegen) it
+    equals the reference within the same few ulps."""
+    import torch._dynamo
+
+    pw = _pathway(name, mechs)
+    x, ell, lt, u_inh = _inputs(pw, dtype)
+    th, u = pw.params.unpack(lt), pw.inhibitor_dict(u_inh, x.shape[0], x)
+    _, p0, d0 = reference_kinetics(pw, x, ell, th, u)
+    pw.kinetics(x, ell, th, u)  # builds the cached tables eagerly, as the simulators do
+    torch._dynamo.reset()
+    seen = []
+
+    def traced(x, ell, th, u):
+        seen.append(torch.compiler.is_compiling())
+        return pw.kinetics(x, ell, th, u)
+
+    p1, d1 = torch.compile(traced, backend="eager", fullgraph=True)(x, ell, th, u)
+    assert seen == [True]  # the compiled branch ran, traced once
+    eps = torch.finfo(dtype).eps
+    for new, ref in ((p1, p0), (d1, d0)):
+        assert new.shape == ref.shape and new.dtype == dtype
+        torch.testing.assert_close(new, ref, rtol=4 * eps, atol=4 * eps * float(ref.abs().max()))
+
+
 @pytest.mark.parametrize(("name", "mechs"), KINETICS)
 def test_batched_kinetics_gradients(name, mechs):
     """float64: autograd of the batched kinetics equals the reference's, and central differences."""

@@ -185,8 +185,20 @@ class Pathway(ABC):
         aug, w = self._kinetics_tables(x.dtype, x.device)
         xa = torch.where(aug, 1.0, x)  # (1 + C, B, N, S)
         xs = self.split(xa)
-        v = self._stack_rates(self.rate_expressions(xs, ell, th, u), xs[self.species[0]])
-        out = (v.reshape(w.shape[0], -1).t() @ w).reshape(*x.shape[:-1], -1)  # (B, N, 2 S)
+        rates = self.rate_expressions(xs, ell, th, u)
+        if torch.compiler.is_compiling():
+            # compiled: the table applied flux by flux (pointwise terms, one sum over the copies),
+            # which inductor fuses with the rate laws into the step's one kernel; a stack and a
+            # matmul there are a materialised buffer and an external call per stage (MAPK-v0: 33
+            # kernel calls and ~140 buffers per compiled step; docs/benchmarks.md)
+            wr = w.reshape(len(rates), 1, 1, -1, w.shape[1]).unbind(0)  # R x (1 + C, 1, 1, 2 S)
+            acc = xa.new_zeros(*xa.shape[:-1], w.shape[1])
+            for r, wk in zip(rates, wr, strict=True):  # unrolled when traced: no loop in the graph
+                acc = acc + (r[..., None] if torch.is_tensor(r) else r) * wk.movedim(-2, 0)
+            out = acc.sum(0)
+        else:
+            v = self._stack_rates(rates, xs[self.species[0]])
+            out = (v.reshape(w.shape[0], -1).t() @ w).reshape(*x.shape[:-1], -1)  # (B, N, 2 S)
         prod, dest = out.split(x.shape[-1], dim=-1)
         return prod, dest
 
