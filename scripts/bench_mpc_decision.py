@@ -40,12 +40,29 @@ p.add_argument("--modes", nargs="+", default=["eager", "compiled"])
 p.add_argument("--no-casadi", action="store_true")
 p.add_argument("--threads", type=int, default=None)
 p.add_argument("--out", default="outputs/bench_mpc_decision.json")
+p.add_argument(
+    "--kinetics-table",
+    choices=["fused", "matmul"],
+    default="fused",
+    help="matmul: compiled models assemble the kinetics by stack + matmul, the form before the fused "
+    "table (benchmarks.kinetics.matmul_table_when_compiled), for a before/after in separate processes",
+)
 args = p.parse_args()
 if args.threads:
     torch.set_num_threads(args.threads)
+if args.kinetics_table == "matmul":
+    from pbhno_gym.benchmarks.kinetics import matmul_table_when_compiled
+
+    matmul_table_when_compiled().__enter__()  # for the whole process
 spec = load_spec(args.env)
 out_path = Path(args.out)
-res = {"machine": machine_description("cpu"), "env": args.env, "date": str(datetime.date.today()), "rows": {}}
+res = {
+    "machine": machine_description("cpu"),
+    "env": args.env,
+    "date": str(datetime.date.today()),
+    "kinetics_table": args.kinetics_table,
+    "rows": {},
+}
 
 
 def make(agent: str, mode: str):

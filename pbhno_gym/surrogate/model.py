@@ -190,23 +190,7 @@ class PBHNO(nn.Module, ControlModel):
             with torch.no_grad():
                 self.cells.x_rest.copy_(self.initial_state(1).x[0].mean(0))
         if config.learn_uptake and config.uptake_gate == "regulators":
-            self.cells.uptake_reads.copy_(self._uptake_reads())
-
-    def _uptake_reads(self) -> Tensor:
-        """(S,) bool: the species the skeleton's membrane uptake law reads (the nonzero entries of
-        its Jacobian at a generic positive state under the prior mean; structural zeros are exact)."""
-        S = len(self.pathway.species)
-        g = torch.Generator().manual_seed(0)
-        x = (0.5 + torch.rand(1, 1, S, generator=g, dtype=torch.float64)) * torch.tensor(
-            self.config.scales["x"], dtype=torch.float64
-        )
-        th = self.sim.params.unpack(self.prior_mean.to(torch.float64).cpu())
-        u = torch.ones(1, self.sim.n_controls, dtype=torch.float64)
-        _, inh = self.sim.split_controls(u)
-        jac = torch.autograd.functional.jacobian(
-            lambda z: self.pathway.membrane_terms(z, th, inh)[0].sum(), x
-        )
-        return (jac.reshape(S) != 0).to(self.cells.uptake_reads.device)
+            self.cells.uptake_reads.copy_(self.pathway.uptake_dependence())
 
     def _membrane(self, x: Tensor, th: dict, inh: dict) -> tuple[Tensor, Tensor]:
         """(B, N) ligand release and uptake coefficient of every cell (uptake with its learned factor),

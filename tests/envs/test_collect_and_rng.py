@@ -6,7 +6,15 @@ import pytest
 import torch
 
 from pbhno_gym.data import DatasetError, collect_episodes, load_dataset, save_dataset
-from pbhno_gym.utils.rng import CounterRNG, seed_to_key, splitmix64, splitmix64_reference
+from pbhno_gym.utils.rng import (
+    CounterRNG,
+    seed_to_key,
+    splitmix64,
+    splitmix64_numpy,
+    splitmix64_reference,
+    words_numpy,
+    words_torch,
+)
 
 
 def test_splitmix_matches_reference_and_streams_are_batch_independent():
@@ -25,6 +33,25 @@ def test_splitmix_matches_reference_and_streams_are_batch_independent():
     assert 0.47 < draws.mean() < 0.53 and draws.min() >= 0 and draws.max() < 1
     z = u.normal(2, 20000)
     assert abs(z.mean()) < 0.03 and abs(z.std() - 1) < 0.03
+
+
+def test_cpu_words_hashed_in_numpy_equal_the_torch_hash():
+    """On CPU the words come from numpy's uint64 hash; they equal torch's int64 hash (what other
+    devices run) bit for bit, for keys and counters with the top bit set."""
+    xs = np.array([0, 1, 2**40 + 7, 2**63 - 1, 2**64 - 5], dtype=np.uint64)
+    assert splitmix64_numpy(xs).tolist() == [splitmix64_reference(int(x)) for x in xs]
+    keys = torch.tensor([seed_to_key(s) for s in range(6)])
+    assert bool((keys < 0).any()) and bool((keys > 0).any())
+    ctr = torch.tensor([0, 5, 2**62 + 3, 2**63 - 1, 17, 1])
+    for stream in (0, 7, 51):
+        for n in (1, 5):
+            got, ref = words_numpy(keys, ctr, stream, n), words_torch(keys, ctr, stream, n)
+            assert got.dtype == torch.int64 and got.shape == (6, n) and torch.equal(got, ref)
+    rng = CounterRNG(6)  # a CPU generator draws through numpy, rows included
+    rng.seed(keys)
+    rng.counters = ctr
+    rows = torch.tensor([4, 1])
+    assert torch.equal(rng.bits(9, 3, rows), words_torch(keys[rows], ctr[rows], 9, 3))
 
 
 @pytest.mark.parametrize("batch", [1, 3])

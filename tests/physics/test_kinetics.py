@@ -208,3 +208,23 @@ def test_rate_dependence_is_the_jacobians_sparsity(name, mechs):
     dep = pw.rate_dependence()
     assert dep.shape == (len(pw.reactions), len(pw.species)) and dep.dtype == torch.bool
     assert torch.equal(dep, nonzero), (pw.reactions, dep, nonzero)
+
+
+@pytest.mark.parametrize(("name", "mechs"), [k for k in KINETICS if get_pathway(k[0]).has_field])
+def test_uptake_dependence_is_the_jacobians_sparsity(name, mechs):
+    """``Pathway.uptake_dependence`` (symbolic) marks exactly the species whose uptake derivative is
+    nonzero at random interior states: the skeleton's law reads its receptor only, a hidden sink's
+    world also the species that drives it (Wnt's ligand_sink: T)."""
+    base = get_pathway(name)
+    base.uptake_dependence()  # a world shares the cache dict: must not get this answer
+    pw = with_mechanisms(base, mechs)
+    x, _, lt, u_inh = _inputs(pw, torch.float64, B=3, N=2, seed=3)
+    x = (x + 0.05 * x.max()).requires_grad_(True)
+    th, u = pw.params.unpack(lt), pw.inhibitor_dict(u_inh, x.shape[0], x)
+    up, _ = pw.membrane_terms(x, th, u)
+    nonzero = (torch.autograd.grad(up.sum(), x)[0].abs() > 0).any(0).any(0)
+    dep = pw.uptake_dependence()
+    assert dep.shape == (len(pw.species),) and dep.dtype == torch.bool and bool(dep.any())
+    assert torch.equal(dep, nonzero), (pw.species, dep, nonzero)
+    if mechs == ("ligand_sink",):
+        assert dep[pw.species_index["T"]] and not base.uptake_dependence()[pw.species_index["T"]]

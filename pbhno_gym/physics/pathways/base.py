@@ -131,21 +131,42 @@ class Pathway(ABC):
             self._nu_cache[key] = (aug.to(device), w)
         return self._nu_cache[key]
 
+    def _symbols(self) -> tuple[dict, dict, dict]:
+        """SymPy symbols for the species, parameters and inhibitor doses (the rate and membrane laws
+        are plain arithmetic, so they evaluate on symbols too)."""
+        import sympy as sp
+
+        xs = {s: sp.Symbol(f"x_{s}") for s in self.species}
+        th = {n: sp.Symbol(f"theta_{n}", positive=True) for n in self.params.names}
+        u = {c.name: sp.Symbol(f"u_{c.name}") for c in self.inhibitors}
+        return xs, th, u
+
     def rate_dependence(self) -> Tensor:
-        """(R, S) bool: which species each rate law reads, found symbolically (the rate laws are
-        plain arithmetic on SymPy symbols too), so a learned regulation of reaction r can be
-        restricted to the species its rate law does not already contain."""
+        """(R, S) bool: which species each rate law reads, found symbolically, so a learned
+        regulation of reaction r can be restricted to the species its rate law does not already
+        contain."""
         key = ("dependence", self.name)  # keyed by name: with_mechanisms' worlds share the cache dict
         if key not in self._nu_cache:
             import sympy as sp
 
-            xs = {s: sp.Symbol(f"x_{s}") for s in self.species}
-            th = {n: sp.Symbol(f"theta_{n}", positive=True) for n in self.params.names}
-            u = {c.name: sp.Symbol(f"u_{c.name}") for c in self.inhibitors}
+            xs, th, u = self._symbols()
             rates = self.rate_expressions(xs, sp.Symbol("ell"), th, u)
             free = [sp.sympify(r).free_symbols for r in rates]
             dep = torch.tensor([[xs[s] in f for s in self.species] for f in free], dtype=torch.bool)
             self._nu_cache[key] = dep
+        return self._nu_cache[key]
+
+    def uptake_dependence(self) -> Tensor:
+        """(S,) bool: which species the membrane uptake law reads, found symbolically as in
+        :meth:`rate_dependence` (all False without a field): a learned uptake factor gated at zero
+        regulators keeps these and zeroes the others."""
+        key = ("uptake_dependence", self.name)
+        if key not in self._nu_cache:
+            import sympy as sp
+
+            xs, th, u = self._symbols()
+            free = sp.sympify(self.uptake_expression(xs, th, u)).free_symbols
+            self._nu_cache[key] = torch.tensor([xs[s] in free for s in self.species], dtype=torch.bool)
         return self._nu_cache[key]
 
     def split(self, x: Tensor) -> dict[str, Tensor]:
