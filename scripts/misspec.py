@@ -93,6 +93,14 @@ p.add_argument(
     help="keep the seeds records.csv in --out already has (all of this run's methods) and run the rest",
 )
 p.add_argument(
+    "--only-seeds",
+    nargs="+",
+    type=int,
+    default=None,
+    help="fit only these of the run's seeds (e.g. to split a resumed run over processes; merge the "
+    "folders' records.csv afterwards and rerun with --summary-only)",
+)
+p.add_argument(
     "--intervals",
     default="marginal",
     choices=["marginal", "sandwich", "laplace"],
@@ -302,6 +310,7 @@ def command_line() -> str:
         + ([f"--device {args.device}"] if args.device != "cpu" else [])
         + ([f"--out {args.out}"] if args.out else [])
         + (["--resume"] if args.resume else [])
+        + (["--only-seeds", *map(str, args.only_seeds)] if args.only_seeds else [])
     )
 
 
@@ -364,7 +373,9 @@ if not args.summary_only:
             with open(curves_path) as f:
                 all_curves = [r for r in csv.DictReader(f) if int(r["seed"]) in resumed]
         print(f"resuming: seeds {resumed} kept from {records_path}", flush=True)
-    todo = [s for s in range(N_SEEDS) if s not in resumed]
+    todo = [
+        s for s in range(N_SEEDS) if s not in resumed and (args.only_seeds is None or s in args.only_seeds)
+    ]
     done: list[int] = []
     status = "done"
     try:
