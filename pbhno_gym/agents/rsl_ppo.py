@@ -11,7 +11,10 @@ Hyperparameters come from ``agents/rsl_ppo.toml`` (``[default]`` <- env table <-
 
 * run keys: ``n_envs``, ``num_steps_per_env`` (rollout length), ``n_timesteps`` (default budget),
   ``checkpoint_every`` (env samples), ``policy`` (``hidden_dims``, ``activation``,
-  ``obs_normalization``, ``init_std``: the actor and the critic share the MLP settings);
+  ``obs_normalization``, ``init_std``: the actor and the critic share the MLP settings),
+  ``compile_env`` (the batched env's transition through ``torch.compile``: the same episodes to
+  float32 round-off, faster where the simulator dominates, after ~15-60 s of compiling;
+  docs/benchmarks.md);
 * every other key goes to :class:`rsl_rl.algorithms.PPO` (``gamma``, ``lam``, ``learning_rate``,
   ``schedule``, ...); unknown keys raise a ``ValueError`` naming the key and the file.
 
@@ -50,7 +53,7 @@ from .base import ConfiguredAgent, TrainReport, domain_randomized, jsonable
 
 __all__ = ["RslPPOAgent", "RUN_KEYS", "ppo_kwargs"]
 
-RUN_KEYS = ("n_envs", "num_steps_per_env", "n_timesteps", "checkpoint_every", "policy")
+RUN_KEYS = ("n_envs", "num_steps_per_env", "n_timesteps", "checkpoint_every", "policy", "compile_env")
 _POLICY_KEYS = ("hidden_dims", "activation", "obs_normalization", "init_std")
 _GROUPS = {"actor": ["policy"], "critic": ["policy"]}
 
@@ -59,6 +62,13 @@ def _positive_int(cfg: dict[str, Any], key: str, where: str) -> int:
     v = cfg.get(key)
     if isinstance(v, bool) or not isinstance(v, int) or v < 1:
         raise ValueError(f"{where}.{key}: a positive int, got {v!r}")
+    return v
+
+
+def _flag(cfg: dict[str, Any], key: str, where: str) -> bool:
+    v = cfg.get(key, False)
+    if not isinstance(v, bool):
+        raise ValueError(f"{where}.{key}: true or false, got {v!r}")
     return v
 
 
@@ -110,8 +120,10 @@ class _BatchedEnv:
     autoreset in the same step (the returned observation starts the next episode), ``time_outs``
     for horizon ends (rsl-rl bootstraps them). No per-env Python objects in the step."""
 
-    def __init__(self, spec: EnvSpec, num_envs: int, device: str, seed: int) -> None:
-        self.core = PathwayCore(dataclasses.replace(spec, normalize_actions=True), num_envs, device)
+    def __init__(self, spec: EnvSpec, num_envs: int, device: str, seed: int, compile: bool = False) -> None:
+        self.core = PathwayCore(
+            dataclasses.replace(spec, normalize_actions=True), num_envs, device, compile=compile
+        )
         self.num_envs, self.num_actions = num_envs, self.core.sim.n_controls
         self.device, self.cfg = self.core.device, {}
         self.max_episode_length = spec.horizon
@@ -280,6 +292,7 @@ class RslPPOAgent(ConfiguredAgent):
         self.cfg = cfg = self.resolve(spec)
         where = f"agents/{self.config_name}.toml [{spec.id}]"
         N, T = _positive_int(cfg, "n_envs", where), _positive_int(cfg, "num_steps_per_env", where)
+        compile_env = _flag(cfg, "compile_env", where)
         kw = ppo_kwargs(cfg, where)
         pol = _policy_cfg(cfg, where)
         fp = self._fingerprint(spec, budget, seed)
@@ -297,7 +310,7 @@ class RslPPOAgent(ConfiguredAgent):
         self.run_dir = run_dir
         self._set_spec(spec, device)
         torch.manual_seed(int(seed))
-        venv = _BatchedEnv(spec, N, device, int(seed))
+        venv = _BatchedEnv(spec, N, device, int(seed), compile=compile_env)
         self.actor, self.critic = _models(self.obs_dim, self.n_act, pol, self.device)
         storage = RolloutStorage("rl", N, T, venv.get_observations(), [self.n_act], str(self.device))
         self.alg = PPO(self.actor, self.critic, storage, device=str(self.device), **kw)

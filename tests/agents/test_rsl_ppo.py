@@ -71,6 +71,8 @@ def test_bad_input_is_refused(tmp_path):
         make_agent("rsl_ppo", n_step=3).train(SPEC, 128, 0, tmp_path, progress=False)
     with pytest.raises(ValueError, match="n_envs"):
         make_agent("rsl_ppo", n_envs=0).train(SPEC, 128, 0, tmp_path, progress=False)
+    with pytest.raises(ValueError, match="compile_env"):
+        make_agent("rsl_ppo", compile_env="yes").train(SPEC, 128, 0, tmp_path, progress=False)
     with pytest.raises(ValueError, match="budget"):
         make_agent("rsl_ppo", **TINY).train(SPEC, 0, 0, tmp_path, progress=False)
     with pytest.raises(RuntimeError, match="before predict"):
