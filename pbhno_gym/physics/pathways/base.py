@@ -68,6 +68,15 @@ class Pathway(ABC):
         self._nu64 = nu
         self._nu_cache: dict = {}
         self.species_index = s_idx
+        consumed = [i for i in range(nu.shape[1]) if bool((nu[:, i] < 0).any())]
+        #: the kinetics table's nonzero rows as (reaction, state copy, row of ``w``), read eagerly
+        #: here so that the compiled branch of :meth:`kinetics` unrolls them without a host read
+        self._table_rows = tuple(
+            (r, k, r * (1 + len(consumed)) + k)
+            for r in range(nu.shape[0])
+            for k in range(1 + len(consumed))
+            if (k == 0 and bool((nu[r] > 0).any())) or (k > 0 and bool(nu[r, consumed[k - 1]] < 0))
+        )
 
     # ------------------------------------------------------------------ rate core
     @abstractmethod
@@ -208,15 +217,15 @@ class Pathway(ABC):
         xs = self.split(xa)
         rates = self.rate_expressions(xs, ell, th, u)
         if torch.compiler.is_compiling():
-            # compiled: the table applied flux by flux (pointwise terms, one sum over the copies),
-            # which inductor fuses with the rate laws into the step's one kernel; a stack and a
-            # matmul there are a materialised buffer and an external call per stage (MAPK-v0: 33
-            # kernel calls and ~140 buffers per compiled step; docs/benchmarks.md)
-            wr = w.reshape(len(rates), 1, 1, -1, w.shape[1]).unbind(0)  # R x (1 + C, 1, 1, 2 S)
-            acc = xa.new_zeros(*xa.shape[:-1], w.shape[1])
-            for r, wk in zip(rates, wr, strict=True):  # unrolled when traced: no loop in the graph
-                acc = acc + (r[..., None] if torch.is_tensor(r) else r) * wk.movedim(-2, 0)
-            out = acc.sum(0)
+            # compiled: the table's nonzero rows unrolled into pointwise terms (flux x row), which
+            # inductor fuses with the rate laws into one loop writing (B, N, 2 S) directly; a stack
+            # and a matmul there were a buffer and an external call per stage, per-column sums a
+            # stack of aliases (MAPK-v0: 33 kernel calls, ~140 buffers per step; docs/benchmarks.md)
+            out = torch.zeros(*x.shape[:-1], w.shape[1], dtype=x.dtype, device=x.device)
+            for r, k, i in self._table_rows:
+                v = rates[r]
+                v = torch.broadcast_to(v, xa.shape[:-1])[k, ..., None] if torch.is_tensor(v) else v
+                out = out + v * w[i]
         else:
             v = self._stack_rates(rates, xs[self.species[0]])
             out = (v.reshape(w.shape[0], -1).t() @ w).reshape(*x.shape[:-1], -1)  # (B, N, 2 S)
