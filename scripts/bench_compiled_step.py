@@ -28,6 +28,7 @@ import torch
 import pbhno_gym  # noqa: F401  (registers the ids)
 from pbhno_gym.benchmarks.kinetics import matmul_table_when_compiled
 from pbhno_gym.benchmarks.sim import machine_description
+from pbhno_gym.experiments.compare import git_state
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("--envs", nargs="+", default=["pbhno/MAPK-v0", "pbhno/Wnt-v1"])
@@ -111,15 +112,10 @@ for (env_id, n), v in rates.items():
     before, now = statistics.median(v["before"]), statistics.median(v["now"])
     rows.append(dict(env=env_id, num_envs=n, before=before, now=now, ratio=now / before, runs=v))
 
-git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = bool(
-    subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-    ).stdout
-)
+git = git_state()  # <hash> or <hash>-dirty
 print(
     f"\n### Compiled env step, fused kinetics table - {machine_description('cpu')}, {datetime.date.today()}, "
-    f"git {git}{'-dirty' if dirty else ''}, {args.threads} thread(s), median of {args.repeats} processes\n"
+    f"git {git}, {args.threads} thread(s), median of {args.repeats} processes\n"
 )
 print(
     "| env | num_envs | stack + matmul (before) env-steps/s | fused table (now) | ratio |\n"
@@ -130,9 +126,7 @@ for r in rows:
 if args.out:
     with open(args.out, "w") as f:
         json.dump(
-            dict(
-                git=git, dirty=dirty, date=str(datetime.date.today()), command=" ".join(sys.argv), rows=rows
-            ),
+            dict(git=git, date=str(datetime.date.today()), command=" ".join(sys.argv), rows=rows),
             f,
             indent=1,
         )

@@ -13,7 +13,6 @@ import argparse
 import datetime
 import json
 import statistics
-import subprocess
 import time
 
 import gymnasium as gym
@@ -22,6 +21,7 @@ import torch
 import pbhno_gym  # noqa: F401  (registers the ids)
 import pbhno_gym.utils.rng as rng_mod
 from pbhno_gym.benchmarks.sim import machine_description
+from pbhno_gym.experiments.compare import git_state
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("--envs", nargs="+", default=["pbhno/MAPK-v0", "pbhno/Wnt-v1"])
@@ -74,15 +74,10 @@ for env_id in args.envs:
             rows.append(row)
             print(json.dumps(row), flush=True)
 
-git = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-dirty = bool(
-    subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True
-    ).stdout
-)
+git = git_state()  # <hash> or <hash>-dirty
 print(
     f"\n### CPU counter RNG - {machine_description('cpu')}, {datetime.date.today()}, git {git}"
-    f"{'-dirty' if dirty else ''}, {args.threads} thread(s), medians of {args.repeats} alternating runs\n"
+    f", {args.threads} thread(s), medians of {args.repeats} alternating runs\n"
 )
 print(
     "| env | compile | measured | hash in torch (before) per s | in numpy (now) | ratio |\n"
@@ -95,4 +90,4 @@ for r in rows:
     )
 if args.out:
     with open(args.out, "w") as f:
-        json.dump(dict(git=git, dirty=dirty, date=str(datetime.date.today()), rows=rows), f, indent=1)
+        json.dump(dict(git=git, date=str(datetime.date.today()), rows=rows), f, indent=1)

@@ -70,7 +70,7 @@ class ComparisonResult:
     files: dict[str, Path] = field(default_factory=dict)
 
 
-def _git_state() -> str:
+def git_state() -> str:
     """``<hash>``, ``<hash>-dirty`` (tracked files modified) or ``unknown``."""
     here = Path(__file__).parent
     try:
@@ -108,7 +108,7 @@ def provenance(command: str | None) -> dict[str, Any]:
         "date": datetime.date.today().isoformat(),
         "machine": f"{platform.system()} {cpu}, {os.cpu_count()} cores, {torch.get_num_threads()} torch "
         f"threads{gpu}",
-        "git": _git_state(),
+        "git": git_state(),
         "python": sys.version.split()[0],
         "packages": {
             d: version(d)
