@@ -46,6 +46,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import math
 import multiprocessing as mp
 import signal
@@ -88,6 +89,13 @@ p.add_argument(
     "settings (e.g. sbinn pinn_ode fno: physics-informed and operator baselines)",
 )
 p.add_argument(
+    "--comparator-settings",
+    type=json.loads,
+    default={},
+    help="JSON {method: {setting: value}} replacing a comparator's quick settings, e.g. '{\"sbinn\": "
+    '{"width": 128, "epochs": 100000}}\' (the reference-size runs; recorded in run.txt)',
+)
+p.add_argument(
     "--resume",
     action="store_true",
     help="keep the seeds records.csv in --out already has (all of this run's methods) and run the rest",
@@ -107,6 +115,13 @@ p.add_argument(
     help="PB-HNO's intervals (surrogate.method DEFAULTS['intervals'])",
 )
 args = p.parse_args()
+if not isinstance(args.comparator_settings, dict) or not all(
+    c in args.comparators and isinstance(v, dict) for c, v in args.comparator_settings.items()
+):
+    p.error(
+        "--comparator-settings: a JSON object {method: {...}} over --comparators, "
+        f"got {args.comparator_settings!r}"
+    )
 
 DESIGN = args.design
 N_SEEDS = args.seeds or 20
@@ -277,8 +292,11 @@ def run_seed(seed: int) -> tuple[list[dict], list[dict]]:
         )
         kept = int(np.mean(res.meta["networks_kept"]) >= 0.5)
         record(v, f"{skel.meta['model']} skeleton + networks", res, str(kept))
-    for c in args.comparators:  # the registry's quick settings, the skeleton's equations
-        record(c, f"{skel.meta['model']} skeleton ({c})", fit(c, ds, free, prior, seed=seed))
+    for c in args.comparators:  # the registry's quick settings (or --comparator-settings), the skeleton's
+        settings = args.comparator_settings.get(c)
+        record(
+            c, f"{skel.meta['model']} skeleton ({c})", fit(c, ds, free, prior, seed=seed, settings=settings)
+        )
     return rows, curves
 
 
@@ -302,6 +320,11 @@ def command_line() -> str:
         + (["--quick"] if args.quick else [])
         + (["--variants", *args.variants] if args.variants is not None else [])
         + (["--comparators", *args.comparators] if args.comparators else [])
+        + (
+            [f"--comparator-settings '{json.dumps(args.comparator_settings)}'"]
+            if args.comparator_settings
+            else []
+        )
         + ([f"--intervals {args.intervals}"] if args.intervals != "marginal" else [])
         + ([f"--seeds {args.seeds}"] if args.seeds else [])
         + ([f"--budget-min {args.budget_min:g}"] if args.budget_min is not None else [])
