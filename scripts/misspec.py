@@ -261,7 +261,8 @@ def run_seed(seed: int) -> tuple[list[dict], list[dict]]:
         curves.extend(curve_rows(seed, label, res))
         fc = res.predictor.forecast(cf)
         rmse = float(np.sqrt(((fc - truth_cf) ** 2).mean()))
-        lo, hi = res.intervals()
+        iv = res.intervals()  # None: a method without intervals (e.g. a one-member ensemble)
+        lo, hi = iv if iv is not None else (np.full(len(free), np.nan), np.full(len(free), np.nan))
         for j, n in enumerate(free):
             rows.append(
                 dict(
@@ -273,7 +274,7 @@ def run_seed(seed: int) -> tuple[list[dict], list[dict]]:
                     truth=f"{truth[j]:.6f}",
                     lower=f"{lo[j]:.6f}",
                     upper=f"{hi[j]:.6f}",
-                    covered=int(lo[j] <= truth[j] <= hi[j]),
+                    covered="" if iv is None else int(lo[j] <= truth[j] <= hi[j]),
                     forecast_rmse=f"{rmse:.6f}",
                     networks_kept=kept,
                     wall_s=f"{res.wall_s:.1f}",
@@ -497,19 +498,22 @@ lines = [
 for m in methods:
     mae, rm = per_seed(m, "mae"), per_seed(m, "forecast_rmse")
     a, b = np.array(list(mae.values())), np.array(list(rm.values()))
-    cov = [int(r["covered"]) for r in recs if r["method"] == m]
+    cov = [int(r["covered"]) for r in recs if r["method"] == m and r["covered"] != ""]
     wl, wh = wilson(sum(cov), len(cov))
+    cov_txt = (
+        f"{np.mean(cov):.2f} ({sum(cov)}/{len(cov)}) [{wl:.2f}, {wh:.2f}]" if cov else "- (no intervals)"
+    )
     kept = [
         int(r["networks_kept"])
         for r in recs
         if r["method"] == m and r["parameter"] == FIRST and r["networks_kept"]
     ]
     model = next(r["model"] for r in recs if r["method"] == m)
+    kept_txt = f"{sum(kept)}/{len(kept)}" if kept else "-"
     ka, kb = boot_mean(a), boot_mean(b)
     lines.append(
         f"| `{m}` | {model} | {len(a)} | {a.mean():.3f} [{ka[0]:.3f}, {ka[1]:.3f}] | "
-        f"{b.mean():.4f} [{kb[0]:.4f}, {kb[1]:.4f}] | {np.mean(cov):.2f} ({sum(cov)}/{len(cov)}) "
-        f"[{wl:.2f}, {wh:.2f}] | {f'{sum(kept)}/{len(kept)}' if kept else '-'} |"
+        f"{b.mean():.4f} [{kb[0]:.4f}, {kb[1]:.4f}] | {cov_txt} | {kept_txt} |"
     )
 bias = {
     m: np.mean(
@@ -524,7 +528,12 @@ bias = {
 lines += ["", f"Mean bias of log {FIRST}: " + ", ".join(f"`{m}` {v:+.3f}" for m, v in bias.items()) + "."]
 params = sorted({r["parameter"] for r in recs})
 for m in [m for m in methods if m.startswith("pbhno")]:  # where the intervals miss, per parameter
-    per = {q: [int(r["covered"]) for r in recs if r["method"] == m and r["parameter"] == q] for q in params}
+    per = {
+        q: [
+            int(r["covered"]) for r in recs if r["method"] == m and r["parameter"] == q and r["covered"] != ""
+        ]
+        for q in params
+    }
     hits = ", ".join(f"{q} {sum(v)}/{len(v)}" for q, v in per.items())
     lines.append(f"Coverage of `{m}` per parameter: {hits}.")
 lines += ["", "## Verdicts (each from the records above)", ""]
@@ -556,7 +565,7 @@ for subject in subjects:
             f"- held-out selection keeps the trained networks on >= 80% of seeds: {sum(kept)}/{len(kept)} "
             f"({100 * rate:.0f}%): **{'holds' if rate >= 0.8 else 'does not hold'}**"
         )
-    cov = [int(r["covered"]) for r in recs if r["method"] == subject]
+    cov = [int(r["covered"]) for r in recs if r["method"] == subject and r["covered"] != ""]
     wl, wh = wilson(sum(cov), len(cov))
     ok = wl <= 0.95 <= wh
     lines.append(
