@@ -466,6 +466,16 @@ def paired_ratio(a: str, b: str, key: str) -> tuple[float, float, float, int]:
     return float(x.mean() / y.mean()), float(np.quantile(r, 0.025)), float(np.quantile(r, 0.975)), len(common)
 
 
+def hits(method: str, parameter: str | None = None) -> list[int]:
+    """0/1 coverage of ``method``'s records (one ``parameter`` or all); rows without intervals
+    (``covered`` empty) do not count."""
+    return [
+        int(r["covered"])
+        for r in recs
+        if r["method"] == method and r["covered"] != "" and parameter in (None, r["parameter"])
+    ]
+
+
 def wilson(k: int, n: int, z: float = 1.959963984540054) -> tuple[float, float]:
     if n == 0:
         return float("nan"), float("nan")
@@ -498,7 +508,7 @@ lines = [
 for m in methods:
     mae, rm = per_seed(m, "mae"), per_seed(m, "forecast_rmse")
     a, b = np.array(list(mae.values())), np.array(list(rm.values()))
-    cov = [int(r["covered"]) for r in recs if r["method"] == m and r["covered"] != ""]
+    cov = hits(m)
     wl, wh = wilson(sum(cov), len(cov))
     cov_txt = (
         f"{np.mean(cov):.2f} ({sum(cov)}/{len(cov)}) [{wl:.2f}, {wh:.2f}]" if cov else "- (no intervals)"
@@ -528,14 +538,9 @@ bias = {
 lines += ["", f"Mean bias of log {FIRST}: " + ", ".join(f"`{m}` {v:+.3f}" for m, v in bias.items()) + "."]
 params = sorted({r["parameter"] for r in recs})
 for m in [m for m in methods if m.startswith("pbhno")]:  # where the intervals miss, per parameter
-    per = {
-        q: [
-            int(r["covered"]) for r in recs if r["method"] == m and r["parameter"] == q and r["covered"] != ""
-        ]
-        for q in params
-    }
-    hits = ", ".join(f"{q} {sum(v)}/{len(v)}" for q, v in per.items())
-    lines.append(f"Coverage of `{m}` per parameter: {hits}.")
+    per = {q: hits(m, q) for q in params}
+    per_txt = ", ".join(f"{q} {sum(v)}/{len(v)}" for q, v in per.items())
+    lines.append(f"Coverage of `{m}` per parameter: {per_txt}.")
 lines += ["", "## Verdicts (each from the records above)", ""]
 CLAIMS = (  # (comparator, threshold, key, claim): issue 15's, per kind of design
     [("map_generator", 1.1, "mae", "PB-HNO parameter MAE <= 1.1x the true-model MAP's (well-specified)")]
@@ -565,7 +570,7 @@ for subject in subjects:
             f"- held-out selection keeps the trained networks on >= 80% of seeds: {sum(kept)}/{len(kept)} "
             f"({100 * rate:.0f}%): **{'holds' if rate >= 0.8 else 'does not hold'}**"
         )
-    cov = [int(r["covered"]) for r in recs if r["method"] == subject and r["covered"] != ""]
+    cov = hits(subject)
     wl, wh = wilson(sum(cov), len(cov))
     ok = wl <= 0.95 <= wh
     lines.append(

@@ -68,15 +68,32 @@ class Pathway(ABC):
         self._nu64 = nu
         self._nu_cache: dict = {}
         self.species_index = s_idx
-        consumed = [i for i in range(nu.shape[1]) if bool((nu[:, i] < 0).any())]
-        #: the kinetics table's nonzero rows as (reaction, state copy, row of ``w``), read eagerly
-        #: here so that the compiled branch of :meth:`kinetics` unrolls them without a host read
-        self._table_rows = tuple(
-            (r, k, r * (1 + len(consumed)) + k)
-            for r in range(nu.shape[0])
-            for k in range(1 + len(consumed))
-            if (k == 0 and bool((nu[r] > 0).any())) or (k > 0 and bool(nu[r, consumed[k - 1]] < 0))
-        )
+        self._aug, self._w64 = self._table_of(nu)
+        #: the table's nonzero rows as (reaction, state copy, row of ``w``), read eagerly here so
+        #: that the compiled branch of :meth:`kinetics` unrolls them without a host read
+        C1 = self._aug.shape[0]
+        nonzero = (self._w64 != 0).any(1).tolist()
+        self._table_rows = tuple((i // C1, i % C1, i) for i, nz in enumerate(nonzero) if nz)
+
+    @staticmethod
+    def _table_of(nu: Tensor) -> tuple[Tensor, Tensor]:
+        """The index tensors of :meth:`kinetics` (float64 / bool, CPU), from the stoichiometry.
+
+        ``aug`` (1 + C, 1, 1, S) bool: copy 0 of the state is untouched, copy 1 + j has its
+        j-th consumed species set to one. ``w`` (R (1 + C), 2 S): row (r, c) maps flux r of copy c
+        to production (columns :S, from copy 0, ``max(nu, 0)``) and destruction coefficients
+        (columns S:, from the copy of the consumed species s, ``max(-nu_rs, 0)``).
+        """
+        R, S = nu.shape
+        consumed = [i for i in range(S) if bool((nu[:, i] < 0).any())]
+        C = len(consumed)
+        aug = torch.zeros(1 + C, 1, 1, S, dtype=torch.bool)
+        w = torch.zeros(R, 1 + C, 2 * S, dtype=torch.float64)
+        w[:, 0, :S] = nu.clamp_min(0)
+        for j, i in enumerate(consumed):
+            aug[1 + j, ..., i] = True
+            w[:, 1 + j, S + i] = (-nu[:, i]).clamp_min(0)
+        return aug, w.reshape(R * (1 + C), 2 * S)
 
     # ------------------------------------------------------------------ rate core
     @abstractmethod
@@ -117,27 +134,10 @@ class Pathway(ABC):
         return self._nu_cache[key]
 
     def _kinetics_tables(self, dtype: torch.dtype, device) -> tuple[Tensor, Tensor]:
-        """Precomputed index tensors of :meth:`kinetics`, cached per dtype and device.
-
-        ``aug`` (1 + C, 1, 1, S) bool: copy 0 of the state is untouched, copy 1 + j has its
-        j-th consumed species set to one. ``w`` (R (1 + C), 2 S): row (r, c) maps flux r of copy c
-        to production (columns :S, from copy 0, ``max(nu, 0)``) and destruction coefficients
-        (columns S:, from the copy of the consumed species s, ``max(-nu_rs, 0)``).
-        """
+        """:meth:`_table_of`'s ``aug`` and ``w`` on ``device`` (``w`` in ``dtype``), cached."""
         key = ("kinetics", dtype, str(device))
         if key not in self._nu_cache:
-            nu = self._nu64
-            R, S = nu.shape
-            consumed = [i for i in range(S) if bool((nu[:, i] < 0).any())]
-            C = len(consumed)
-            aug = torch.zeros(1 + C, 1, 1, S, dtype=torch.bool)
-            w = torch.zeros(R, 1 + C, 2 * S, dtype=torch.float64)
-            w[:, 0, :S] = nu.clamp_min(0)
-            for j, i in enumerate(consumed):
-                aug[1 + j, ..., i] = True
-                w[:, 1 + j, S + i] = (-nu[:, i]).clamp_min(0)
-            w = w.reshape(R * (1 + C), 2 * S).to(dtype=dtype, device=device)
-            self._nu_cache[key] = (aug.to(device), w)
+            self._nu_cache[key] = (self._aug.to(device), self._w64.to(dtype=dtype, device=device))
         return self._nu_cache[key]
 
     def _symbols(self) -> tuple[dict, dict, dict]:
