@@ -6,12 +6,16 @@ each batch, runs the same closed-loop episodes twice in one process, once with t
 model (one-step Jacobians by replicated reverse mode) and once with ``compile = true``
 (torch.compile'd step and forward-mode Jacobians, :class:`pbhno_gym.control.CompiledModel`), and
 reports per-decision wall time (``predict`` call, MHE + plan), their same-run ratio, and the
-closed-loop cost of both (relative difference per episode). The CasADi/IPOPT NMPC baseline is
+closed-loop cost of both (relative difference per episode). ``--modes ... aot`` adds
+``compile_backend = "aot"`` (AOTInductor step-Jacobian libraries, cached under
+``~/.cache/pbhno_gym/aot``). The CasADi/IPOPT NMPC baseline is
 timed on the same episodes at batch 1. Compilation happens in an untimed warm-up episode
 (minutes on a small CPU the first time; torch's on-disk cache makes reruns faster).
 
     OMP_NUM_THREADS=1 python scripts/bench_mpc_decision.py --threads 1
     python scripts/bench_mpc_decision.py --agents oracle --batches 1 256 --episodes 4
+    OMP_NUM_THREADS=1 python scripts/bench_mpc_decision.py --threads 1 --agents oracle --batches 1 \
+        --modes eager compiled aot
 """
 
 import argparse
@@ -36,7 +40,13 @@ p.add_argument("--batches", nargs="+", type=int, default=[1, 32])
 p.add_argument("--episodes", type=int, default=16, help="episodes per batch > 1 (batch 1: --episodes-b1)")
 p.add_argument("--episodes-b1", type=int, default=1)
 p.add_argument("--seed", type=int, default=10_000)
-p.add_argument("--modes", nargs="+", default=["eager", "compiled"])
+p.add_argument(
+    "--modes",
+    nargs="+",
+    choices=["eager", "compiled", "aot"],
+    default=["eager", "compiled"],
+    help="compiled: torch.compile (inductor); aot: AOTInductor step-Jacobian libraries",
+)
 p.add_argument("--no-casadi", action="store_true")
 p.add_argument("--threads", type=int, default=None)
 p.add_argument("--out", default="outputs/bench_mpc_decision.json")
@@ -67,7 +77,11 @@ res = {
 
 def make(agent: str, mode: str):
     cfg = load_config(
-        None, spec, compile=mode == "compiled", estimation={"estimate_theta": agent == "adaptive"}
+        None,
+        spec,
+        compile=mode != "eager",
+        compile_backend="aot" if mode == "aot" else "inductor",
+        estimation={"estimate_theta": agent == "adaptive"},
     )
     return mpc_policy(spec, cfg, oracle=agent == "oracle")
 
@@ -97,7 +111,7 @@ policies = {}
 for agent in args.agents:
     for mode in args.modes:
         pol = policies[agent, mode] = make(agent, mode)
-        if mode == "compiled":  # warm-up, untimed: compiles every batch bucket a timed run meets
+        if mode != "eager":  # warm-up, untimed: compiles every batch bucket a timed run meets
             t0 = time.perf_counter()
             if 1 in args.batches:
                 evaluate_agent(pol, spec, [args.seed - 1], batch_size=1)
@@ -109,11 +123,11 @@ for agent in args.agents:
         n = args.episodes_b1 if B == 1 else max(args.episodes, B)
         for mode in args.modes:
             save(f"{agent} {mode} B={B}", run(policies[agent, mode], n, B) | dict(batch=B, episodes=n))
-        if set(args.modes) >= {"eager", "compiled"}:
-            e, c = res["rows"][f"{agent} eager B={B}"], res["rows"][f"{agent} compiled B={B}"]
+        for mode in (m for m in args.modes if m != "eager" and "eager" in args.modes):
+            e, c = res["rows"][f"{agent} eager B={B}"], res["rows"][f"{agent} {mode} B={B}"]
             ce, cc = np.asarray(e["cost"]), np.asarray(c["cost"])
             save(
-                f"{agent} B={B} compiled vs eager",
+                f"{agent} B={B} {mode} vs eager",
                 dict(
                     speedup=e["decision_ms"] / c["decision_ms"],
                     wall_speedup=e["wall_s"] / c["wall_s"],
@@ -142,12 +156,12 @@ for k, v in res["rows"].items():
         f"| {agent} | {mode} | {v['batch']} | {v['episodes']} | {v['decision_ms']:.1f} | "
         f"{v['decision_ms_per_problem']:.2f} | {v['wall_s']:.1f} | {v['mean_cost']:.5f} |"
     )
-print("\n| agent | batch | speed-up compiled/eager (per decision) | wall | mean cost rel. diff | max |")
-print("|---|---:|---:|---:|---:|---:|")
+print("\n| agent | batch | mode | speed-up over eager (per decision) | wall | mean cost rel. diff | max |")
+print("|---|---:|---|---:|---:|---:|---:|")
 for k, v in res["rows"].items():
     if "vs" in k:
-        agent, b = k.split(" ")[:2]
+        agent, b, mode = k.split(" ")[:3]
         print(
-            f"| {agent} | {b[2:]} | {v['speedup']:.1f}x | {v['wall_speedup']:.1f}x | "
+            f"| {agent} | {b[2:]} | {mode} | {v['speedup']:.1f}x | {v['wall_speedup']:.1f}x | "
             f"{v['mean_cost_rel_diff']:+.2e} | {v['max_episode_cost_rel_diff']:.2e} |"
         )

@@ -82,7 +82,7 @@ class MPCAgent:
         self.spec = load_spec(spec) if isinstance(spec, str) else spec
         self.cfg = config if config is not None else MPCConfig()
         if self.cfg.compile:  # step and forward-mode Jacobians compiled, shared by equal models
-            model = CompiledModel.shared(model)
+            model = CompiledModel.shared(model, self.cfg.compile_backend)
         self.model = model
         self.device, self.dtype = model.device, model.dtype
         parts = build(self.spec, "cpu")

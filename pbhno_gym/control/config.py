@@ -78,6 +78,7 @@ class MPCConfig:
     device: str = "cpu"
     dtype: str = "float32"
     compile: bool = False  # torch.compile the model step and its forward-mode Jacobian (CompiledModel)
+    compile_backend: str = "inductor"  # inductor (torch.compile) | aot (AOTInductor step Jacobians)
     cold_levels: list[float] = field(default_factory=lambda: [0.0, 0.5])  # constant first guesses
     tracking: str = "squared"  # squared | band (pattern targets: on/off levels as floors/ceilings)
     field_modes: int = 0  # simulator models: ligand field in the lowest m x m cosine modes (0: full grid)
@@ -127,6 +128,10 @@ def validate(cfg: MPCConfig) -> None:
     need(cfg.state_floor >= 0, f"mpc.state_floor must be >= 0, got {cfg.state_floor}")
     need(cfg.field_modes >= 0, f"mpc.field_modes must be >= 0 (0: the full grid), got {cfg.field_modes}")
     need(cfg.substeps >= 0, f"mpc.substeps must be >= 0 (0: the env spec's), got {cfg.substeps}")
+    need(
+        cfg.compile_backend in ("inductor", "aot"),
+        f"mpc.compile_backend must be inductor or aot, got {cfg.compile_backend!r}",
+    )
     need(cfg.dtype in ("float32", "float64"), f"mpc.dtype must be float32 or float64, got {cfg.dtype!r}")
     need(cfg.tracking in TRACKING, f"mpc.tracking must be one of {', '.join(TRACKING)}, got {cfg.tracking!r}")
     need(

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..utils.tracing import is_tracing
+
 __all__ = ["ParamSpec", "ParamSet", "ControlSpec", "Parameters"]
 
 
@@ -108,7 +110,7 @@ class ParamSet:
             raise ValueError(
                 f"log_theta must have shape (P,) or (B, P) with P={len(self)}, got {tuple(log_theta.shape)}"
             )
-        if torch.compiler.is_compiling():
+        if is_tracing():
             return
         bad = ~torch.isfinite(log_theta)
         if bad.any():

@@ -195,3 +195,128 @@ def test_agent_with_compile_takes_the_eager_agents_actions(estimate_theta, monke
 
 def _probe(agent):
     return mapk_problems(agent.model, B=1, T=agent.cfg.horizon)
+
+
+# ---- ahead-of-time step Jacobians (mpc.compile_backend = "aot") ----
+
+
+def _aot_inputs(model, B, seed=11):
+    prob = mapk_problems(model, B=B, T=T, seed=seed)
+    u = _rand((B, 2), 6) * model.control_high
+    act = torch.ones(B, dtype=torch.bool)
+    act[1::2] = False  # inactive rows keep their state (MHE padding)
+    return [prob.z0.x.contiguous(), prob.z0.t.contiguous(), u, prob.log_theta.contiguous(), act]
+
+
+@pytest.mark.parametrize(("output", "wrt_theta"), [("measure", True), ("phenotype", False)])
+def test_aot_traced_graph_is_the_eager_step_jacobian(model, output, wrt_theta):
+    """The make_fx graph the AOT backend compiles (traced in graph_tracing: the compiled branches
+    of the kinetics and parameter checks) gives the eager step Jacobian at the traced batch,
+    inactive rows included; a graph traced eagerly (no graph_tracing) would hit the host sync
+    of the finiteness check and fail to trace."""
+    from pbhno_gym.control.compiled import aot_trace
+
+    args = _aot_inputs(model, 3)
+    gm = aot_trace(model, output, wrt_theta, args)
+    ref = model.step_jacobian(*args, output, wrt_theta)
+    got = gm(*args)
+    for a, b in zip(ref, got, strict=True):
+        assert a.shape == b.shape
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
+    # new values through the same graph (nothing data-dependent baked in)
+    args2 = _aot_inputs(model, 3, seed=12)
+    for a, b in zip(model.step_jacobian(*args2, output, wrt_theta), gm(*args2), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
+
+
+def test_aot_backend_needs_a_simulator_model_and_a_known_backend(model):
+    class Tuned(SimulatorModel):  # any other model type may hold weights that change
+        pass
+
+    other = Tuned("pbhno/MAPK-v0", dtype=F64)
+    with pytest.raises(ValueError, match="jacobian_backend='aot' needs a SimulatorModel"):
+        CompiledModel(other, jacobian_backend="aot")
+    with pytest.raises(ValueError, match="jacobian_backend must be"):
+        CompiledModel(model, jacobian_backend="tvm")
+    from pbhno_gym.control import load_config
+    from pbhno_gym.control.config import ConfigError
+
+    with pytest.raises(ConfigError, match="mpc.compile_backend"):
+        load_config(None, "pbhno/MAPK-v0", compile_backend="tvm")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torch.export's own torch.jit calls
+def test_aot_libraries_are_cached_by_sources_and_written_atomically(tmp_path, monkeypatch):
+    """Plumbing with AOTInductor replaced by the traced graph (the real compile is the slow test
+    below; one sub-step per control step keeps the traces short): a second model of equal value
+    loads the cached library without tracing, another theta reuses it (log theta is an input),
+    changed sources rebuild, a failed build leaves no file."""
+    import dataclasses
+
+    import pbhno_gym.control.compiled as cm
+    from pbhno_gym.envs.spec import load_spec
+
+    spec = dataclasses.replace(load_spec("pbhno/MAPK-Unknown-v0"), substeps=1)
+
+    def planning_model(**kw):
+        return SimulatorModel(spec, dtype=F64, state_floor=1e-6, world=True, **kw)
+
+    model = planning_model()
+
+    monkeypatch.setenv("PBHNO_AOT_CACHE", str(tmp_path))
+    graphs: list[torch.fx.GraphModule] = []  # "libraries": the file holds an index into this list
+    traces = []
+
+    def fake_compile(gm, package_path):  # given what the patched export returns: the graph
+        graphs.append(gm)
+        with open(package_path, "w") as f:
+            f.write(str(len(graphs) - 1))
+        return package_path
+
+    class Loaded:  # aoti_load_package(path).loader.run(list) -> list
+        def __init__(self, path):
+            gm = graphs[int(open(path).read())]
+            self.loader = type("Loader", (), {"run": staticmethod(lambda a: list(gm(*a)))})
+
+    monkeypatch.setattr(torch.export, "export", lambda gm, args, strict: gm)
+    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package", fake_compile)
+    monkeypatch.setattr(torch._inductor, "aoti_load_package", Loaded)
+    real_trace = cm.aot_trace
+    monkeypatch.setattr(cm, "aot_trace", lambda *a: traces.append(1) or real_trace(*a))
+
+    args = _aot_inputs(model, 3)
+    ref = model.step_jacobian(*args, "measure", True)
+    for m in (model, planning_model()):
+        got = CompiledModel(m, jacobian_backend="aot").step_jacobian(*args, "measure", True)
+        for a, b in zip(ref, got, strict=True):
+            torch.testing.assert_close(b, a, rtol=1e-12, atol=1e-14)
+    assert len(traces) == 1 and len(list(tmp_path.glob("*.pt2"))) == 1
+    shifted = planning_model(parameters={model.param_names[0]: 1.7})
+    CompiledModel(shifted, jacobian_backend="aot").step_jacobian(*args, "measure", True)
+    assert len(traces) == 1
+    monkeypatch.setattr(cm, "_source_digest", lambda: "edited")
+    CompiledModel(model, jacobian_backend="aot").step_jacobian(*args, "measure", True)
+    assert len(traces) == 2 and len(list(tmp_path.glob("*.pt2"))) == 2
+
+    def failing(gm, package_path):
+        with open(package_path, "wb") as f:
+            f.write(b"torn")
+        raise RuntimeError("compiler crashed")
+
+    monkeypatch.setattr(torch._inductor, "aoti_compile_and_package", failing)
+    monkeypatch.setattr(cm, "_source_digest", lambda: "edited again")
+    with pytest.raises(RuntimeError, match="compiler crashed"):
+        CompiledModel(model, jacobian_backend="aot").step_jacobian(*args, "measure", True)
+    assert len(list(tmp_path.glob("*.pt2"))) == 2 and not list(tmp_path.glob(".partial-*"))
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_aot_step_jacobian_compiled(model, tmp_path, monkeypatch):
+    """The real AOTInductor libraries (about a minute each on 2 cores): batch 1, and 3 padded to
+    the bucket of 4; equal to the eager step Jacobian in float64."""
+    monkeypatch.setenv("PBHNO_AOT_CACHE", str(tmp_path))
+    comp = CompiledModel(model, jacobian_backend="aot")
+    for B in (1, 3):
+        _compare(model, comp, B)
+    assert len(list(tmp_path.glob("*.pt2"))) == 2

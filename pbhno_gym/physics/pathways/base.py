@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ...utils.tracing import is_tracing
 from ..params import ControlSpec, ParamSet
 
 __all__ = ["Pathway", "hill"]
@@ -218,7 +219,7 @@ class Pathway(ABC):
         xa = torch.where(aug, 1.0, x)  # (1 + C, B, N, S)
         xs = self.split(xa)
         rates = self.rate_expressions(xs, ell, th, u)
-        if torch.compiler.is_compiling():
+        if is_tracing():
             # compiled: the table's nonzero rows unrolled into pointwise terms (flux x row), which
             # inductor fuses with the rate laws into one loop writing (B, N, 2 S) directly; a stack
             # and a matmul there were a buffer and an external call per stage, per-column sums a
