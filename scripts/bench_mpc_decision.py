@@ -21,6 +21,7 @@ timed on the same episodes at batch 1. Compilation happens in an untimed warm-up
 import argparse
 import datetime
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from pbhno_gym.benchmarks.sim import machine_description
 from pbhno_gym.control.config import load_config
 from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.evaluation import evaluate_agent, mpc_policy
+from pbhno_gym.experiments.compare import git_state
 from pbhno_gym.utils.io import atomic_write_json
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -70,6 +72,9 @@ res = {
     "machine": machine_description("cpu"),
     "env": args.env,
     "date": str(datetime.date.today()),
+    "git": git_state(),  # <hash> or <hash>-dirty
+    "command": "python " + " ".join(sys.argv),
+    "torch": torch.__version__,
     "kinetics_table": args.kinetics_table,
     "rows": {},
 }

@@ -28,7 +28,7 @@ from torch import Tensor
 
 from ..physics.params import Parameters
 from ..physics.simulator import SimState
-from ..utils.tracing import graph_tracing
+from ..physics.tracing import graph_tracing
 from .jacobian import step_jacobian
 from .model import ControlModel, SimulatorModel
 
@@ -255,6 +255,7 @@ def _aot_build(model: ControlModel, output: str, wrt_theta: bool, args: list[Ten
         os.close(fd)
         try:
             torch._inductor.aoti_compile_and_package(ep, package_path=tmp)
+            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide it from other users of the cache
             os.replace(tmp, path)  # atomic: a concurrent or interrupted build leaves no torn file
         finally:
             if os.path.exists(tmp):

@@ -264,8 +264,8 @@ def local_jacobians_forward(
         active = torch.ones(B, T, dtype=torch.bool, device=U.device)
     x, t = z0.x.detach(), z0.t.detach()
     zs, ys, Js = [z0], [], []
-    for k in range(T):
-        x, y, t, J = model.step_jacobian(x, t, U[:, k].detach(), lt, active[:, k], output, wrt_theta)
+    for u_k, a_k in zip(U.detach().unbind(1), active.unbind(1), strict=True):
+        x, y, t, J = model.step_jacobian(x, t, u_k, lt, a_k, output, wrt_theta)
         zs.append(SimState(x, None, t))
         ys.append(y)
         Js.append(J)

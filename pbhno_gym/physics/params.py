@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..utils.tracing import is_tracing
+from .tracing import is_tracing
 
 __all__ = ["ParamSpec", "ParamSet", "ControlSpec", "Parameters"]
 

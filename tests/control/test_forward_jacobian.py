@@ -161,11 +161,27 @@ def _compare(model, comp, B):
     torch.testing.assert_close(got[0], x1, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("estimate_theta", [True, pytest.param(False, marks=pytest.mark.slow)])
-def test_agent_with_compile_takes_the_eager_agents_actions(estimate_theta, monkeypatch):
+@pytest.mark.parametrize(
+    ("estimate_theta", "backend"),
+    [(True, "inductor"), (True, "aot"), pytest.param(False, "inductor", marks=pytest.mark.slow)],
+)
+def test_agent_with_compile_takes_the_eager_agents_actions(estimate_theta, backend, monkeypatch):
     """``mpc.compile = true`` changes only how Jacobians are computed (forward mode): in float64
-    the closed-loop actions equal the default agent's (compilation itself is switched off here;
-    scripts/bench_mpc_decision.py compares the compiled closed-loop costs)."""
+    the closed-loop actions equal the default agent's (compilation itself is switched off here:
+    torch.compile returns the function, and the AOT backend's library is the make_fx graph it
+    would compile; scripts/bench_mpc_decision.py compares the compiled closed-loop costs). The
+    AOT agent builds one graph per output map it uses (the planner's phenotype, the MHE's
+    measurements with theta)."""
+    import pbhno_gym.control.compiled as cm
+
+    built = []
+
+    def traced(model, output, wrt_theta, args):
+        built.append((output, wrt_theta, args[0].shape[0]))
+        gm = cm.aot_trace(model, output, wrt_theta, args)
+        return lambda a: list(gm(*a))
+
+    monkeypatch.setattr(cm, "_aot_build", traced)
     from pbhno_gym.control import MPCAgent, load_config
     from pbhno_gym.envs.core import PathwayCore
     from pbhno_gym.evaluation.episodes import physical_spec
@@ -175,10 +191,12 @@ def test_agent_with_compile_takes_the_eager_agents_actions(estimate_theta, monke
     monkeypatch.setattr(CompiledModel, "_shared", {})  # keep these uncompiled wrappers to this test
     spec = physical_spec("pbhno/MAPK-Unknown-v0")  # actions in physical units, as PathwayCore takes
     small = dict(horizon=6, iterations=6, warm_iterations=3, dtype="float64")
+    if backend == "aot":
+        small["substeps"] = 1  # a quarter of the graph to trace (the inductor case keeps the spec's)
     est = dict(window=4, iterations=4, estimate_theta=estimate_theta)
     acts = {}
     for compile_ in (False, True):
-        cfg = load_config(None, spec, compile=compile_, estimation=est, **small)
+        cfg = load_config(None, spec, compile=compile_, compile_backend=backend, estimation=est, **small)
         agent = MPCAgent.from_config(cfg, None, spec)
         assert agent.planner._jacobian_mode(_probe(agent)) == ("forward" if compile_ else "condensed")
         core = PathwayCore(spec, 2)
@@ -191,6 +209,11 @@ def test_agent_with_compile_takes_the_eager_agents_actions(estimate_theta, monke
         acts[compile_] = torch.stack(out)
     # float64 round-off through a few LM/GN iterations, amplified by ill-conditioned solves
     torch.testing.assert_close(acts[True], acts[False], rtol=1e-7, atol=1e-9)
+    if backend == "aot":
+        # the planner's phenotype and the MHE's measurements with theta, each at the buckets its
+        # active sets met (2 envs: 2, and 1 once one problem has converged)
+        assert {b[:2] for b in built} == {("measure", True), ("phenotype", False)}
+        assert {b[2] for b in built} <= {1, 2} and len(built) == len(set(built))
 
 
 def _probe(agent):
@@ -208,12 +231,13 @@ def _aot_inputs(model, B, seed=11):
     return [prob.z0.x.contiguous(), prob.z0.t.contiguous(), u, prob.log_theta.contiguous(), act]
 
 
-@pytest.mark.parametrize(("output", "wrt_theta"), [("measure", True), ("phenotype", False)])
-def test_aot_traced_graph_is_the_eager_step_jacobian(model, output, wrt_theta):
+def test_aot_traced_graph_is_the_eager_step_jacobian(model):
     """The make_fx graph the AOT backend compiles (traced in graph_tracing: the compiled branches
     of the kinetics and parameter checks) gives the eager step Jacobian at the traced batch,
     inactive rows included; a graph traced eagerly (no graph_tracing) would hit the host sync
-    of the finiteness check and fail to trace."""
+    of the finiteness check and fail to trace. (The phenotype map without theta goes through the
+    same trace in the agent test below.)"""
+    output, wrt_theta = "measure", True
     from pbhno_gym.control.compiled import aot_trace
 
     args = _aot_inputs(model, 3)

@@ -26,8 +26,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ...utils.tracing import is_tracing
 from ..params import ControlSpec, ParamSet
+from ..tracing import is_tracing
 
 __all__ = ["Pathway", "hill"]
 
