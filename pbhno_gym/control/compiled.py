@@ -240,10 +240,8 @@ def _aot_build(model: ControlModel, output: str, wrt_theta: bool, args: list[Ten
     """:func:`aot_trace`, exported and compiled by AOTInductor, loaded; a library built before
     by the same sources, torch and model (its theta aside: log theta is an input) is loaded from
     :func:`aot_cache_dir` instead. Returns ``run(list of inputs) -> list of outputs``."""
-    key = _model_key(model)
-    key = key[:3] + key[4:]  # not its theta: log theta is an input of the graph
     ident = repr(
-        (key, output, wrt_theta, [(tuple(a.shape), str(a.dtype)) for a in args])
+        (_model_key(model, theta=False), output, wrt_theta, [(tuple(a.shape), str(a.dtype)) for a in args])
         + (torch.__version__, _source_digest())
     )
     path = aot_cache_dir() / f"step_jacobian_{hashlib.sha256(ident.encode()).hexdigest()[:24]}.pt2"
@@ -263,15 +261,16 @@ def _aot_build(model: ControlModel, output: str, wrt_theta: bool, args: list[Ten
     return torch._inductor.aoti_load_package(str(path)).loader.run
 
 
-def _model_key(model: ControlModel) -> tuple | None:
-    """Identity of a plain :class:`SimulatorModel` by value (None for any other model)."""
+def _model_key(model: ControlModel, theta: bool = True) -> tuple | None:
+    """Identity of a plain :class:`SimulatorModel` by value (None for any other model);
+    ``theta=False`` leaves its parameter values out (graphs that take log theta as an input)."""
     if type(model) is not SimulatorModel:
         return None
     return (
         repr(model.spec),
         model.sim.pathway.name,
         model.param_names,
-        tuple(model.theta.log_values.detach().cpu().reshape(-1).tolist()),
+        tuple(model.theta.log_values.detach().cpu().reshape(-1).tolist()) if theta else None,
         model.state_floor,
         str(model.dtype),
         str(model.device),

@@ -295,7 +295,8 @@ def condense(lj: LocalJacobians, G0: Tensor, u_cols: bool = False, theta_col: in
     The direct inputs of every step (``Bu``, ``Bth``; ``Yu``, ``Yth`` for the outputs) are placed
     in their columns once for all steps, so the recursion ``G_{t+1} = A_t G_t + E_t`` is one fused
     ``baddbmm`` per step and the outputs one batched matmul after it (at batch 1 each small op
-    costs microseconds of dispatch: this is a tenth of a planner's Gauss-Newton evaluation).
+    costs microseconds of dispatch: the per-step form took 1.2 ms of a ~3 ms MAPK Gauss-Newton
+    evaluation, this one 0.3 ms).
     """
     B, T, D, _ = lj.A.shape
     n_u, Ny, K = lj.Bu.shape[3], lj.Yz.shape[2], G0.shape[2]
