@@ -473,23 +473,28 @@ class Planner:
             act = (~conv).nonzero().flatten()
             if len(act) == 0:
                 break
-            sub = prob.index(act)
+            # the active problems' data; while all are active (always at batch 1) the tensors
+            # themselves, read before the in-place updates below (gathers cost dispatch time)
+            full = len(act) == B
+            sub = prob if full else prob.index(act)
+            Sa, ga, Ha, ca, la = (S, g, H, cost, lam) if full else (a[act] for a in (S, g, H, cost, lam))
             # optimality: the Gauss-Newton decrement on the variables free of their bounds, i.e.
             # what the undamped model still promises; below tol * J a Jacobian is not worth it
-            opt = self._decrement(S[act], g[act], H[act])
-            at_opt = opt <= self.tol * cost[act].double().abs() + 1e-14
+            opt = self._decrement(Sa, ga, Ha)
+            at_opt = opt <= self.tol * ca.double().abs() + 1e-14
             if bool(at_opt.any()):
                 conv[act[at_opt]] = True
-                act, sub = act[~at_opt], sub.index((~at_opt).nonzero().flatten())
+                keep = (~at_opt).nonzero().flatten()
+                act, sub = act[keep], sub.index(keep)
                 if len(act) == 0:
                     break
-            S_try = self._gn_step(S[act], g[act], H[act], lam[act], sub)
+                Sa, ga, Ha, ca, la = (a[keep] for a in (Sa, ga, Ha, ca, la))
+            S_try = self._gn_step(Sa, ga, Ha, la, sub)
             c_try, g_try, H_try = self._gn_eval(S_try, sub)
-            c_old = cost[act]
-            pred = self._model_decrease(S[act], S_try, g[act], H[act])  # along the projected step
-            gain = (c_old - c_try).double()
-            ok, lam_a = lm_update(lam[act], gain, pred)
-            small = gain <= self.tol * c_old.double().abs() + 1e-12
+            pred = self._model_decrease(Sa, S_try, ga, Ha)  # along the projected step
+            gain = (ca - c_try).double()
+            ok, lam_a = lm_update(la, gain, pred)
+            small = gain <= self.tol * ca.double().abs() + 1e-12
             done = (ok & small) | (~ok & (lam_a >= 1e10)) | (pred.abs() <= 1e-14)
             acc = act[ok]
             S[acc], cost[acc], g[acc], H[acc] = S_try[ok], c_try[ok], g_try[ok], H_try[ok]
