@@ -51,6 +51,7 @@ p.add_argument(
 )
 p.add_argument("--no-casadi", action="store_true")
 p.add_argument("--threads", type=int, default=None)
+p.add_argument("--device", default="cpu", help="the MPC agents' device (the env and CasADi stay on the CPU)")
 p.add_argument("--out", default="outputs/bench_mpc_decision.json")
 p.add_argument(
     "--kinetics-table",
@@ -69,7 +70,7 @@ if args.kinetics_table == "matmul":
 spec = load_spec(args.env)
 out_path = Path(args.out)
 res = {
-    "machine": machine_description("cpu"),
+    "machine": machine_description(args.device),
     "env": args.env,
     "date": str(datetime.date.today()),
     "git": git_state(),  # <hash> or <hash>-dirty
@@ -86,6 +87,7 @@ def make(agent: str, mode: str):
         spec,
         compile=mode != "eager",
         compile_backend="aot" if mode == "aot" else "inductor",
+        device=args.device,
         estimation={"estimate_theta": agent == "adaptive"},
     )
     return mpc_policy(spec, cfg, oracle=agent == "oracle")

@@ -20,6 +20,9 @@ sed -n '/^### /,$p' "$OUT/bench_envs.txt"
 echo "== MPC replanning latency (MAPK GN/Adam eager + CUDA graphs, Wnt Adam)"
 timeout 240 python scripts/bench_mpc.py --sections latency --device cuda --compile --compile-mode reduce-overhead \
   --batches 1 256 1024 --field-envs pbhno/Wnt-v1 --out "$OUT/bench_mpc.json" 2>&1 | tail -n 25 | tee "$OUT/bench_mpc.txt"
+echo "== MAPK MPC decision at batch 1: torch.compile vs ahead-of-time (AOTInductor) step Jacobians"
+timeout 300 python scripts/bench_mpc_decision.py --device cuda --agents oracle --batches 1 --episodes-b1 2 \
+  --modes compiled aot --out "$OUT/bench_mpc_decision.json" 2>&1 | tail -n 12 | tee "$OUT/bench_mpc_decision.txt"
 echo "== PB-HNO rollout vs the simulator at matched accuracy (Table II sizes, untrained: the skeleton)"
 timeout 180 python scripts/bench_surrogate.py --parts speed --envs pbhno/Wnt-v1 pbhno/Notch-v1 --device cuda \
   --out "$OUT/bench_surrogate" 2>&1 | tail -n 5 | tee "$OUT/bench_surrogate.txt"
