@@ -158,14 +158,11 @@ class CompiledModel(ControlModel):
         # shared tangents fixes it), so a planner dropping converged problems (32, 31, 29, ...)
         # would recompile at every active-set size; buckets cap that at log2(B) + 1 graphs.
         # Contiguous inputs: the graph also guards on strides.
-        args = [
-            a if n == B else torch.cat([a, a[:1].expand(n - B, *a.shape[1:])])
-            for a in (x, t, u, log_theta, active)
-        ]
+        args = _padded((x, t, u, log_theta, active), n)
         # one code object serves every (output, wrt_theta) key and bucket: up to 4 x 9 graphs at
         # batch 256, past dynamo's default limit of 8 (beyond which it silently runs eager)
         with torch._dynamo.config.patch(recompile_limit=_RECOMPILE_LIMIT):
-            out = self._step_jac[key](*(a.contiguous() for a in args))
+            out = self._step_jac[key](*args)
         return out if n == B else tuple(o[:B] for o in out)
 
     def _aot_step_jacobian(
@@ -174,10 +171,7 @@ class CompiledModel(ControlModel):
         """The AOTInductor form: one library per (output, wrt_theta, power-of-two bucket)."""
         B = x.shape[0]
         n = 1 << (B - 1).bit_length()
-        args = [
-            (a if n == B else torch.cat([a, a[:1].expand(n - B, *a.shape[1:])])).contiguous()
-            for a in (x, t, u, lt, active)
-        ]
+        args = _padded((x, t, u, lt, active), n)
         key = (output, wrt_theta, n)
         if key not in self._aot:
             self._aot[key] = _aot_build(self.inner, output, wrt_theta, args)
@@ -201,6 +195,15 @@ def _bucket(batch: int) -> int:
     """The padded batch of a compiled step-Jacobian call: the next power of two, at least 2
     (torch.compile specialises a batch of one)."""
     return max(2, 1 << (batch - 1).bit_length())
+
+
+def _padded(tensors: tuple[Tensor, ...], n: int) -> list[Tensor]:
+    """Each tensor's batch padded to ``n`` rows with copies of row 0 (rows are independent), made
+    contiguous (compiled graphs guard on strides; libraries read dense buffers)."""
+    return [
+        (a if a.shape[0] == n else torch.cat([a, a[:1].expand(n - a.shape[0], *a.shape[1:])])).contiguous()
+        for a in tensors
+    ]
 
 
 def aot_cache_dir() -> Path:
