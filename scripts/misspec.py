@@ -292,7 +292,10 @@ def run_seed(seed: int) -> tuple[list[dict], list[dict]]:
             v, ds, free, prior, seed=seed, settings={**PBHNO_SETTINGS, "start_log_theta": skel.log_theta}
         )
         kept = int(np.mean(res.meta["networks_kept"]) >= 0.5)
-        record(v, f"{skel.meta['model']} skeleton + networks", res, str(kept))
+        label = f"{skel.meta['model']} skeleton + networks"
+        if res.meta.get("mechanism"):  # pbhno_distill: the regulation the networks were distilled into
+            label = f"{res.meta['model']} (distilled from the networks)"
+        record(v, label, res, str(kept))
     for c in args.comparators:  # the registry's quick settings (or --comparator-settings), the skeleton's
         settings = args.comparator_settings.get(c)
         record(

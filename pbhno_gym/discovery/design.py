@@ -155,9 +155,9 @@ class Design:
         parameters of the mechanisms dropped). Itself when nothing is hidden."""
         if not self.hidden:
             return self
-        from ..physics.pathways import MECHANISMS
+        from ..physics.pathways import get_mechanism
 
-        extra = {p.name for m in self.hidden for p in MECHANISMS[self.spec().pathway][m].params}
+        extra = {p.name for m in self.hidden for p in get_mechanism(self.spec().pathway, m).params}
         return self.replace(
             hidden=(), hidden_parameters={}, free=tuple(n for n in self.free if n not in extra)
         )

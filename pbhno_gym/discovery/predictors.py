@@ -11,23 +11,31 @@ import numpy as np
 import torch
 
 from ..data.format import Dataset
-from .design import dataset_design, design_model
+from .design import design_model
 
 __all__ = ["MechanisticPredictor"]
 
 
 class MechanisticPredictor:
     """The design's simulator with the free parameters at ``log_theta`` (others nominal);
-    ``skeleton``: the design's skeleton (hidden mechanisms left out) instead of the generator."""
+    ``skeleton``: the design's skeleton (hidden mechanisms left out) instead of the generator;
+    ``mechanisms``: the skeleton plus these (a fitted candidate structure,
+    :func:`~.problem.structure_design`)."""
 
-    def __init__(self, names: tuple[str, ...], log_theta: np.ndarray, skeleton: bool = False) -> None:
+    def __init__(
+        self,
+        names: tuple[str, ...],
+        log_theta: np.ndarray,
+        skeleton: bool = False,
+        mechanisms: tuple[str, ...] = (),
+    ) -> None:
         self.names, self.log_theta = tuple(names), np.asarray(log_theta, dtype=np.float64)
-        self.skeleton = bool(skeleton)
+        self.skeleton, self.mechanisms = bool(skeleton), tuple(mechanisms)
 
     def _run(self, dataset: Dataset):
-        design = dataset_design(dataset)
-        if self.skeleton:
-            design = design.skeleton()
+        from .problem import structure_design
+
+        design = structure_design(dataset, self.skeleton, self.mechanisms)
         model = design_model(design.replace(free=self.names))
         u = torch.as_tensor(dataset["actions"], dtype=torch.float64)
         lt = model.full_log_theta(torch.as_tensor(self.log_theta)[None]).expand(u.shape[0], -1)

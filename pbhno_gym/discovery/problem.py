@@ -132,6 +132,16 @@ class LinearGaussianProblem(InverseProblem):
         return pred, (np.broadcast_to(self.A, (lt.shape[0], *self.A.shape)).copy() if jac else None)
 
 
+def structure_design(dataset: Dataset, skeleton: bool = False, mechanisms: Sequence[str] = ()):
+    """The dataset's design as a model structure: the generator, its skeleton (``skeleton``), or
+    the skeleton plus candidate ``mechanisms`` (never the hidden ones: a candidate structure
+    must not see what it is meant to find)."""
+    design = dataset_design(dataset)
+    if mechanisms:
+        return design.skeleton().replace(hidden=tuple(mechanisms), hidden_parameters={})
+    return design.skeleton() if skeleton else design
+
+
 class SimulatorProblem(InverseProblem):
     """The true-model inverse problem of a dataset made by :func:`~.design.make_dataset`.
 
@@ -145,6 +155,9 @@ class SimulatorProblem(InverseProblem):
             faster on CPU where torch's forward AD pays ~0.3 ms per op mixing dual and plain tensors).
         skeleton: fit the design's skeleton (its hidden mechanisms left out: a misspecified
             model when the data come from a richer world) instead of the generator.
+        mechanisms: fit the skeleton plus these mechanisms instead (a candidate structure, e.g. a
+            ``regulation:...`` proposed by :mod:`pbhno_gym.surrogate.distill`); their parameters
+            must be in ``free`` (and ``prior``), since the design knows no value for them.
     """
 
     def __init__(
@@ -156,13 +169,12 @@ class SimulatorProblem(InverseProblem):
         jac_mode: str = "autograd",
         fd_step: float = 1e-5,
         skeleton: bool = False,
+        mechanisms: Sequence[str] = (),
     ) -> None:
         if jac_mode not in ("autograd", "fd"):
             raise ValueError(f"jac_mode must be 'autograd' or 'fd', got {jac_mode!r}")
         self.jac_mode, self.fd_step = jac_mode, float(fd_step)
-        design = dataset_design(dataset)
-        if skeleton:
-            design = design.skeleton()
+        design = structure_design(dataset, skeleton, mechanisms)
         free = tuple(free) if free is not None else design.free
         self.model = design_model(design.replace(free=free))
         self.prior = prior if prior is not None else Prior.from_meta(dataset.meta, free)

@@ -295,7 +295,7 @@ def validate(spec: EnvSpec) -> None:
 def validate_world(spec: EnvSpec) -> None:
     """Checks of the hidden-world fields: ``world_seed`` excludes ``randomize_parameters`` (one
     fixed world vs a new draw each episode), ``mechanisms`` must be registered for the pathway."""
-    from ..physics.pathways import MECHANISMS
+    from ..physics.pathways import get_mechanism
 
     if spec.world_seed is not None and spec.randomize_parameters:
         raise SpecError(
@@ -305,13 +305,13 @@ def validate_world(spec: EnvSpec) -> None:
     ws = spec.world_seed
     if ws is not None and (isinstance(ws, bool) or not isinstance(ws, int) or ws < 0):
         raise SpecError(f"spec.world_seed must be a non-negative int or None, got {spec.world_seed!r}")
-    known = MECHANISMS.get(spec.pathway, {})
     for m in spec.mechanisms:
-        if not isinstance(m, str) or m not in known:
-            raise SpecError(
-                f"spec.mechanisms: unknown mechanism {m!r} for pathway {spec.pathway!r}; "
-                f"known: {', '.join(known) or 'none'}"
-            )
+        if not isinstance(m, str):
+            raise SpecError(f"spec.mechanisms: names must be strings, got {m!r}")
+        try:
+            get_mechanism(spec.pathway, m)
+        except ValueError as e:
+            raise SpecError(f"spec.mechanisms: {e}") from None
     if len(set(spec.mechanisms)) != len(spec.mechanisms):
         raise SpecError(f"spec.mechanisms lists a mechanism twice: {list(spec.mechanisms)}")
     if not spec.prior_scale > 0:

@@ -45,8 +45,10 @@ Ablations (paper section V): ``pbhno_no_physics`` (no PDE/ODE residual terms),
 regulariser), ``pbhno_no_pde`` (no learned field block: the mechanistic ETD transport only),
 ``pbhno_no_orth`` (no anti-absorption penalty), ``pbhno_held`` (theta held at the skeleton
 calibration: no joint phase), ``pbhno_adam`` (joint Adam steps even where the settings ask for
-the alternating L-BFGS/Gauss-Newton scheme). On ODE pathways (MAPK) there is no field, so ``pbhno_no_pde`` and
-``pbhno_no_coupling`` are ``pbhno`` by construction.
+the alternating L-BFGS/Gauss-Newton scheme). Extension ``pbhno_distill``: the per-reaction
+(``regulators``) form whose learned factors are then distilled into a named regulation and
+refitted by MAP where the data select it (:mod:`.distill`). On ODE pathways (MAPK) there is no
+field, so ``pbhno_no_pde`` and ``pbhno_no_coupling`` are ``pbhno`` by construction.
 """
 
 from __future__ import annotations
@@ -106,9 +108,14 @@ DEFAULTS: dict = dict(
     intervals="sandwich",
     block=5,
     loss={"orth": 30.0},  # LossWeights overrides, here the anti-absorption penalty (ablations' win)
+    distill=False,  # afterwards: the learned modulation distilled into a named regulation (.distill)
+    distill_top=4,  # candidate regulations refitted by MAP
     device="cpu",
     run_dir=None,  # None: a temporary directory
 )
+
+#: settings a variant fixes (over the caller's): what makes it that variant
+VARIANT_SETTINGS: dict[str, dict] = {"pbhno_distill": {"distill": True}}
 
 #: name -> (description, PBHNOConfig overrides, LossWeights overrides, TrainConfig overrides)
 ABLATIONS: dict[str, tuple[str, dict, dict, dict]] = {
@@ -156,6 +163,12 @@ ABLATIONS: dict[str, tuple[str, dict, dict, dict]] = {
         {},
         {},
         {"optimizer": "adam", "alternate_nfev": 0},
+    ),
+    "pbhno_distill": (
+        "PB-HNO whose learned per-reaction factors are distilled into a named regulation, refitted by MAP",
+        {"modulation_inputs": "regulators"},
+        {},
+        {},
     ),
     "pbhno_no_pde": (
         "PB-HNO without the learned PDE block (mechanistic transport)",
@@ -211,7 +224,7 @@ def fit_pbhno(
     variant: str = "pbhno",
 ) -> FitResult:
     """Train a PB-HNO ensemble on one design dataset; pooled log theta with its covariance."""
-    s = {**DEFAULTS, **(settings or {})}
+    s = {**DEFAULTS, **(settings or {}), **VARIANT_SETTINGS.get(variant, {})}
     unknown = set(s) - set(DEFAULTS)
     if unknown:
         raise ValueError(f"{variant}: unknown setting(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
@@ -333,6 +346,12 @@ def fit_pbhno(
         ),
     )
     res.predictor = PBHNOPredictor(models)
+    if s["distill"]:
+        from .distill import distill
+
+        res = distill(
+            res, models, ds, free, prior, top=int(s["distill_top"]), skeleton_start=s["start_log_theta"]
+        )
     return res
 
 

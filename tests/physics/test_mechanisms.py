@@ -55,3 +55,53 @@ def test_unknown_or_repeated_mechanism_refused():
     with pytest.raises(ValueError, match="twice"):
         with_mechanisms(get_pathway("wnt"), ["ligand_sink", "ligand_sink"])
     assert with_mechanisms(get_pathway("notch"), []).name == "notch"
+
+
+def test_candidate_regulation_is_the_registered_feedback_when_it_names_it():
+    """``regulation:X_activation:Z:repress:2`` at K = K_fb has the ERK feedback's fluxes exactly;
+    the activation form multiplies the same flux by ``1 + (Z/K)^2``; other fluxes are untouched."""
+    base = get_pathway("mapk")
+    rep = with_mechanisms(base, ["regulation:X_activation:Z:repress:2"])
+    act = with_mechanisms(base, ["regulation:X_activation:Z:activate:2"])
+    fb = with_mechanisms(base, ["erk_feedback"])
+    assert rep.params.names[-1] == act.params.names[-1] == "K_Z_X_activation"
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(4, 2, 3, generator=g, dtype=torch.float64)
+    u = base.inhibitor_dict(torch.rand(4, 2, generator=g, dtype=torch.float64), 4, x)
+
+    def th(world, k):
+        return world.params.unpack(world.params.log_theta({world.params.names[-1]: k}, torch.float64)[None])
+
+    v_fb = fb.fluxes(x, None, th(fb, 0.3), u)
+    assert torch.allclose(rep.fluxes(x, None, th(rep, 0.3), u), v_fb, rtol=1e-14, atol=0)
+    v0 = base.fluxes(x, None, base.params.unpack(base.params.log_theta(dtype=torch.float64)[None]), u)
+    v_act = act.fluxes(x, None, th(act, 0.3), u)
+    assert torch.allclose(v_act[..., 0], v0[..., 0] * (1 + (x[..., 2] / 0.3) ** 2), rtol=1e-14)
+    assert torch.equal(v_act[..., 1:], v0[..., 1:])
+    assert bool(rep.rate_dependence()[0, 2]) and not bool(base.rate_dependence()[0, 2])
+
+
+@pytest.mark.parametrize(
+    ("name", "match"),
+    [
+        ("regulation:X_act:Z:repress:2", "no reaction 'X_act'"),
+        ("regulation:X_activation:Q:repress:2", "no species 'Q'"),
+        ("regulation:X_activation:Z:inhibit:2", "effect"),
+        ("regulation:X_activation:Z:repress:0", "Hill exponent"),
+        ("regulation:X_activation:Z", "expected regulation:"),
+    ],
+)
+def test_bad_candidate_regulation_names_say_what_is_wrong(name, match):
+    with pytest.raises(ValueError, match=match):
+        get_mechanism("mapk", name)
+
+
+def test_env_specs_accept_candidate_regulations_and_name_bad_ones():
+    from pbhno_gym.envs.spec import SpecError, load_spec
+
+    spec = load_spec("pbhno/MAPK-v0", {"mechanisms": ["regulation:X_activation:Z:repress:2"]})
+    assert spec.mechanisms == ("regulation:X_activation:Z:repress:2",)
+    with pytest.raises(SpecError, match="spec.mechanisms: .*no species 'Q'"):
+        load_spec("pbhno/MAPK-v0", {"mechanisms": ["regulation:X_activation:Q:repress:2"]})
+    with pytest.raises(SpecError, match="spec.mechanisms: unknown mechanism 'nope'"):
+        load_spec("pbhno/MAPK-v0", {"mechanisms": ["nope"]})

@@ -19,10 +19,19 @@ Registry (``MECHANISMS[pathway][name]``):
 * ``notch.hes_autorepression``: Hes represses its own transcription (Hirata et al., Science
   2002); Hes synthesis ``alpha_H hill(N, K_H, 2)`` is divided by ``1 + (H / K_auto)^2``.
   ``K_auto ~ logN(log 15, 0.5^2)`` nM (the Hes-high receiver sits at ~30 nM without it).
+
+Besides the registry, a generic family of *candidate* regulations, named
+``regulation:<reaction>:<species>:<effect>:<n>`` (:func:`regulation_name`): reaction ``r``'s
+flux is divided by ``1 + (s / K)^n`` (``effect="repress"``) or multiplied by it
+(``"activate"``), with one new parameter ``K_<species>_<reaction>`` (nominal 1 in the species'
+unit, prior sd 1.5 in log: a wide default; fits pass their own prior). It is what PB-HNO's
+mechanism distillation (:mod:`pbhno_gym.surrogate.distill`) proposes from a learned flux
+modulation: ``erk_feedback`` is ``regulation:X_activation:Z:repress:2`` with ``K = K_fb``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +39,15 @@ from typing import Any
 from ..params import ParamSet, ParamSpec
 from .base import Pathway
 
-__all__ = ["Mechanism", "MECHANISMS", "get_mechanism", "with_mechanisms", "mechanism_params"]
+__all__ = [
+    "Mechanism",
+    "MECHANISMS",
+    "get_mechanism",
+    "with_mechanisms",
+    "mechanism_params",
+    "regulation_name",
+    "REGULATION_EFFECTS",
+]
 
 Rates = list[Any]
 
@@ -99,12 +116,65 @@ MECHANISMS: dict[str, dict[str, Mechanism]] = {
 }
 
 
+REGULATION_EFFECTS = ("repress", "activate")
+
+
+def regulation_name(reaction: str, species: str, effect: str, n: int) -> str:
+    """The name of the candidate regulation of ``reaction`` by ``species`` (module docstring)."""
+    return f"regulation:{reaction}:{species}:{effect}:{int(n)}"
+
+
+@functools.lru_cache(maxsize=256)
+def _regulation(pathway: str, name: str) -> Mechanism:
+    """Parse and build a ``regulation:...`` mechanism (ValueError naming what is wrong)."""
+    from . import PATHWAYS  # the pathway classes (this module is imported by the registry)
+
+    parts = name.split(":")
+    if len(parts) != 5:
+        raise ValueError(f"mechanism {name!r}: expected regulation:<reaction>:<species>:<effect>:<n>")
+    _, reaction, species, effect, n_txt = parts
+    if pathway not in PATHWAYS:
+        raise ValueError(f"mechanism {name!r}: unknown pathway {pathway!r}")
+    pw = PATHWAYS[pathway]()
+    if reaction not in pw.reactions:
+        known = ", ".join(pw.reactions)
+        raise ValueError(f"mechanism {name!r}: no reaction {reaction!r} in {pathway} ({known})")
+    if species not in pw.species:
+        known = ", ".join(pw.species)
+        raise ValueError(f"mechanism {name!r}: no species {species!r} in {pathway} ({known})")
+    if effect not in REGULATION_EFFECTS:
+        raise ValueError(f"mechanism {name!r}: effect must be one of {REGULATION_EFFECTS}, got {effect!r}")
+    if not n_txt.isdigit() or not 1 <= int(n_txt) <= 8:
+        raise ValueError(f"mechanism {name!r}: Hill exponent must be an integer in 1..8, got {n_txt!r}")
+    r, n, k = pw.reactions.index(reaction), int(n_txt), f"K_{species}_{reaction}"
+
+    def rates(x, th, u, fluxes):
+        out = list(fluxes)
+        q = 1 + (x[species] / th[k]) ** n
+        out[r] = fluxes[r] / q if effect == "repress" else fluxes[r] * q
+        return out
+
+    verb = "halving" if effect == "repress" else "doubling"
+    law = f"{reaction} {'/' if effect == 'repress' else 'x'} (1 + ({species} / {k})^{n})"
+    return Mechanism(
+        pathway,
+        name,
+        (P(k, 1.0, f"unit of {species}", f"{species} level {verb} {reaction}", prior_sigma=1.5),),
+        f"candidate regulation: {law}",
+        rates=rates,
+    )
+
+
 def get_mechanism(pathway: str, name: str) -> Mechanism:
-    """The registered mechanism ``name`` of ``pathway`` (ValueError listing the known ones)."""
+    """The registered mechanism ``name`` of ``pathway``, or a candidate ``regulation:...`` one
+    (ValueError listing the known ones)."""
+    if name.startswith("regulation:"):
+        return _regulation(pathway, name)
     known = MECHANISMS.get(pathway, {})
     if name not in known:
         raise ValueError(
             f"unknown mechanism {name!r} for pathway {pathway!r}; known: {', '.join(known) or 'none'}"
+            " (or a candidate regulation:<reaction>:<species>:<repress|activate>:<n>)"
         )
     return known[name]
 
