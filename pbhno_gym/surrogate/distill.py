@@ -17,6 +17,8 @@ symbolic regression (Rackauckas et al., 2020):
    the flux's contribution to the normalised rates ``(|v_r| ||nu_r / x_scale||)^2`` (a factor
    where the flux is zero is not constrained by data). A candidate's *gain* is the weighted sum
    of squares of ``g_r`` it explains; the ``top`` candidates by gain (summed over members) go on.
+   With a learned uptake factor (``learn_uptake``, a field pathway) the same is done for ligand
+   sinks ``k s`` added to the uptake (:func:`uptake_candidates`), ``top`` more candidates.
 3. **Refit and select** (:func:`distill`). Each candidate structure, the skeleton plus
    ``regulation:<reaction>:<species>:<effect>:<n>`` (:mod:`pbhno_gym.physics.pathways.mechanisms`),
    is fitted by MAP (the design's prior on theta, ``log K ~ N(log scale_s, 1.5^2)`` with the
@@ -25,10 +27,10 @@ symbolic regression (Rackauckas et al., 2020):
    than BIC's ``0.5 log(n_data)`` for the one extra parameter. Its estimate and Laplace intervals
    (``K`` marginalised) are reported; otherwise the hybrid's own result stands.
 
-Only regulations of one reaction by one species are proposed, and only where the networks act
-through the skeleton's reactions (``correction_form="modulation"``); a learned uptake factor
-(Wnt's ligand sink) is not distilled yet. Measured in docs/discovery.md ("Mechanism
-distillation").
+Only regulations of one reaction by one species and sinks linear in one species are proposed,
+and only where the networks act through the skeleton's reactions (``correction_form=
+"modulation"``) or its uptake (``learn_uptake``); a learned field block (the FNO) is not
+distilled. Measured in docs/discovery.md ("Mechanism distillation").
 """
 
 from __future__ import annotations
@@ -48,16 +50,24 @@ from ..discovery.predictors import MechanisticPredictor
 from ..discovery.prior import Prior
 from ..discovery.problem import SimulatorProblem
 from ..discovery.result import FitResult
-from ..physics.pathways.mechanisms import REGULATION_EFFECTS, get_mechanism, regulation_name
+from ..physics.pathways.mechanisms import REGULATION_EFFECTS, get_mechanism, regulation_name, uptake_name
 
-__all__ = ["Candidate", "learned_modulation", "regulation_candidates", "distill"]
+__all__ = [
+    "Candidate",
+    "learned_modulation",
+    "regulation_candidates",
+    "learned_uptake",
+    "uptake_candidates",
+    "distill",
+]
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A regulation proposed from the learned factors: its mechanism name, the grid's best ``K``
-    (species units), the weighted sum of squares of ``g_r`` it explains (``gain``) and the
-    fraction of it (``r2``)."""
+    """A mechanism proposed from the learned factors: its name, the grid's best value ``K`` of its
+    parameter, the weighted sum of squares of the log factor it explains (``gain``), the fraction
+    of it (``r2``) and the typical size of the parameter (``scale``, the centre of its prior in
+    the refit). Uptake candidates have ``reaction="uptake"``, ``effect="sink"``, ``n=1``."""
 
     name: str
     reaction: str
@@ -67,6 +77,7 @@ class Candidate:
     K: float
     gain: float
     r2: float
+    scale: float
 
 
 @torch.no_grad()
@@ -139,15 +150,91 @@ def regulation_candidates(
                             float(Ks[best[j]]),
                             gain,
                             gain / float(sst[r]) if sst[r] > 0 else 0.0,
+                            float(xs[s]),
                         )
                     )
     return sorted(out, key=lambda c: -c.gain)
 
 
-def _pooled_candidates(models, dataset: Dataset, exponents: Sequence[int]) -> list[Candidate]:
-    """Candidates ranked by their gain summed over ensemble members (K: the gain-weighted
-    geometric mean of the members')."""
-    per = [regulation_candidates(m, dataset, exponents) for m in models]
+@torch.no_grad()
+def learned_uptake(model, dataset: Dataset) -> dict[str, np.ndarray]:
+    """Log uptake factors ``g`` (M,), the skeleton's uptake coefficients ``upt`` (M,), membrane
+    ligand ``ell`` (M,) and states ``x`` (M, S) of a trained PB-HNO with a learned uptake factor
+    (``learn_uptake``) along its rollouts of ``dataset``'s experiments (rows as
+    :func:`learned_modulation`)."""
+    if model.cells.uptake_net is None:
+        raise ValueError("learned_uptake: the model has no learned uptake factor (learn_uptake=True)")
+    u = torch.as_tensor(dataset["actions"], dtype=model.dtype, device=model.device)
+    states, _ = model.rollout(model.initial_state(u.shape[0]), u)
+    th = model.sim.params.unpack(model.log_theta)
+    gs, ups, ells, xs = [], [], [], []
+    for t in range(u.shape[1]):
+        z = states[t]
+        _, inh = model.sim.split_controls(u[:, t])
+        x = z.x.clamp_min(0)
+        upt, _ = model.pathway.membrane_terms(x, th, inh)
+        gs.append(torch.log(model.cells.uptake_factor(x)))
+        ups.append(upt)
+        ells.append(model.averaging(z.L))
+        xs.append(x)
+    S = xs[0].shape[-1]
+
+    def flat(v):
+        return torch.stack(v).reshape(-1).double().cpu().numpy()
+
+    return {
+        "g": flat(gs),
+        "upt": flat(ups),
+        "ell": flat(ells),
+        "x": torch.stack(xs).reshape(-1, S).double().cpu().numpy(),
+    }
+
+
+def uptake_candidates(model, dataset: Dataset, n_grid: int = 49) -> list[Candidate]:
+    """Every ligand sink ``k s`` by a species ``s`` the uptake law does not read, fitted to the
+    learned log uptake factor as ``log(1 + k s / upt) + c`` (``c``: the factor's gate at the
+    rest state, where a sink with ``s_rest > 0`` is partly absorbed by the skeleton's uptake),
+    weighted by the squared uptake flux ``(upt ell)^2``; best first by gain."""
+    pw = model.pathway
+    d = learned_uptake(model, dataset)
+    g, upt, x = d["g"], d["upt"], d["x"]
+    w = (upt * d["ell"]) ** 2
+    w = w / max(float(w.sum()), 1e-300)
+    gc = g - (w * g).sum()
+    sst = float((w * gc**2).sum())
+    reads = pw.uptake_dependence().numpy()
+    xs = model.cells.x_scale.double().cpu().numpy()
+    base = float(np.median(upt[upt > 0])) if (upt > 0).any() else 1.0
+    out = []
+    for s, sp in enumerate(pw.species):
+        if reads[s]:
+            continue
+        scale = base / max(float(xs[s]), 1e-12)  # a sink the size of the uptake at the typical level
+        ks = scale * np.logspace(-2.0, 2.0, n_grid)
+        h = np.log1p(ks[:, None] * x[None, :, s] / np.maximum(upt, 1e-30)[None])  # (G, M)
+        hc = h - (w[None] * h).sum(1, keepdims=True)
+        sse = (w[None] * (gc[None] - hc) ** 2).sum(1)
+        j = int(sse.argmin())
+        gain = sst - float(sse[j])
+        out.append(
+            Candidate(
+                uptake_name(sp),
+                "uptake",
+                sp,
+                "sink",
+                1,
+                float(ks[j]),
+                gain,
+                gain / sst if sst > 0 else 0.0,
+                scale,
+            )
+        )
+    return sorted(out, key=lambda c: -c.gain)
+
+
+def _pooled(per: list[list[Candidate]]) -> list[Candidate]:
+    """Candidates ranked by their gain summed over ensemble members (K and scale: the
+    gain-weighted geometric means of the members')."""
     by: dict[str, list[Candidate]] = {}
     for cs in per:
         for c in cs:
@@ -157,9 +244,10 @@ def _pooled_candidates(models, dataset: Dataset, exponents: Sequence[int]) -> li
         gain = sum(c.gain for c in cs)
         wts = np.array([max(c.gain, 1e-12) for c in cs])
         K = float(np.exp(np.average(np.log([c.K for c in cs]), weights=wts)))
+        scale = float(np.exp(np.average(np.log([c.scale for c in cs]), weights=wts)))
         r2 = float(np.mean([c.r2 for c in cs]))
         c = cs[0]
-        pooled.append(Candidate(c.name, c.reaction, c.species, c.effect, c.n, K, gain, r2))
+        pooled.append(Candidate(c.name, c.reaction, c.species, c.effect, c.n, K, gain, r2, scale))
     return sorted(pooled, key=lambda c: -c.gain)
 
 
@@ -188,10 +276,15 @@ def distill(
         raise ValueError("distill: dataset has no meta['design'] (make it with discovery.make_dataset)")
     t0 = time.perf_counter()
     free = tuple(free)
-    cands = _pooled_candidates(models, dataset, exponents)[:top]
+    cells = models[0].cells
+    cands: list[Candidate] = []
+    if cells.net is not None and cells.form == "modulation":
+        cands += _pooled([regulation_candidates(m, dataset, exponents) for m in models])[:top]
+    if cells.uptake_net is not None:
+        cands += _pooled([uptake_candidates(m, dataset) for m in models])[:top]
+    if not cands:
+        raise ValueError("distill: the models learn neither a flux modulation nor an uptake factor")
     pathway = models[0].pathway.name
-    xs = models[0].cells.x_scale.double().cpu().numpy()
-    species_index = models[0].pathway.species_index
     est = np.asarray(hybrid.log_theta, dtype=np.float64)
     fd = {"jac_mode": "fd"}
     skel = SimulatorProblem(dataset, free, prior, skeleton=True, **fd)
@@ -203,7 +296,7 @@ def distill(
         names = free + (k_spec.name,)
         kp = Prior(
             names,
-            np.r_[prior.mean, math.log(xs[species_index[c.species]])],
+            np.r_[prior.mean, math.log(c.scale)],
             np.r_[prior.sd, k_prior_sd],
         )
         prob = SimulatorProblem(dataset, names, kp, mechanisms=(c.name,), **fd)

@@ -126,3 +126,42 @@ def test_distill_needs_a_modulation_and_a_design():
     model.cells.form = "additive"
     with pytest.raises(ValueError, match="modulation"):
         regulation_candidates(model, ds)
+
+
+def test_uptake_candidates_name_the_sink_the_factor_follows():
+    """A learned uptake factor that is exactly the hidden target-induced sink (``1 + k_fb T /
+    upt`` on the Wnt skeleton's uptake; experiments without antagonist, which a factor of the
+    cell state alone could not follow) ranks ``uptake:T`` first with k within a grid step of
+    k_fb and all of the factor's weighted variance explained; only species the uptake law does
+    not read are proposed."""
+    from pbhno_gym.surrogate.distill import uptake_candidates
+
+    design = get_design("wnt_sink").replace(controls=("ligand_source",))
+    ds = make_dataset(design, 0)
+    cfg = PBHNOConfig(
+        env_spec=ds.meta["spec"],
+        free_params=list(design.free),
+        hidden=8,
+        solver="rk4",
+        adjoint=False,
+        correction_form="modulation",
+        gate_rest=True,
+        learn_uptake=True,
+        field_modes=16,
+        field_substeps=2,
+        design=ds.meta["design"],
+    )
+    model = PBHNO(cfg)
+    th = model.sim.params.unpack(model.log_theta)
+    k_fb = 5e-4
+
+    def factor(x):
+        R, T = x[..., 0], x[..., 3]
+        return 1 + k_fb * T / (th["kappa_b"] * th["k_on"] * R).clamp_min(1e-12)
+
+    model.cells.uptake_factor = factor
+    cands = uptake_candidates(model, ds)
+    assert [c.species for c in cands][0] == "T" and {c.species for c in cands} == {"C", "B", "T"}
+    best = cands[0]
+    assert best.name == "uptake:T" and abs(np.log(best.K / k_fb)) < np.log(10) * 4 / 48
+    assert best.r2 > 0.999 and best.r2 > max(c.r2 for c in cands[1:])

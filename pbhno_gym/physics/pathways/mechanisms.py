@@ -27,6 +27,9 @@ flux is divided by ``1 + (s / K)^n`` (``effect="repress"``) or multiplied by it
 unit, prior sd 1.5 in log: a wide default; fits pass their own prior). It is what PB-HNO's
 mechanism distillation (:mod:`pbhno_gym.surrogate.distill`) proposes from a learned flux
 modulation: ``erk_feedback`` is ``regulation:X_activation:Z:repress:2`` with ``K = K_fb``.
+For pathways with a field, ``uptake:<species>`` (:func:`uptake_name`) adds a membrane ligand sink
+``k s`` to each cell's uptake per unit ligand (parameter ``k_<species>_uptake``, 1/(nM min) per
+unit of the species, nominal 1, prior sd 1.5): ``ligand_sink`` is ``uptake:T`` with ``k = k_fb``.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "with_mechanisms",
     "mechanism_params",
     "regulation_name",
+    "uptake_name",
     "REGULATION_EFFECTS",
 ]
 
@@ -165,16 +169,54 @@ def _regulation(pathway: str, name: str) -> Mechanism:
     )
 
 
+def uptake_name(species: str) -> str:
+    """The name of the candidate membrane ligand sink proportional to ``species``."""
+    return f"uptake:{species}"
+
+
+@functools.lru_cache(maxsize=64)
+def _uptake(pathway: str, name: str) -> Mechanism:
+    """Parse and build an ``uptake:<species>`` mechanism (ValueError naming what is wrong)."""
+    from . import PATHWAYS
+
+    parts = name.split(":")
+    if len(parts) != 2:
+        raise ValueError(f"mechanism {name!r}: expected uptake:<species>")
+    if pathway not in PATHWAYS:
+        raise ValueError(f"mechanism {name!r}: unknown pathway {pathway!r}")
+    pw, species = PATHWAYS[pathway](), parts[1]
+    if not pw.has_field:
+        raise ValueError(f"mechanism {name!r}: {pathway} has no ligand field to take up")
+    if species not in pw.species:
+        known = ", ".join(pw.species)
+        raise ValueError(f"mechanism {name!r}: no species {species!r} in {pathway} ({known})")
+    k = f"k_{species}_uptake"
+
+    def uptake(x, th, u, base):
+        return base + th[k] * x[species]
+
+    unit = f"1/(nM min) per unit of {species}"
+    return Mechanism(
+        pathway,
+        name,
+        (P(k, 1.0, unit, f"membrane ligand sink per unit {species}", prior_sigma=1.5),),
+        f"candidate ligand sink: field uptake on Gamma_i gains {k} {species}_i",
+        uptake=uptake,
+    )
+
+
 def get_mechanism(pathway: str, name: str) -> Mechanism:
-    """The registered mechanism ``name`` of ``pathway``, or a candidate ``regulation:...`` one
-    (ValueError listing the known ones)."""
+    """The registered mechanism ``name`` of ``pathway``, or a candidate ``regulation:...`` or
+    ``uptake:...`` one (ValueError listing the known ones)."""
     if name.startswith("regulation:"):
         return _regulation(pathway, name)
+    if name.startswith("uptake:"):
+        return _uptake(pathway, name)
     known = MECHANISMS.get(pathway, {})
     if name not in known:
         raise ValueError(
             f"unknown mechanism {name!r} for pathway {pathway!r}; known: {', '.join(known) or 'none'}"
-            " (or a candidate regulation:<reaction>:<species>:<repress|activate>:<n>)"
+            " (or a candidate regulation:<reaction>:<species>:<effect>:<n> or uptake:<species>)"
         )
     return known[name]
 
