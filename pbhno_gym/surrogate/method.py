@@ -45,9 +45,9 @@ Ablations (paper section V): ``pbhno_no_physics`` (no PDE/ODE residual terms),
 regulariser), ``pbhno_no_pde`` (no learned field block: the mechanistic ETD transport only),
 ``pbhno_no_orth`` (no anti-absorption penalty), ``pbhno_held`` (theta held at the skeleton
 calibration: no joint phase), ``pbhno_adam`` (joint Adam steps even where the settings ask for
-the alternating L-BFGS/Gauss-Newton scheme). Extension ``pbhno_distill``: the per-reaction
-(``regulators``) form whose learned factors are then distilled into a named regulation and
-refitted by MAP where the data select it (:mod:`.distill`). On ODE pathways (MAPK) there is no
+the alternating L-BFGS/Gauss-Newton scheme). Extension ``pbhno_distill``: PB-HNO whose
+learned factors are then distilled into a named mechanism and refitted by MAP where the data
+select it (:mod:`.distill`). On ODE pathways (MAPK) there is no
 field, so ``pbhno_no_pde`` and ``pbhno_no_coupling`` are ``pbhno`` by construction.
 """
 
@@ -165,8 +165,8 @@ ABLATIONS: dict[str, tuple[str, dict, dict, dict]] = {
         {"optimizer": "adam", "alternate_nfev": 0},
     ),
     "pbhno_distill": (
-        "PB-HNO whose learned per-reaction factors are distilled into a named regulation, refitted by MAP",
-        {"modulation_inputs": "regulators"},
+        "PB-HNO whose learned flux (and uptake) factors are distilled into a named mechanism, refitted",
+        {},
         {},
         {},
     ),
