@@ -40,6 +40,17 @@ for _d in [
         n_times=24,
         noise=0.05,
     ),
+    replace(
+        _NOTCH_SPARSE,
+        name="notch_autorepression",
+        description="Notch two-cell with model error: the data come from Notch with Hes "
+        "autorepression (mechanism hes_autorepression, K_auto = 15 nM fixed; Hes synthesis divided "
+        "by 1 + (H / K_auto)^2), every method but the generator's MAP is handed the plain Notch "
+        "skeleton; otherwise notch_sparse (N and H in both cells at 12 irregular times of 24 h, 20% "
+        "noise, 3 experiments)",
+        hidden=("hes_autorepression",),
+        hidden_parameters={"K_auto": 15.0},
+    ),
     Design(
         name="wnt_edges",
         env="pbhno/Wnt-v1",

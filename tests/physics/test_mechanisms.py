@@ -57,28 +57,54 @@ def test_unknown_or_repeated_mechanism_refused():
     assert with_mechanisms(get_pathway("notch"), []).name == "notch"
 
 
-def test_candidate_regulation_is_the_registered_feedback_when_it_names_it():
-    """``regulation:X_activation:Z:repress:2`` at K = K_fb has the ERK feedback's fluxes exactly;
-    the activation form multiplies the same flux by ``1 + (Z/K)^2``; other fluxes are untouched."""
-    base = get_pathway("mapk")
-    rep = with_mechanisms(base, ["regulation:X_activation:Z:repress:2"])
-    act = with_mechanisms(base, ["regulation:X_activation:Z:activate:2"])
-    fb = with_mechanisms(base, ["erk_feedback"])
-    assert rep.params.names[-1] == act.params.names[-1] == "K_Z_X_activation"
+EQUIVALENT = {  # every registered hidden mechanism as a member of a candidate family
+    ("mapk", "erk_feedback"): ("regulation:X_activation:Z:repress:2", "K_fb"),
+    ("notch", "hes_autorepression"): ("regulation:H_synthesis:H:repress:2", "K_auto"),
+    ("wnt", "ligand_sink"): ("uptake:T", "k_fb"),
+}
+
+
+def test_every_registered_mechanism_is_in_the_candidate_library():
+    """Mechanism distillation can only find what its library holds: each registered hidden
+    mechanism equals a ``regulation:`` or ``uptake:`` candidate at the same parameter value
+    (fluxes and uptake to round-off), so the library contains every mechanism we ship."""
+    assert set(EQUIVALENT) == {(p, m) for p, ms in MECHANISMS.items() for m in ms}
     g = torch.Generator().manual_seed(1)
+    for (pathway, mech), (cand, param) in EQUIVALENT.items():
+        base, world = _world(pathway, mech)
+        twin = with_mechanisms(base, [cand])
+        value = get_mechanism(pathway, mech).params[0].nominal
+        th_w = world.params.unpack(world.params.log_theta(dtype=torch.float64)[None])
+        (k,) = get_mechanism(pathway, cand).params
+        th_t = twin.params.unpack(twin.params.log_theta({k.name: value}, torch.float64)[None])
+        assert world.params.names[-1] == param
+        x = (0.1 + torch.rand(3, 2, len(base.species), generator=g, dtype=torch.float64)) * (
+            1 if pathway == "mapk" else 20
+        )
+        ell = None if pathway == "mapk" else torch.rand(3, 2, generator=g, dtype=torch.float64)
+        u = base.inhibitor_dict(torch.rand(3, len(base.inhibitors), generator=g, dtype=torch.float64), 3, x)
+        torch.testing.assert_close(
+            twin.fluxes(x, ell, th_t, u), world.fluxes(x, ell, th_w, u), rtol=1e-14, atol=0
+        )
+        torch.testing.assert_close(twin.uptake(x, th_t, u), world.uptake(x, th_w, u), rtol=1e-14, atol=0)
+        assert not torch.allclose(
+            twin.drift(x, ell, th_t, u), base.drift(x, ell, th_w, u)
+        ) or not torch.allclose(twin.uptake(x, th_t, u), base.uptake(x, th_w, u))
+
+
+def test_activating_regulation_multiplies_its_flux_alone():
+    base = get_pathway("mapk")
+    act = with_mechanisms(base, ["regulation:X_activation:Z:activate:2"])
+    assert act.params.names[-1] == "K_Z_X_activation"
+    g = torch.Generator().manual_seed(2)
     x = torch.rand(4, 2, 3, generator=g, dtype=torch.float64)
     u = base.inhibitor_dict(torch.rand(4, 2, generator=g, dtype=torch.float64), 4, x)
-
-    def th(world, k):
-        return world.params.unpack(world.params.log_theta({world.params.names[-1]: k}, torch.float64)[None])
-
-    v_fb = fb.fluxes(x, None, th(fb, 0.3), u)
-    assert torch.allclose(rep.fluxes(x, None, th(rep, 0.3), u), v_fb, rtol=1e-14, atol=0)
+    th = act.params.unpack(act.params.log_theta({"K_Z_X_activation": 0.3}, torch.float64)[None])
     v0 = base.fluxes(x, None, base.params.unpack(base.params.log_theta(dtype=torch.float64)[None]), u)
-    v_act = act.fluxes(x, None, th(act, 0.3), u)
-    assert torch.allclose(v_act[..., 0], v0[..., 0] * (1 + (x[..., 2] / 0.3) ** 2), rtol=1e-14)
-    assert torch.equal(v_act[..., 1:], v0[..., 1:])
-    assert bool(rep.rate_dependence()[0, 2]) and not bool(base.rate_dependence()[0, 2])
+    v = act.fluxes(x, None, th, u)
+    torch.testing.assert_close(v[..., 0], v0[..., 0] * (1 + (x[..., 2] / 0.3) ** 2), rtol=1e-14, atol=0)
+    assert torch.equal(v[..., 1:], v0[..., 1:])
+    assert bool(act.rate_dependence()[0, 2]) and not bool(base.rate_dependence()[0, 2])
 
 
 @pytest.mark.parametrize(
@@ -89,6 +115,7 @@ def test_candidate_regulation_is_the_registered_feedback_when_it_names_it():
         ("regulation:X_activation:Z:inhibit:2", "effect"),
         ("regulation:X_activation:Z:repress:0", "Hill exponent"),
         ("regulation:X_activation:Z", "expected regulation:"),
+        ("uptake:X", "no ligand field"),
     ],
 )
 def test_bad_candidate_regulation_names_say_what_is_wrong(name, match):

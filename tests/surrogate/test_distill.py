@@ -81,7 +81,7 @@ def test_distill_refits_the_named_regulation_to_the_correct_models_accuracy():
     free = design.free
     prior = Prior.from_meta(ds.meta, free)
     hybrid = FitResult("pbhno_distill", tuple(free), prior.mean.copy(), cov=np.diag(prior.sd**2))
-    res = distill(hybrid, [model], ds, free, prior)
+    res = distill(hybrid, [model], ds, free, prior, top=2)
     assert res.meta["mechanism"] == FEEDBACK
     assert res.meta["skeleton_cost"] - res.meta["cost"] > res.meta["bic_threshold"]
     gen = fit("map", ds, free, prior, seed=0, settings={"n_starts": 3, "max_nfev": 30, "jac_mode": "fd"})
@@ -108,7 +108,7 @@ def test_distill_keeps_the_hybrid_where_the_data_have_no_regulation():
     prior = Prior.from_meta(ds.meta, free)
     hybrid = FitResult("pbhno_distill", tuple(free), prior.mean + 0.01, cov=np.diag(prior.sd**2))
     hybrid.predictor = object()
-    res = distill(hybrid, [model], ds, free, prior)
+    res = distill(hybrid, [model], ds, free, prior, top=2)
     assert res.meta["mechanism"] is None
     assert res.meta["candidates"][0]["name"] == FEEDBACK  # proposed, then rejected by the data
     best = min(c["cost"] for c in res.meta["candidates"])
