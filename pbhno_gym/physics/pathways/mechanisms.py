@@ -23,13 +23,15 @@ Registry (``MECHANISMS[pathway][name]``):
 Besides the registry, a generic family of *candidate* regulations, named
 ``regulation:<reaction>:<species>:<effect>:<n>`` (:func:`regulation_name`): reaction ``r``'s
 flux is divided by ``1 + (s / K)^n`` (``effect="repress"``) or multiplied by it
-(``"activate"``), with one new parameter ``K_<species>_<reaction>`` (nominal 1 in the species'
-unit, prior sd 1.5 in log: a wide default; fits pass their own prior). It is what PB-HNO's
+(``"activate"``), with one new parameter ``K_<species>_<reaction>``. It is what PB-HNO's
 mechanism distillation (:mod:`pbhno_gym.surrogate.distill`) proposes from a learned flux
 modulation: ``erk_feedback`` is ``regulation:X_activation:Z:repress:2`` with ``K = K_fb``.
 For pathways with a field, ``uptake:<species>`` (:func:`uptake_name`) adds a membrane ligand sink
 ``k s`` to each cell's uptake per unit ligand (parameter ``k_<species>_uptake``, 1/(nM min) per
-unit of the species, nominal 1, prior sd 1.5): ``ligand_sink`` is ``uptake:T`` with ``k = k_fb``.
+unit of the species): ``ligand_sink`` is ``uptake:T`` with ``k = k_fb``. A candidate's nominal
+value turns it all but off (``K = 1e3``, ``k = 1e-6``; prior sd 1.5 in log), so a world built
+with it validates like the skeleton (a fixed-step simulator checks its stiffness at the nominal
+parameters); fits always pass their own prior for it.
 """
 
 from __future__ import annotations
@@ -163,7 +165,7 @@ def _regulation(pathway: str, name: str) -> Mechanism:
     return Mechanism(
         pathway,
         name,
-        (P(k, 1.0, f"unit of {species}", f"{species} level {verb} {reaction}", prior_sigma=1.5),),
+        (P(k, 1e3, f"unit of {species}", f"{species} level {verb} {reaction}", prior_sigma=1.5),),
         f"candidate regulation: {law}",
         rates=rates,
     )
@@ -199,7 +201,7 @@ def _uptake(pathway: str, name: str) -> Mechanism:
     return Mechanism(
         pathway,
         name,
-        (P(k, 1.0, unit, f"membrane ligand sink per unit {species}", prior_sigma=1.5),),
+        (P(k, 1e-6, unit, f"membrane ligand sink per unit {species}", prior_sigma=1.5),),
         f"candidate ligand sink: field uptake on Gamma_i gains {k} {species}_i",
         uptake=uptake,
     )
