@@ -13,7 +13,18 @@ from pbhno_gym.discovery.result import FitResult
 from pbhno_gym.surrogate.distill import distill, regulation_candidates
 from pbhno_gym.surrogate.model import PBHNO, PBHNOConfig
 
+from .conftest import misspec_problem
+
 FEEDBACK = "regulation:X_activation:Z:repress:2"
+
+
+def _pbhno(design, ds, **over) -> PBHNO:
+    """A small modulation-form PB-HNO of ``design``'s dataset ``ds`` (``over``: config fields)."""
+    kw = dict(hidden=8, solver="rk4", adjoint=False, correction_form="modulation", gate_rest=True)
+    cfg = PBHNOConfig(
+        env_spec=ds.meta["spec"], free_params=list(design.free), design=ds.meta["design"], **{**kw, **over}
+    )
+    return PBHNO(cfg)
 
 
 def _model(design_name: str, seed: int, learned):
@@ -21,19 +32,7 @@ def _model(design_name: str, seed: int, learned):
     ``learned(x) -> (B, N, R)`` (injected in place of the networks, as if trained to them)."""
     design = get_design(design_name)
     ds = make_dataset(design, seed)
-    cfg = PBHNOConfig(
-        env_spec=ds.meta["spec"],
-        free_params=list(design.free),
-        hidden=8,
-        solver="rk4",
-        adjoint=False,
-        substeps=4,
-        correction_form="modulation",
-        gate_rest=True,
-        modulation_inputs="regulators",
-        design=ds.meta["design"],
-    )
-    model = PBHNO(cfg)
+    model = _pbhno(design, ds, substeps=4, modulation_inputs="regulators")
     names = ds.meta["true_param_names"]
     truth = np.asarray(ds.meta["true_log_theta"])[[names.index(n) for n in design.free]]
     with torch.no_grad():
@@ -138,20 +137,7 @@ def test_uptake_candidates_name_the_sink_the_factor_follows():
 
     design = get_design("wnt_sink").replace(controls=("ligand_source",))
     ds = make_dataset(design, 0)
-    cfg = PBHNOConfig(
-        env_spec=ds.meta["spec"],
-        free_params=list(design.free),
-        hidden=8,
-        solver="rk4",
-        adjoint=False,
-        correction_form="modulation",
-        gate_rest=True,
-        learn_uptake=True,
-        field_modes=16,
-        field_substeps=2,
-        design=ds.meta["design"],
-    )
-    model = PBHNO(cfg)
+    model = _pbhno(design, ds, learn_uptake=True, field_modes=16, field_substeps=2)
     th = model.sim.params.unpack(model.log_theta)
     k_fb = 5e-4
 
@@ -172,15 +158,8 @@ def test_pbhno_distill_finds_the_hidden_feedback_from_trained_networks():
     """End to end on ``mapk_feedback`` seed 0 with ``scripts/misspec.py``'s quick settings but one
     member: the trained networks' factors put the true regulation among the refitted candidates
     and the data select it; log-MAE within 1.3x the correct model's (20 seeds: 1.05x)."""
-    design = get_design("mapk_feedback")
-    ds = make_dataset(design, 0)
-    free = design.free
-    prior = Prior.from_meta(ds.meta, free)
-    names = ds.meta["true_param_names"]
-    truth = np.asarray(ds.meta["true_log_theta"])[[names.index(n) for n in free]]
-    fd = {"n_starts": 3, "max_nfev": 30, "jac_mode": "fd"}
-    skel = fit("map_skeleton", ds, free, prior, seed=0, settings=fd)
-    gen = fit("map", ds, free, prior, seed=0, settings=fd)
+    ds, free, prior, truth, skel = misspec_problem(0)
+    gen = fit("map", ds, free, prior, seed=0, settings={"n_starts": 3, "max_nfev": 30, "jac_mode": "fd"})
     settings = dict(
         members=1,
         epochs=4,

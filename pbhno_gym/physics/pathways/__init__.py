@@ -1,4 +1,4 @@
-"""Pathway registry: name -> Pathway factory."""
+"""Pathways (base, mapk, notch, wnt), their registry (:mod:`.registry`) and mechanisms."""
 
 from __future__ import annotations
 
@@ -6,23 +6,8 @@ from .base import Pathway, hill
 from .mapk import MAPK
 from .mechanisms import MECHANISMS, Mechanism, get_mechanism, with_mechanisms
 from .notch import Notch
+from .registry import PATHWAYS, get_pathway
 from .wnt import Wnt
-
-PATHWAYS = {
-    "notch": Notch,
-    "wnt": Wnt,
-    "mapk": MAPK,
-    "mapk_feedback": lambda: MAPK(feedback=True),
-}
-
-
-def get_pathway(name: str) -> Pathway:
-    """Instantiate a pathway by name ("notch", "wnt", "mapk", "mapk_feedback")."""
-    try:
-        return PATHWAYS[name]()
-    except KeyError:
-        raise ValueError(f"unknown pathway {name!r}; known: {', '.join(PATHWAYS)}") from None
-
 
 __all__ = [
     "Pathway",

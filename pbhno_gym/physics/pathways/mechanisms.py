@@ -130,24 +130,33 @@ def regulation_name(reaction: str, species: str, effect: str, n: int) -> str:
     return f"regulation:{reaction}:{species}:{effect}:{int(n)}"
 
 
-@functools.lru_cache(maxsize=256)
-def _regulation(pathway: str, name: str) -> Mechanism:
-    """Parse and build a ``regulation:...`` mechanism (ValueError naming what is wrong)."""
-    from . import PATHWAYS  # the pathway classes (this module is imported by the registry)
+def _parse(pathway: str, name: str, form: str) -> tuple[Pathway, list[str]]:
+    """``name``'s parts after the family, checked against ``form`` (e.g. ``uptake:<species>``),
+    the pathway instance, and the species part (ValueError naming what is wrong)."""
+    from .registry import PATHWAYS  # lazily: the pathway classes import torch
 
     parts = name.split(":")
-    if len(parts) != 5:
-        raise ValueError(f"mechanism {name!r}: expected regulation:<reaction>:<species>:<effect>:<n>")
-    _, reaction, species, effect, n_txt = parts
+    if len(parts) != form.count(":") + 1:
+        raise ValueError(f"mechanism {name!r}: expected {form}")
     if pathway not in PATHWAYS:
         raise ValueError(f"mechanism {name!r}: unknown pathway {pathway!r}")
     pw = PATHWAYS[pathway]()
-    if reaction not in pw.reactions:
-        known = ", ".join(pw.reactions)
-        raise ValueError(f"mechanism {name!r}: no reaction {reaction!r} in {pathway} ({known})")
+    species = parts[form.split(":").index("<species>")]
     if species not in pw.species:
         known = ", ".join(pw.species)
         raise ValueError(f"mechanism {name!r}: no species {species!r} in {pathway} ({known})")
+    return pw, parts[1:]
+
+
+@functools.lru_cache(maxsize=256)
+def _regulation(pathway: str, name: str) -> Mechanism:
+    """Parse and build a ``regulation:...`` mechanism (ValueError naming what is wrong)."""
+    pw, (reaction, species, effect, n_txt) = _parse(
+        pathway, name, "regulation:<reaction>:<species>:<effect>:<n>"
+    )
+    if reaction not in pw.reactions:
+        known = ", ".join(pw.reactions)
+        raise ValueError(f"mechanism {name!r}: no reaction {reaction!r} in {pathway} ({known})")
     if effect not in REGULATION_EFFECTS:
         raise ValueError(f"mechanism {name!r}: effect must be one of {REGULATION_EFFECTS}, got {effect!r}")
     if not n_txt.isdigit() or not 1 <= int(n_txt) <= 8:
@@ -179,19 +188,9 @@ def uptake_name(species: str) -> str:
 @functools.lru_cache(maxsize=64)
 def _uptake(pathway: str, name: str) -> Mechanism:
     """Parse and build an ``uptake:<species>`` mechanism (ValueError naming what is wrong)."""
-    from . import PATHWAYS
-
-    parts = name.split(":")
-    if len(parts) != 2:
-        raise ValueError(f"mechanism {name!r}: expected uptake:<species>")
-    if pathway not in PATHWAYS:
-        raise ValueError(f"mechanism {name!r}: unknown pathway {pathway!r}")
-    pw, species = PATHWAYS[pathway](), parts[1]
+    pw, (species,) = _parse(pathway, name, "uptake:<species>")
     if not pw.has_field:
         raise ValueError(f"mechanism {name!r}: {pathway} has no ligand field to take up")
-    if species not in pw.species:
-        known = ", ".join(pw.species)
-        raise ValueError(f"mechanism {name!r}: no species {species!r} in {pathway} ({known})")
     k = f"k_{species}_uptake"
 
     def uptake(x, th, u, base):
