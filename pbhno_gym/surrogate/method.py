@@ -47,8 +47,8 @@ regulariser), ``pbhno_no_pde`` (no learned field block: the mechanistic ETD tran
 calibration: no joint phase), ``pbhno_adam`` (joint Adam steps even where the settings ask for
 the alternating L-BFGS/Gauss-Newton scheme). Extension ``pbhno_distill``: PB-HNO whose
 learned factors are then distilled into a named mechanism and refitted by MAP where the data
-select it (:mod:`.distill`). On ODE pathways (MAPK) there is no
-field, so ``pbhno_no_pde`` and ``pbhno_no_coupling`` are ``pbhno`` by construction.
+select it (:mod:`.distill`). On ODE pathways (MAPK) there is no field, so ``pbhno_no_pde``
+and ``pbhno_no_coupling`` are ``pbhno`` by construction.
 """
 
 from __future__ import annotations
@@ -108,8 +108,8 @@ DEFAULTS: dict = dict(
     intervals="sandwich",
     block=5,
     loss={"orth": 30.0},  # LossWeights overrides, here the anti-absorption penalty (ablations' win)
-    distill=False,  # afterwards: the learned modulation distilled into a named regulation (.distill)
-    distill_top=4,  # candidate regulations refitted by MAP
+    distill=False,  # afterwards: the learned factors distilled into a named mechanism (.distill)
+    distill_top=4,  # candidates per family (regulations, ligand sinks) refitted by MAP
     device="cpu",
     run_dir=None,  # None: a temporary directory
 )
@@ -234,6 +234,8 @@ def fit_pbhno(
         )
     if "design" not in dataset.meta:
         raise ValueError(f"{variant}: dataset has no meta['design'] (make it with discovery.make_dataset)")
+    if s["distill"] and not int(s["distill_top"]) >= 1:
+        raise ValueError(f"{variant}: distill_top must be >= 1, got {s['distill_top']!r}")
     _, mcfg_over, w_over, t_over = ABLATIONS[variant]
     t0 = time.perf_counter()
     ds = _with_noise(dataset)

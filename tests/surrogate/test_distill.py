@@ -122,6 +122,8 @@ def test_distill_needs_a_modulation_and_a_design():
     hybrid = FitResult("x", tuple(design.free), prior.mean)
     with pytest.raises(ValueError, match="top"):
         distill(hybrid, [model], ds, design.free, prior, top=0)
+    with pytest.raises(ValueError, match="distill_top"):
+        fit("pbhno_distill", ds, design.free, prior, settings={"distill_top": 0})
     model.cells.form = "additive"
     with pytest.raises(ValueError, match="modulation"):
         regulation_candidates(model, ds)
