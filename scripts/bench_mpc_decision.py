@@ -32,8 +32,8 @@ from pbhno_gym.benchmarks.sim import machine_description
 from pbhno_gym.control.config import load_config
 from pbhno_gym.envs.spec import load_spec
 from pbhno_gym.evaluation import evaluate_agent, mpc_policy
-from pbhno_gym.experiments.compare import git_state
 from pbhno_gym.utils.io import atomic_write_json
+from pbhno_gym.utils.provenance import git_state
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("--env", default="pbhno/MAPK-Unknown-v0")

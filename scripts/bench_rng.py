@@ -21,7 +21,7 @@ import torch
 import pbhno_gym  # noqa: F401  (registers the ids)
 import pbhno_gym.utils.rng as rng_mod
 from pbhno_gym.benchmarks.sim import machine_description
-from pbhno_gym.experiments.compare import git_state
+from pbhno_gym.utils.provenance import git_state
 
 p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
 p.add_argument("--envs", nargs="+", default=["pbhno/MAPK-v0", "pbhno/Wnt-v1"])

@@ -37,13 +37,14 @@ from __future__ import annotations
 
 import argparse
 import csv
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from pbhno_gym.utils.provenance import git_state
 
 AGENTS = ("zero", "nominal_mpc", "adaptive_mpc", "oracle_mpc")
 EXTRA = ("oracle_mpc_grid",)  # the oracle planning through the full grid (field_modes = 0, spec sub-steps)
@@ -62,16 +63,6 @@ FIELDS = [
     "group_seconds",
 ]
 ZERO_MAX, ORACLE_MIN = 0.05, 0.90  # issue 14's task-design thresholds, per target class
-
-
-def git_state() -> str:
-    """``<hash>`` or ``<hash>-dirty`` of the working tree (provenance of the records)."""
-    try:
-        h = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True)
-        return h.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except OSError:
-        return "unknown"
 
 
 def make_agent(name: str, spec, device: str = "cpu"):

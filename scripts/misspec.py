@@ -53,13 +53,13 @@ import json
 import math
 import multiprocessing as mp
 import signal
-import subprocess
 import time
 from pathlib import Path
 
 import numpy as np
 
 from pbhno_gym.utils.io import atomic_write_text  # torch-free: the workers fork after this
+from pbhno_gym.utils.provenance import git_state
 
 ROOT = Path(__file__).resolve().parents[1]
 p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -316,13 +316,6 @@ def run_seed(seed: int) -> tuple[list[dict], list[dict]]:
             c, f"{skel.meta['model']} skeleton ({c})", fit(c, ds, free, prior, seed=seed, settings=settings)
         )
     return rows, curves
-
-
-def git_state() -> str:
-    def git(*a: str) -> str:
-        return subprocess.run(["git", *a], cwd=ROOT, capture_output=True, text=True).stdout.strip()
-
-    return f"{git('rev-parse', '--short', 'HEAD')}{' (dirty)' if git('status', '--porcelain') else ''}"
 
 
 # ---------------------------------------------------------------------------- run

@@ -30,7 +30,6 @@ import json
 import multiprocessing
 import platform
 import shutil
-import subprocess
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -46,6 +45,7 @@ from ..envs.spec import load_spec
 from ..evaluation import episodes as eval_episodes
 from ..evaluation.episodes import EvalResult, heldout_seeds
 from ..utils.io import atomic_write_json
+from ..utils.provenance import git_state
 from .compare_config import CompareConfig, EnvRun
 from .curves import CurveEvaluator
 from .report import RECORD_FIELDS, RUN_FIELDS, write_report, write_results_page, write_rows
@@ -68,25 +68,6 @@ class ComparisonResult:
     skipped: list[dict[str, str]]
     out_dir: Path
     files: dict[str, Path] = field(default_factory=dict)
-
-
-def git_state() -> str:
-    """``<hash>``, ``<hash>-dirty`` (tracked files modified) or ``unknown``."""
-    here = Path(__file__).parent
-    try:
-        h = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=5, cwd=here
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            cwd=here,
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return (h + ("-dirty" if dirty else "")) if h else "unknown"
 
 
 def provenance(command: str | None) -> dict[str, Any]:

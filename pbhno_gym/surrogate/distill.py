@@ -81,6 +81,31 @@ class Candidate:
 
 
 @torch.no_grad()
+def _along_rollouts(model, dataset: Dataset, terms) -> dict[str, np.ndarray]:
+    """``terms(x, ell, u_t, theta, inh)`` -> dict of tensors whose leading dims are the state's
+    (``x.shape[:-1]``: experiments, and cells where the pathway has them), evaluated at the start
+    of every control interval of ``model``'s rollouts of ``dataset``'s experiments, flattened to
+    one row per (control step, experiment, cell), float64 numpy."""
+    u = torch.as_tensor(dataset["actions"], dtype=model.dtype, device=model.device)
+    states, _ = model.rollout(model.initial_state(u.shape[0]), u)
+    th = model.sim.params.unpack(model.log_theta)
+    rows: dict[str, list[torch.Tensor]] = {}
+    lead = 0
+    for t in range(u.shape[1]):  # one batched evaluation per control step (T ~ 20)
+        z, ut = states[t], u[:, t]
+        _, inh = model.sim.split_controls(ut)
+        x = z.x.clamp_min(0)
+        lead = x.dim() - 1
+        ell = model.averaging(z.L) if z.L is not None else None
+        for k, v in terms(x, ell, ut, th, inh).items():
+            rows.setdefault(k, []).append(v)
+    out = {}
+    for k, v in rows.items():
+        a = torch.stack(v)  # (T, *lead, ...)
+        out[k] = a.reshape(-1, *a.shape[1 + lead :]).double().cpu().numpy()
+    return out
+
+
 def learned_modulation(model, dataset: Dataset) -> dict[str, np.ndarray]:
     """Log factors ``g`` (M, R), skeleton fluxes ``v`` (M, R) and states ``x`` (M, S) of a
     trained modulation-form PB-HNO along its rollouts of ``dataset``'s experiments, one row per
@@ -90,25 +115,12 @@ def learned_modulation(model, dataset: Dataset) -> dict[str, np.ndarray]:
         raise ValueError(
             "learned_modulation: the model needs a learned modulation (correction_form='modulation')"
         )
-    u = torch.as_tensor(dataset["actions"], dtype=model.dtype, device=model.device)
-    states, _ = model.rollout(model.initial_state(u.shape[0]), u)
-    th = model.sim.params.unpack(model.log_theta)
-    gs, vs, xs = [], [], []
-    for t in range(u.shape[1]):
-        z, ut = states[t], u[:, t]
-        _, inh = model.sim.split_controls(ut)
-        x = z.x.clamp_min(0)
-        ell = model.averaging(z.L) if z.L is not None else None
-        gs.append(cells.mod_cap * torch.tanh(cells._net(x, ell, ut[:, model.sim.n_sources :])))
-        vs.append(model.pathway.fluxes(x, ell, th, inh))
-        xs.append(x)
-    R, S = gs[0].shape[-1], xs[0].shape[-1]
-    return {
-        "g": torch.stack(gs).reshape(-1, R).double().cpu().numpy(),
-        "v": torch.stack(vs).reshape(-1, R).double().cpu().numpy(),
-        "x": torch.stack(xs).reshape(-1, S).double().cpu().numpy(),
-        "x_scale": cells.x_scale.double().cpu().numpy(),
-    }
+
+    def terms(x, ell, ut, th, inh):
+        g = cells.mod_cap * torch.tanh(cells._net(x, ell, ut[:, model.sim.n_sources :]))
+        return {"g": g, "v": model.pathway.fluxes(x, ell, th, inh), "x": x}
+
+    return {**_along_rollouts(model, dataset, terms), "x_scale": cells.x_scale.double().cpu().numpy()}
 
 
 def regulation_candidates(
@@ -156,7 +168,6 @@ def regulation_candidates(
     return sorted(out, key=lambda c: -c.gain)
 
 
-@torch.no_grad()
 def learned_uptake(model, dataset: Dataset) -> dict[str, np.ndarray]:
     """Log uptake factors ``g`` (M,), the skeleton's uptake coefficients ``upt`` (M,), membrane
     ligand ``ell`` (M,) and states ``x`` (M, S) of a trained PB-HNO with a learned uptake factor
@@ -164,30 +175,12 @@ def learned_uptake(model, dataset: Dataset) -> dict[str, np.ndarray]:
     :func:`learned_modulation`)."""
     if model.cells.uptake_net is None:
         raise ValueError("learned_uptake: the model has no learned uptake factor (learn_uptake=True)")
-    u = torch.as_tensor(dataset["actions"], dtype=model.dtype, device=model.device)
-    states, _ = model.rollout(model.initial_state(u.shape[0]), u)
-    th = model.sim.params.unpack(model.log_theta)
-    gs, ups, ells, xs = [], [], [], []
-    for t in range(u.shape[1]):
-        z = states[t]
-        _, inh = model.sim.split_controls(u[:, t])
-        x = z.x.clamp_min(0)
+
+    def terms(x, ell, ut, th, inh):
         upt, _ = model.pathway.membrane_terms(x, th, inh)
-        gs.append(torch.log(model.cells.uptake_factor(x)))
-        ups.append(upt)
-        ells.append(model.averaging(z.L))
-        xs.append(x)
-    S = xs[0].shape[-1]
+        return {"g": torch.log(model.cells.uptake_factor(x)), "upt": upt, "ell": ell, "x": x}
 
-    def flat(v):
-        return torch.stack(v).reshape(-1).double().cpu().numpy()
-
-    return {
-        "g": flat(gs),
-        "upt": flat(ups),
-        "ell": flat(ells),
-        "x": torch.stack(xs).reshape(-1, S).double().cpu().numpy(),
-    }
+    return _along_rollouts(model, dataset, terms)
 
 
 def uptake_candidates(model, dataset: Dataset, n_grid: int = 49) -> list[Candidate]:
